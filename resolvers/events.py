@@ -1,0 +1,63 @@
+"""Event lists, newest first, keyset-paginated on (occurred_at, id)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from resolvers.cursors import decode_cursor, encode_cursor
+from resolvers.filter_limits import check_page_size
+from server.agent_metrics import metric_key
+from server.store import Store, events, metrics
+
+EVENT_CURSOR = "event"
+EVENT_COLUMNS = (
+    events.c.id, events.c.profile_id, metrics.c.name.label("metric"), events.c.ts, events.c.channel,
+    events.c.properties,
+)
+
+
+@dataclass
+class EventPage:
+    rows: list[Any]
+    has_next_page: bool
+
+    @staticmethod
+    def cursor(row: Any) -> str:
+        return encode_cursor(EVENT_CURSOR, row.ts, row.id)
+
+
+def event_query() -> sa.Select[Any]:
+    return sa.select(*EVENT_COLUMNS).join_from(events, metrics, events.c.metric_id == metrics.c.id)
+
+
+async def event_page(
+    store: Store, first: int, after: str | None, metric: str | None = None, profile_id: int | None = None
+) -> EventPage:
+    """Events newest first, optionally of one metric and one profile."""
+    check_page_size(first)
+    query = event_query().order_by(events.c.ts.desc(), events.c.id.desc()).limit(first + 1)
+    if metric is not None:
+        query = query.where(metrics.c.name_key == metric_key(metric))
+    if profile_id is not None:
+        query = query.where(events.c.profile_id == profile_id)
+    if after:
+        ts, event_id = decode_cursor(after, EVENT_CURSOR, 2)
+        query = query.where(sa.or_(events.c.ts < ts, sa.and_(events.c.ts == ts, events.c.id < event_id)))
+    async with store.connect() as connection:
+        rows = list((await connection.execute(query)).all())
+    return EventPage(rows[:first], len(rows) > first)
+
+
+async def events_by_id(store: Store, ids: list[int]) -> list[Any]:
+    async with store.connect() as connection:
+        rows = {row.id: row for row in (await connection.execute(event_query().where(events.c.id.in_(ids)))).all()}
+    return [rows[i] for i in ids if i in rows]
+
+
+async def event_by_unique_id(store: Store, metric: str, unique_id: str) -> Any:
+    query = event_query().where(metrics.c.name_key == metric_key(metric), events.c.unique_id == unique_id)
+    async with store.connect() as connection:
+        return (await connection.execute(query)).first()

@@ -1,0 +1,177 @@
+"""The segment filter language as a typed, immutable tree (no I/O, no SQL).
+
+Structured GraphQL input, stored segments and the text form all become this tree;
+the SQL compiler, the text printer and the tests' reference evaluator all read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, TypeAlias
+
+JsonValue: TypeAlias = Any  # None | bool | int | float | str | list | dict
+
+
+class PropertyOp(str, Enum):
+    EQ = "EQ"
+    NEQ = "NEQ"
+    IN = "IN"
+    NOT_IN = "NOT_IN"
+    CONTAINS = "CONTAINS"
+    NOT_CONTAINS = "NOT_CONTAINS"
+    GT = "GT"
+    GTE = "GTE"
+    LT = "LT"
+    LTE = "LTE"
+    EXISTS = "EXISTS"
+    NOT_EXISTS = "NOT_EXISTS"
+    STARTS_WITH = "STARTS_WITH"
+
+
+# Each negated op means exactly "not" its positive twin (SEMANTICS.md).
+NEGATED_OPS: dict[PropertyOp, PropertyOp] = {
+    PropertyOp.NEQ: PropertyOp.EQ,
+    PropertyOp.NOT_IN: PropertyOp.IN,
+    PropertyOp.NOT_CONTAINS: PropertyOp.CONTAINS,
+    PropertyOp.NOT_EXISTS: PropertyOp.EXISTS,
+}
+
+
+@dataclass(frozen=True)
+class PropertyCondition:
+    property: str
+    op: PropertyOp
+    value: JsonValue = None
+
+
+# ---------------------------------------------------------------- counts
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    n: int
+
+
+@dataclass(frozen=True)
+class AtMost:
+    n: int
+
+
+@dataclass(frozen=True)
+class Exactly:
+    n: int
+
+
+Count: TypeAlias = AtLeast | AtMost | Exactly
+
+
+# ---------------------------------------------------------------- time windows
+
+
+@dataclass(frozen=True)
+class LastDays:
+    n: int
+
+
+@dataclass(frozen=True)
+class LastHours:
+    n: int
+
+
+@dataclass(frozen=True)
+class Since:
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Before:
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Between:
+    start: datetime
+    end: datetime
+
+
+Window: TypeAlias = LastDays | LastHours | Since | Before | Between
+
+
+# ---------------------------------------------------------------- event conditions
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    metric: str
+    within_hours: int
+    where: tuple[PropertyCondition, ...] = ()
+    same_properties: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EventCondition:
+    metric: str
+    where: tuple[PropertyCondition, ...] = ()
+    count: Count = AtLeast(1)
+    within: Window | None = None
+    followed_by: FollowUp | None = None
+    not_followed_by: FollowUp | None = None
+
+
+# ---------------------------------------------------------------- filters
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Filter
+
+
+@dataclass(frozen=True)
+class Did:
+    condition: EventCondition
+
+
+@dataclass(frozen=True)
+class DidNot:
+    condition: EventCondition
+
+
+@dataclass(frozen=True)
+class ProfileMatch:
+    condition: PropertyCondition
+
+
+@dataclass(frozen=True)
+class InSegment:
+    segment_id: str
+
+
+Filter: TypeAlias = And | Or | Not | Did | DidNot | ProfileMatch | InSegment
+
+# Profile fields that are columns rather than keys of `properties`.
+PROFILE_BUILTINS = ("email", "phoneNumber", "externalId", "firstName", "lastName", "createdAt")
+
+
+def segment_references(node: Filter) -> set[str]:
+    """The saved-segment ids a filter names directly."""
+    match node:
+        case And(items) | Or(items):
+            return set().union(*(segment_references(item) for item in items))
+        case Not(item):
+            return segment_references(item)
+        case InSegment(segment_id):
+            return {segment_id}
+        case _:
+            return set()

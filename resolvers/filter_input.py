@@ -1,0 +1,241 @@
+"""The SegmentFilter input shape (plain JSON, as GraphQL sends it and segments store it) ↔ the AST.
+
+`filter_from_input` checks the shape and reports the input path of what is wrong;
+`filter_to_input` writes any AST back in that shape (how saved segments are stored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from resolvers import filter_ast as ast
+from resolvers.errors import InputPath, UserInputError
+from server.agent_metrics import canonical_metric_name
+from server.timestamps import format_datetime, parse_datetime
+
+ParseExpression = Callable[[str], ast.Filter]
+
+FILTER_KEYS = ("and", "or", "not", "did", "didNot", "profile", "inSegment", "expression")
+COUNT_KEYS = {"atLeast": ast.AtLeast, "atMost": ast.AtMost, "exactly": ast.Exactly}
+WINDOW_KEYS = ("lastDays", "lastHours", "since", "before", "between")
+
+
+def filter_from_input(
+    value: Any, parse_expression: ParseExpression | None = None, path: InputPath = ()
+) -> ast.Filter:
+    """Build the AST of one SegmentFilter given as plain JSON."""
+    key, inner = _one_of(value, FILTER_KEYS, "SegmentFilter", path)
+    at = (*path, key)
+    if key in ("and", "or"):
+        items = _list(inner, at)
+        built = tuple(filter_from_input(item, parse_expression, (*at, i)) for i, item in enumerate(items))
+        return ast.And(built) if key == "and" else ast.Or(built)
+    if key == "not":
+        return ast.Not(filter_from_input(inner, parse_expression, at))
+    if key == "did":
+        return ast.Did(_event_condition(inner, at))
+    if key == "didNot":
+        return ast.DidNot(_event_condition(inner, at))
+    if key == "profile":
+        return ast.ProfileMatch(_property_condition(inner, at))
+    if key == "inSegment":
+        return ast.InSegment(_string(inner, at))
+    if parse_expression is None:
+        raise UserInputError("the text form is not available here", at)
+    try:
+        return parse_expression(_string(inner, at))
+    except UserInputError as error:
+        raise error.under(*at) from None
+
+
+def _event_condition(value: Any, path: InputPath) -> ast.EventCondition:
+    fields = _object(value, path, required=("metric",), allowed=(
+        "metric", "where", "count", "within", "followedBy", "notFollowedBy"))
+    count: ast.Count = ast.AtLeast(1)
+    if fields.get("count") is not None:
+        key, n = _one_of(fields["count"], tuple(COUNT_KEYS), "CountCondition", (*path, "count"))
+        count = COUNT_KEYS[key](_int(n, (*path, "count", key)))
+    return ast.EventCondition(
+        metric=_metric(fields["metric"], (*path, "metric")),
+        where=_where(fields.get("where"), (*path, "where")),
+        count=count,
+        within=_window(fields["within"], (*path, "within")) if fields.get("within") is not None else None,
+        followed_by=_follow_up(fields.get("followedBy"), (*path, "followedBy")),
+        not_followed_by=_follow_up(fields.get("notFollowedBy"), (*path, "notFollowedBy")),
+    )
+
+
+def _follow_up(value: Any, path: InputPath) -> ast.FollowUp | None:
+    if value is None:
+        return None
+    fields = _object(value, path, required=("metric", "withinHours"), allowed=(
+        "metric", "where", "withinHours", "sameProperties"))
+    same = fields.get("sameProperties") or []
+    return ast.FollowUp(
+        metric=_metric(fields["metric"], (*path, "metric")),
+        within_hours=_int(fields["withinHours"], (*path, "withinHours")),
+        where=_where(fields.get("where"), (*path, "where")),
+        same_properties=tuple(_string(k, (*path, "sameProperties", i)) for i, k in enumerate(_list(same, path))),
+    )
+
+
+def _window(value: Any, path: InputPath) -> ast.Window:
+    key, inner = _one_of(value, WINDOW_KEYS, "TimeWindow", path)
+    at = (*path, key)
+    if key == "lastDays":
+        return ast.LastDays(_int(inner, at))
+    if key == "lastHours":
+        return ast.LastHours(_int(inner, at))
+    if key == "since":
+        return ast.Since(_datetime(inner, at))
+    if key == "before":
+        return ast.Before(_datetime(inner, at))
+    fields = _object(inner, at, required=("from", "to"), allowed=("from", "to"))
+    return ast.Between(_datetime(fields["from"], (*at, "from")), _datetime(fields["to"], (*at, "to")))
+
+
+def _where(value: Any, path: InputPath) -> tuple[ast.PropertyCondition, ...]:
+    if value is None:
+        return ()
+    return tuple(_property_condition(item, (*path, i)) for i, item in enumerate(_list(value, path)))
+
+
+def _property_condition(value: Any, path: InputPath) -> ast.PropertyCondition:
+    fields = _object(value, path, required=("property", "op"), allowed=("property", "op", "value"))
+    op_name = fields["op"].value if isinstance(fields["op"], ast.PropertyOp) else fields["op"]
+    try:
+        op = ast.PropertyOp(op_name)
+    except ValueError:
+        raise UserInputError(f"unknown property op {op_name!r}", (*path, "op")) from None
+    return ast.PropertyCondition(_string(fields["property"], (*path, "property")), op, fields.get("value"))
+
+
+# ---------------------------------------------------------------- shape helpers
+
+
+def _one_of(value: Any, keys: tuple[str, ...], type_name: str, path: InputPath) -> tuple[str, Any]:
+    if not isinstance(value, Mapping):
+        raise UserInputError(f"{type_name} must be an object", path)
+    given = [k for k, v in value.items() if v is not None]
+    unknown = [k for k in given if k not in keys]
+    if unknown:
+        raise UserInputError(f"{type_name} has no field {unknown[0]!r}", (*path, unknown[0]))
+    if len(given) != 1:
+        raise UserInputError(f"{type_name} takes exactly one of {', '.join(keys)}; got {len(given)}", path)
+    return given[0], value[given[0]]
+
+
+def _object(value: Any, path: InputPath, required: tuple[str, ...], allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise UserInputError("expected an object", path)
+    for key in value:
+        if key not in allowed:
+            raise UserInputError(f"unknown field {key!r}", (*path, key))
+    for key in required:
+        if value.get(key) is None:
+            raise UserInputError(f"{key} is required", (*path, key))
+    return value
+
+
+def _list(value: Any, path: InputPath) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise UserInputError("expected a list", path)
+    return list(value)
+
+
+def _string(value: Any, path: InputPath) -> str:
+    if not isinstance(value, str):
+        raise UserInputError("expected a string", path)
+    return value
+
+
+def _int(value: Any, path: InputPath) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserInputError("expected an integer", path)
+    return value
+
+
+def _metric(value: Any, path: InputPath) -> str:
+    name = _string(value, path)
+    if not name.strip():
+        raise UserInputError("a metric name cannot be empty", path)
+    return canonical_metric_name(name)
+
+
+def _datetime(value: Any, path: InputPath) -> datetime:
+    try:
+        return parse_datetime(value)
+    except (ValueError, TypeError):
+        raise UserInputError(f"not an ISO 8601 datetime: {value!r}", path) from None
+
+
+# ---------------------------------------------------------------- AST → input shape
+
+
+def filter_to_input(node: ast.Filter) -> dict[str, Any]:
+    """The plain-JSON SegmentFilter for an AST (datetimes as ISO strings)."""
+    match node:
+        case ast.And(items):
+            return {"and": [filter_to_input(item) for item in items]}
+        case ast.Or(items):
+            return {"or": [filter_to_input(item) for item in items]}
+        case ast.Not(item):
+            return {"not": filter_to_input(item)}
+        case ast.Did(condition):
+            return {"did": _event_condition_to_input(condition)}
+        case ast.DidNot(condition):
+            return {"didNot": _event_condition_to_input(condition)}
+        case ast.ProfileMatch(condition):
+            return {"profile": _property_condition_to_input(condition)}
+        case ast.InSegment(segment_id):
+            return {"inSegment": segment_id}
+    raise TypeError(f"not a filter node: {node!r}")
+
+
+def _event_condition_to_input(condition: ast.EventCondition) -> dict[str, Any]:
+    out: dict[str, Any] = {"metric": condition.metric}
+    if condition.where:
+        out["where"] = [_property_condition_to_input(c) for c in condition.where]
+    if condition.count != ast.AtLeast(1):
+        key = next(k for k, cls in COUNT_KEYS.items() if isinstance(condition.count, cls))
+        out["count"] = {key: condition.count.n}
+    if condition.within is not None:
+        out["within"] = _window_to_input(condition.within)
+    if condition.followed_by is not None:
+        out["followedBy"] = _follow_up_to_input(condition.followed_by)
+    if condition.not_followed_by is not None:
+        out["notFollowedBy"] = _follow_up_to_input(condition.not_followed_by)
+    return out
+
+
+def _window_to_input(window: ast.Window) -> dict[str, Any]:
+    match window:
+        case ast.LastDays(n):
+            return {"lastDays": n}
+        case ast.LastHours(n):
+            return {"lastHours": n}
+        case ast.Since(at):
+            return {"since": format_datetime(at)}
+        case ast.Before(at):
+            return {"before": format_datetime(at)}
+        case ast.Between(start, end):
+            return {"between": {"from": format_datetime(start), "to": format_datetime(end)}}
+    raise TypeError(f"not a window: {window!r}")
+
+
+def _follow_up_to_input(follow_up: ast.FollowUp) -> dict[str, Any]:
+    out: dict[str, Any] = {"metric": follow_up.metric, "withinHours": follow_up.within_hours}
+    if follow_up.where:
+        out["where"] = [_property_condition_to_input(c) for c in follow_up.where]
+    if follow_up.same_properties:
+        out["sameProperties"] = list(follow_up.same_properties)
+    return out
+
+
+def _property_condition_to_input(condition: ast.PropertyCondition) -> dict[str, Any]:
+    out: dict[str, Any] = {"property": condition.property, "op": condition.op.value}
+    if condition.value is not None:
+        out["value"] = condition.value
+    return out

@@ -1,0 +1,128 @@
+"""The limits and value rules of SEMANTICS.md, checked on an AST before anything runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from resolvers import filter_ast as ast
+from resolvers.errors import InputPath, UserInputError
+from server.timestamps import parse_datetime
+
+MAX_DEPTH = 32
+MAX_CONDITIONS = 200
+MAX_IN_ITEMS = 1000
+MAX_COUNT = 1_000_000
+MAX_DAYS = 36_500
+MAX_HOURS = 876_000
+MAX_PAGE = 1000
+
+ORDERING_OPS = {ast.PropertyOp.GT, ast.PropertyOp.GTE, ast.PropertyOp.LT, ast.PropertyOp.LTE}
+LIST_OPS = {ast.PropertyOp.IN, ast.PropertyOp.NOT_IN}
+VALUELESS_OPS = {ast.PropertyOp.EXISTS, ast.PropertyOp.NOT_EXISTS}
+
+
+def check_filter(root: ast.Filter, path: InputPath = ()) -> None:
+    """Raise UserInputError, with the input path at fault, for the first broken rule."""
+    conditions = 0
+    for node_path, depth, node in iter_filters(root, path):
+        if depth > MAX_DEPTH:
+            raise UserInputError(f"filter nesting exceeds {MAX_DEPTH} levels", node_path)
+        match node:
+            case ast.Did(condition) | ast.DidNot(condition):
+                key = "did" if isinstance(node, ast.Did) else "didNot"
+                conditions += 1 + _check_event_condition(condition, (*node_path, key))
+            case ast.ProfileMatch(condition):
+                conditions += 1
+                check_property_condition(condition, (*node_path, "profile"), profile=True)
+            case ast.InSegment():
+                conditions += 1
+        if conditions > MAX_CONDITIONS:
+            raise UserInputError(f"a filter may hold at most {MAX_CONDITIONS} conditions", node_path)
+
+
+def iter_filters(node: ast.Filter, path: InputPath = (), depth: int = 1) -> Iterator[tuple[InputPath, int, ast.Filter]]:
+    """Every filter node with its input path and nesting depth, parents first."""
+    yield path, depth, node
+    match node:
+        case ast.And(items) | ast.Or(items):
+            key = "and" if isinstance(node, ast.And) else "or"
+            for i, item in enumerate(items):
+                yield from iter_filters(item, (*path, key, i), depth + 1)
+        case ast.Not(item):
+            yield from iter_filters(item, (*path, "not"), depth + 1)
+
+
+def check_page_size(first: int, path: InputPath = ("first",)) -> None:
+    if not 1 <= first <= MAX_PAGE:
+        raise UserInputError(f"first must be between 1 and {MAX_PAGE}", path)
+
+
+def _check_event_condition(condition: ast.EventCondition, path: InputPath) -> int:
+    for i, where in enumerate(condition.where):
+        check_property_condition(where, (*path, "where", i))
+    count_key = type(condition.count).__name__[0].lower() + type(condition.count).__name__[1:]
+    _check_range(condition.count.n, 0, MAX_COUNT, (*path, "count", count_key))
+    match condition.within:
+        case ast.LastDays(n):
+            _check_range(n, 1, MAX_DAYS, (*path, "within", "lastDays"))
+        case ast.LastHours(n):
+            _check_range(n, 1, MAX_HOURS, (*path, "within", "lastHours"))
+        case ast.Between(start, end) if start >= end:
+            raise UserInputError("between needs from < to", (*path, "within", "between"))
+    conditions = len(condition.where)
+    for key, follow_up in (("followedBy", condition.followed_by), ("notFollowedBy", condition.not_followed_by)):
+        if follow_up is None:
+            continue
+        _check_range(follow_up.within_hours, 1, MAX_HOURS, (*path, key, "withinHours"))
+        for i, where in enumerate(follow_up.where):
+            check_property_condition(where, (*path, key, "where", i))
+        for i, name in enumerate(follow_up.same_properties):
+            _check_property_name(name, (*path, key, "sameProperties", i))
+        conditions += len(follow_up.where)
+    return conditions
+
+
+def check_property_condition(condition: ast.PropertyCondition, path: InputPath, profile: bool = False) -> None:
+    """Values must suit their op: a scalar, a list of scalars for IN, a string for STARTS_WITH."""
+    _check_property_name(condition.property, (*path, "property"))
+    op, value, at = condition.op, condition.value, (*path, "value")
+    if op in VALUELESS_OPS:
+        return
+    if op in LIST_OPS:
+        if not isinstance(value, list):
+            raise UserInputError(f"{op.value} needs a list value", at)
+        if len(value) > MAX_IN_ITEMS:
+            raise UserInputError(f"an IN list may hold at most {MAX_IN_ITEMS} items", at)
+        for i, item in enumerate(value):
+            _check_scalar(item, op, (*at, i))
+    else:
+        _check_scalar(value, op, at)
+    if op in ORDERING_OPS and isinstance(value, bool):
+        raise UserInputError(f"{op.value} compares numbers or strings, not booleans", at)
+    if op is ast.PropertyOp.STARTS_WITH and not isinstance(value, str):
+        raise UserInputError("STARTS_WITH needs a string value", at)
+    if profile and condition.property == "createdAt":
+        if op in (ast.PropertyOp.CONTAINS, ast.PropertyOp.NOT_CONTAINS, ast.PropertyOp.STARTS_WITH):
+            raise UserInputError(f"createdAt is a datetime: {op.value} does not apply", (*path, "op"))
+        for item in value if isinstance(value, list) else [value]:
+            try:
+                parse_datetime(item)
+            except (TypeError, ValueError):
+                raise UserInputError("createdAt is compared with ISO 8601 datetimes", at) from None
+
+
+def _check_scalar(value: object, op: ast.PropertyOp, path: InputPath) -> None:
+    if value is None:
+        raise UserInputError(f"{op.value} needs a value", path)
+    if not isinstance(value, str | int | float | bool):
+        raise UserInputError(f"{op.value} compares with a string, number or boolean", path)
+
+
+def _check_property_name(name: str, path: InputPath) -> None:
+    if not name or any(c in name for c in '"`\\') or len(name) > 200:
+        raise UserInputError("a property name must be 1-200 characters without \", ` or \\", path)
+
+
+def _check_range(n: int, low: int, high: int, path: InputPath) -> None:
+    if not low <= n <= high:
+        raise UserInputError(f"must be between {low} and {high}, got {n}", path)

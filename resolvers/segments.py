@@ -1,0 +1,131 @@
+"""Saved segments: filters checked and stored in the input shape, references resolved, cycles refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from resolvers import filter_ast as ast
+from resolvers.errors import InputPath, NotFoundError, UserInputError
+from resolvers.filter_input import filter_from_input, filter_to_input
+from resolvers.filter_limits import check_filter, iter_filters
+from resolvers.filter_text import parse_filter
+from server.store import Store, segments
+from server.timestamps import now_utc, to_micros
+
+
+@dataclass(frozen=True)
+class PreparedFilter:
+    """A checked filter and every saved segment it reaches, ready to compile."""
+
+    root: ast.Filter
+    segments: dict[str, ast.Filter]
+
+
+def parse_segment_id(segment_id: str, path: InputPath) -> int:
+    if not segment_id.isdigit() or len(segment_id) > 18:
+        raise NotFoundError(f"no segment with id {segment_id!r}", path)
+    return int(segment_id)
+
+
+async def prepare_filter(connection: AsyncConnection, value: Any, path: InputPath) -> PreparedFilter:
+    """Build and check a filter given as plain JSON; every inSegment must name a saved segment."""
+    root = filter_from_input(value, parse_filter, path)
+    check_filter(root, path)
+    for node_path, _, node in iter_filters(root, path):
+        if isinstance(node, ast.InSegment):
+            parse_segment_id(node.segment_id, (*node_path, "inSegment"))
+    reached = await _reachable_segments(connection, ast.segment_references(root))
+    for node_path, _, node in iter_filters(root, path):
+        if isinstance(node, ast.InSegment) and node.segment_id not in reached:
+            raise UserInputError(f"inSegment names no saved segment: {node.segment_id!r}", (*node_path, "inSegment"))
+    return PreparedFilter(root, reached)
+
+
+async def _reachable_segments(connection: AsyncConnection, ids: Iterable[str]) -> dict[str, ast.Filter]:
+    """The stored filters of these segments and of all they refer to, transitively."""
+    reached: dict[str, ast.Filter] = {}
+    frontier = set(ids)
+    while frontier:
+        wanted = [int(i) for i in frontier if i.isdigit() and len(i) <= 18]
+        rows = (await connection.execute(
+            sa.select(segments.c.id, segments.c.filter).where(segments.c.id.in_(wanted))
+        )).all() if wanted else []
+        found = {str(row.id): filter_from_input(row.filter) for row in rows}
+        reached.update(found)
+        frontier = set().union(*(ast.segment_references(f) for f in found.values())) - set(reached)
+    return reached
+
+
+def _refers_to(target: str, start: ast.Filter, known: dict[str, ast.Filter]) -> bool:
+    stack, seen = list(ast.segment_references(start)), set()
+    while stack:
+        current = stack.pop()
+        if current == target:
+            return True
+        if current not in seen and current in known:
+            seen.add(current)
+            stack.extend(ast.segment_references(known[current]))
+    return False
+
+
+async def create_segment(store: Store, name: str, description: str | None, value: Any) -> int:
+    _check_name(name, ("input", "name"))
+    async with store.begin() as connection:
+        prepared = await prepare_filter(connection, value, ("input", "filter"))
+        now = to_micros(now_utc())
+        inserted = await connection.execute(sa.insert(segments).values(
+            name=name, description=description, filter=filter_to_input(prepared.root), created_at=now, updated_at=now,
+        ))
+        return int(inserted.inserted_primary_key[0])
+
+
+async def update_segment(store: Store, segment_id: str, changes: dict[str, Any]) -> int:
+    key = parse_segment_id(segment_id, ("id",))
+    async with store.begin() as connection:
+        if await connection.scalar(sa.select(segments.c.id).where(segments.c.id == key)) is None:
+            raise NotFoundError(f"no segment with id {segment_id!r}", ("id",))
+        values: dict[str, Any] = {"updated_at": to_micros(now_utc())}
+        if "name" in changes:
+            _check_name(changes["name"], ("input", "name"))
+            values["name"] = changes["name"]
+        if "description" in changes:
+            values["description"] = changes["description"]
+        if "filter" in changes:
+            prepared = await prepare_filter(connection, changes["filter"], ("input", "filter"))
+            if _refers_to(str(key), prepared.root, prepared.segments):
+                raise UserInputError("the filter would make the segment refer to itself", ("input", "filter"))
+            values["filter"] = filter_to_input(prepared.root)
+        await connection.execute(sa.update(segments).where(segments.c.id == key).values(**values))
+        return key
+
+
+async def delete_segment(store: Store, segment_id: str) -> bool:
+    key = parse_segment_id(segment_id, ("id",))
+    async with store.begin() as connection:
+        rows = (await connection.execute(sa.select(segments.c.id, segments.c.name, segments.c.filter))).all()
+        if not any(row.id == key for row in rows):
+            raise NotFoundError(f"no segment with id {segment_id!r}", ("id",))
+        users = [row.name for row in rows if str(key) in ast.segment_references(filter_from_input(row.filter))]
+        if users:
+            raise UserInputError(f"segment {segment_id} is used by: {', '.join(sorted(users))}", ("id",))
+        await connection.execute(sa.delete(segments).where(segments.c.id == key))
+        return True
+
+
+def _check_name(name: str, path: InputPath) -> None:
+    if not name.strip() or len(name) > 200:
+        raise UserInputError("a segment name must be 1-200 characters", path)
+
+
+async def segment_rows(connection: AsyncConnection, segment_id: str | None = None) -> list[Any]:
+    query = sa.select(segments).order_by(segments.c.id)
+    if segment_id is not None:
+        if not segment_id.isdigit() or len(segment_id) > 18:
+            return []
+        query = query.where(segments.c.id == int(segment_id))
+    return list((await connection.execute(query)).all())

@@ -1,0 +1,77 @@
+"""Mutation root: ingest (events, profiles) and saved segments."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers import events, profiles, segments
+from resolvers.errors import UserInputError
+from schema.context import GraphQLInfo
+from schema.inputs import CreateSegmentInput, ProfileInput, TrackEventInput, UpdateSegmentInput, plain
+from schema.types import Event, Profile, Segment, event_from_row
+from server import ingest
+
+
+def _event_input(event: TrackEventInput) -> ingest.EventInput:
+    return ingest.EventInput(
+        metric=event.metric, profile=plain(event.profile), occurred_at=event.occurred_at,
+        properties=event.properties, unique_id=event.unique_id,
+    )
+
+
+@strawberry.type
+class TrackEventsPayload:
+    accepted: int
+    duplicates: int
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def track_event(self, info: GraphQLInfo, input: TrackEventInput) -> Event:
+        store = info.context.store
+        try:
+            result = await ingest.track_events(store, [_event_input(input)])
+        except ingest.BatchError as error:
+            (problem,) = error.problems
+            raise UserInputError(problem["message"], ["input", *problem["path"][2:]]) from None
+        stored = result.stored[0]
+        if stored is None:  # a duplicate: answer with the event stored first
+            return event_from_row(await events.event_by_unique_id(store, input.metric, input.unique_id or ""))
+        return event_from_row((await events.events_by_id(store, [stored.id]))[0])
+
+    @strawberry.mutation
+    async def track_events(self, info: GraphQLInfo, events: list[TrackEventInput]) -> TrackEventsPayload:
+        result = await ingest.track_events(info.context.store, [_event_input(e) for e in events])
+        return TrackEventsPayload(accepted=result.accepted, duplicates=result.duplicates)
+
+    @strawberry.mutation
+    async def upsert_profile(self, info: GraphQLInfo, input: ProfileInput) -> Profile:
+        store = info.context.store
+        profile_id = await ingest.upsert_profile(store, plain(input))
+        (row,) = await profiles.profiles_by_id(store, [profile_id])
+        return Profile.from_row(row)
+
+    @strawberry.mutation
+    async def create_segment(self, info: GraphQLInfo, input: CreateSegmentInput) -> Segment:
+        store = info.context.store
+        segment_id = await segments.create_segment(store, input.name, input.description, plain(input.filter))
+        return await _segment(info, segment_id)
+
+    @strawberry.mutation
+    async def update_segment(self, info: GraphQLInfo, id: strawberry.ID, input: UpdateSegmentInput) -> Segment:
+        changes = plain(input)
+        if input.description is None:  # an explicit null clears the description
+            changes["description"] = None
+        segment_id = await segments.update_segment(info.context.store, id, changes)
+        return await _segment(info, segment_id)
+
+    @strawberry.mutation
+    async def delete_segment(self, info: GraphQLInfo, id: strawberry.ID) -> bool:
+        return await segments.delete_segment(info.context.store, id)
+
+
+async def _segment(info: GraphQLInfo, segment_id: int) -> Segment:
+    async with info.context.store.connect() as connection:
+        (row,) = await segments.segment_rows(connection, str(segment_id))
+    return Segment.from_row(row)

@@ -1,0 +1,71 @@
+"""Query root: profiles and audiences, events, saved segments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from resolvers import audiences, events, profiles, segments
+from resolvers.errors import UserInputError
+from schema.context import GraphQLInfo
+from schema.inputs import ProfileKey, SegmentFilter, plain
+from schema.types import EventConnection, Profile, ProfileConnection, Segment
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def profile(self, info: GraphQLInfo, id: strawberry.ID) -> Profile | None:
+        if not id.isdigit() or len(id) > 18:
+            return None
+        row = await info.context.profiles.load(int(id))
+        return Profile.from_row(row) if row is not None else None
+
+    @strawberry.field
+    async def profile_by_key(self, info: GraphQLInfo, key: ProfileKey) -> Profile | None:
+        row = await profiles.profile_by_key(info.context.store, plain(key))
+        return Profile.from_row(row) if row is not None else None
+
+    @strawberry.field(description="The audience of a filter; all profiles when filter is null. Ordered by id.")
+    async def profiles(
+        self,
+        info: GraphQLInfo,
+        filter: SegmentFilter | None = None,
+        first: int = 100,
+        after: str | None = None,
+        as_of: datetime | None = None,
+    ) -> ProfileConnection:
+        store = info.context.store
+        async with store.connect() as connection:
+            audience = await audiences.compile_filter(
+                connection, store, plain(filter) if filter else None, as_of, ("filter",))
+        return ProfileConnection.of(await audiences.profile_page(store, audience, first, after), after)
+
+    @strawberry.field(description="Checks a filter and returns the SQL it compiles to.")
+    async def explain(self, info: GraphQLInfo, filter: SegmentFilter, as_of: datetime | None = None) -> str:
+        store = info.context.store
+        async with store.connect() as connection:
+            audience = await audiences.compile_filter(connection, store, plain(filter), as_of, ("filter",))
+        return audiences.explain_sql(store, audience)
+
+    @strawberry.field
+    async def segment(self, info: GraphQLInfo, id: strawberry.ID) -> Segment | None:
+        async with info.context.store.connect() as connection:
+            rows = await segments.segment_rows(connection, id)
+        return Segment.from_row(rows[0]) if rows else None
+
+    @strawberry.field
+    async def segments(self, info: GraphQLInfo) -> list[Segment]:
+        async with info.context.store.connect() as connection:
+            return [Segment.from_row(row) for row in await segments.segment_rows(connection)]
+
+    @strawberry.field
+    async def events(
+        self, info: GraphQLInfo, metric: str | None = None, first: int = 50, after: str | None = None
+    ) -> EventConnection:
+        page = await events.event_page(info.context.store, first, after, metric=metric)
+        return EventConnection.of(page, after)
+
+
+__all__ = ["Query", "UserInputError"]

@@ -1,0 +1,262 @@
+"""Output types: profiles, the Event interface and its five kinds, keyset connections, segments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from resolvers import audiences
+from resolvers.events import EventPage, event_page
+from resolvers.filter_input import filter_from_input
+from resolvers.filter_text import print_filter
+from schema.context import GraphQLInfo
+from schema.scalars import JSON
+from server.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED, agent_metric
+from server.timestamps import from_micros
+
+
+@strawberry.enum(description="The four Customer Agent metrics.")
+class AgentMetric(Enum):
+    STARTED_CONVERSATION = STARTED.enum_name
+    CONVERSATION_RESOLVED = RESOLVED.enum_name
+    CONVERSATION_ESCALATED = ESCALATED.enum_name
+    RECEIVED_PRODUCT_RECOMMENDATION = RECOMMENDED.enum_name
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+    @classmethod
+    def of(cls, cursors: list[str], has_next_page: bool, after: str | None) -> PageInfo:
+        return cls(
+            has_next_page=has_next_page,
+            has_previous_page=after is not None,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        )
+
+
+# ---------------------------------------------------------------- profiles
+
+
+@strawberry.type
+class Profile:
+    id: strawberry.ID
+    email: str | None
+    phone_number: str | None
+    external_id: str | None
+    first_name: str | None
+    last_name: str | None
+    properties: JSON
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Profile:
+        return cls(
+            id=strawberry.ID(str(row.id)), email=row.email, phone_number=row.phone_number,
+            external_id=row.external_id, first_name=row.first_name, last_name=row.last_name,
+            properties=row.properties, created_at=from_micros(row.created_at), updated_at=from_micros(row.updated_at),
+        )
+
+    @strawberry.field(description="Newest first.")
+    async def events(
+        self, info: GraphQLInfo, metric: str | None = None, first: int = 50, after: str | None = None
+    ) -> EventConnection:
+        page = await event_page(info.context.store, first, after, metric=metric, profile_id=int(self.id))
+        return EventConnection.of(page, after)
+
+
+@strawberry.type
+class ProfileEdge:
+    cursor: str
+    node: Profile
+
+
+@strawberry.type
+class ProfileConnection:
+    edges: list[ProfileEdge]
+    page_info: PageInfo
+    page: strawberry.Private[audiences.ProfilePage]
+
+    @strawberry.field
+    def nodes(self) -> list[Profile]:
+        return [edge.node for edge in self.edges]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.page.count()
+
+    @classmethod
+    def of(cls, page: audiences.ProfilePage, after: str | None) -> ProfileConnection:
+        edges = [ProfileEdge(cursor=page.cursor(row), node=Profile.from_row(row)) for row in page.rows]
+        return cls(edges=edges, page_info=PageInfo.of([e.cursor for e in edges], page.has_next_page, after), page=page)
+
+
+# ---------------------------------------------------------------- events
+
+
+@strawberry.interface
+class Event:
+    id: strawberry.ID
+    metric: str
+    occurred_at: datetime
+    channel: str | None
+    properties: JSON
+    profile_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def profile(self, info: GraphQLInfo) -> Profile:
+        return Profile.from_row(await info.context.profiles.load(self.profile_id))
+
+    def _text(self, key: str) -> str | None:
+        value = self.properties.get(key)
+        return value if isinstance(value, str) else None
+
+    def _strings(self, key: str) -> list[str]:
+        value = self.properties.get(key)
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+@strawberry.type
+class StartedConversationEvent(Event):
+    @strawberry.field
+    def conversation_id(self) -> str:
+        return self._text("conversation_id") or ""
+
+    @strawberry.field
+    def initial_skill(self) -> str | None:
+        return self._text("initial_skill")
+
+
+@strawberry.type
+class ConversationResolvedEvent(Event):
+    @strawberry.field
+    def conversation_id(self) -> str:
+        return self._text("conversation_id") or ""
+
+    @strawberry.field
+    def final_skill(self) -> str | None:
+        return self._text("final_skill")
+
+    @strawberry.field
+    def tags(self) -> list[str]:
+        return self._strings("tags")
+
+
+@strawberry.type
+class ConversationEscalatedEvent(Event):
+    @strawberry.field
+    def conversation_id(self) -> str:
+        return self._text("conversation_id") or ""
+
+    @strawberry.field
+    def escalation_reason(self) -> str | None:
+        return self._text("escalation_reason")
+
+    @strawberry.field
+    def tags(self) -> list[str]:
+        return self._strings("tags")
+
+
+@strawberry.type
+class ProductRecommendationEvent(Event):
+    @strawberry.field
+    def conversation_id(self) -> str:
+        return self._text("conversation_id") or ""
+
+    @strawberry.field
+    def products(self) -> list[str]:
+        return self._strings("products")
+
+
+@strawberry.type(description="Any metric that is not a Customer Agent metric, e.g. Placed Order.")
+class CustomEvent(Event):
+    pass
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    STARTED.enum_name: StartedConversationEvent,
+    RESOLVED.enum_name: ConversationResolvedEvent,
+    ESCALATED.enum_name: ConversationEscalatedEvent,
+    RECOMMENDED.enum_name: ProductRecommendationEvent,
+}
+
+
+def event_from_row(row: Any) -> Event:
+    """The typed event for a stored row (id, profile_id, metric, ts, channel, properties)."""
+    agent = agent_metric(row.metric)
+    kind = EVENT_TYPES[agent.enum_name] if agent else CustomEvent
+    return kind(
+        id=strawberry.ID(str(row.id)), metric=row.metric, occurred_at=from_micros(row.ts),
+        channel=row.channel, properties=row.properties, profile_id=row.profile_id,
+    )
+
+
+@strawberry.type
+class EventEdge:
+    cursor: str
+    node: Event
+
+
+@strawberry.type
+class EventConnection:
+    edges: list[EventEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[Event]:
+        return [edge.node for edge in self.edges]
+
+    @classmethod
+    def of(cls, page: EventPage, after: str | None) -> EventConnection:
+        edges = [EventEdge(cursor=page.cursor(row), node=event_from_row(row)) for row in page.rows]
+        return cls(edges=edges, page_info=PageInfo.of([e.cursor for e in edges], page.has_next_page, after))
+
+
+# ---------------------------------------------------------------- segments
+
+
+@strawberry.type
+class Segment:
+    id: strawberry.ID
+    name: str
+    description: str | None
+    filter: JSON = strawberry.field(description="The filter as stored, in the SegmentFilter input shape.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Segment:
+        return cls(
+            id=strawberry.ID(str(row.id)), name=row.name, description=row.description, filter=row.filter,
+            created_at=from_micros(row.created_at), updated_at=from_micros(row.updated_at),
+        )
+
+    @strawberry.field(description="The filter written in the text language.")
+    def expression(self) -> str:
+        return print_filter(filter_from_input(self.filter))
+
+    @strawberry.field
+    async def count(self, info: GraphQLInfo, as_of: datetime | None = None) -> int:
+        store = info.context.store
+        async with store.connect() as connection:
+            audience = await audiences.compile_filter(connection, store, {"inSegment": self.id}, as_of, ("asOf",))
+        return await audiences.count_members(store, audience)
+
+    @strawberry.field
+    async def members(
+        self, info: GraphQLInfo, first: int = 100, after: str | None = None, as_of: datetime | None = None
+    ) -> ProfileConnection:
+        store = info.context.store
+        async with store.connect() as connection:
+            audience = await audiences.compile_filter(connection, store, {"inSegment": self.id}, as_of, ())
+        return ProfileConnection.of(await audiences.profile_page(store, audience, first, after), after)
+

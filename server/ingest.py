@@ -1,0 +1,322 @@
+"""Ingest: validate and normalise events and profiles, then write them in one transaction each.
+
+A batch is checked whole before anything is written, and written inside one transaction,
+so a bad event or a conflicting profile key leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from resolvers.errors import UserInputError
+from server.agent_metrics import agent_metric, canonical_metric_name, canonical_property_key, metric_key
+from server.store import Store, events, metric_ids, profiles
+from server.timestamps import now_utc, to_micros
+
+MAX_BATCH = 10_000
+KEY_FIELDS = (("email", "email"), ("phoneNumber", "phone_number"), ("externalId", "external_id"))
+# Fields of upsertProfile: GraphQL name → column.
+PROFILE_FIELDS = (*KEY_FIELDS, ("firstName", "first_name"), ("lastName", "last_name"))
+
+
+@dataclass(frozen=True)
+class EventInput:
+    metric: str
+    profile: Mapping[str, str | None]
+    occurred_at: datetime | None = None
+    properties: Any = None
+    unique_id: str | None = None
+
+
+@dataclass
+class StoredEvent:
+    """An event as written: what `trackEvent` returns."""
+
+    id: int
+    profile_id: int
+    metric: str
+    ts: int
+    channel: str | None
+    properties: dict[str, Any]
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0
+    duplicates: int = 0
+    stored: list[StoredEvent | None] = field(default_factory=list)  # None where a duplicate
+
+
+@dataclass(frozen=True)
+class _ValidEvent:
+    metric: str
+    key: tuple[str | None, str | None, str | None]
+    ts: int
+    properties: dict[str, Any]
+    unique_id: str | None
+
+
+class BatchError(UserInputError):
+    """Some events of a batch are invalid; `details` lists each bad index with its reason."""
+
+    @property
+    def problems(self) -> list[dict[str, Any]]:
+        return self.details  # type: ignore[return-value]
+
+
+def normalise_event(event: EventInput, received_at: int) -> _ValidEvent:
+    """Canonical metric name and property keys; raises UserInputError (path relative to the event)."""
+    if not event.metric.strip():
+        raise UserInputError("metric cannot be empty", ("metric",))
+    key = profile_key(event.profile, ("profile",))
+    properties = event.properties if event.properties is not None else {}
+    if not isinstance(properties, dict):
+        raise UserInputError("properties must be a JSON object", ("properties",))
+    agent = agent_metric(event.metric)
+    if agent is not None:
+        properties = {canonical_property_key(k): v for k, v in properties.items()}
+        _check_agent_properties(properties)
+    if event.unique_id is not None and not event.unique_id.strip():
+        raise UserInputError("uniqueId cannot be empty", ("uniqueId",))
+    ts = to_micros(event.occurred_at) if event.occurred_at is not None else received_at
+    return _ValidEvent(canonical_metric_name(event.metric), key, ts, properties, event.unique_id)
+
+
+def _check_agent_properties(properties: dict[str, Any]) -> None:
+    conversation_id = properties.get("conversation_id")
+    if not isinstance(conversation_id, str) or not conversation_id:
+        raise UserInputError("conversation_id is required: a non-empty string", ("properties", "conversation_id"))
+    for key in ("tags", "products"):
+        value = properties.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise UserInputError(f"{key} must be a list of strings", ("properties", key))
+    if "products" in properties and not properties["products"]:
+        raise UserInputError("products must be a non-empty list", ("properties", "products"))
+    for key in ("channel", "initial_skill", "final_skill", "escalation_reason"):
+        if properties.get(key) is not None and not isinstance(properties[key], str):
+            raise UserInputError(f"{key} must be a string", ("properties", key))
+
+
+def _needs_products(metric: str) -> bool:
+    found = agent_metric(metric)
+    return found is not None and found.enum_name == "RECEIVED_PRODUCT_RECOMMENDATION"
+
+
+def profile_key(key: Mapping[str, str | None], path: tuple[str, ...]) -> tuple[str | None, str | None, str | None]:
+    """(email, phone, external id) with blanks as None; at least one is required."""
+    values = tuple((key.get(name) or "").strip() or None for name, _ in KEY_FIELDS)
+    if not any(values):
+        raise UserInputError("a profile key needs email, phoneNumber or externalId", path)
+    return values  # type: ignore[return-value]
+
+
+async def track_events(store: Store, batch: Sequence[EventInput]) -> BatchResult:
+    """Store a batch all or nothing; events whose (metric, uniqueId) is known count as duplicates."""
+    if len(batch) > MAX_BATCH:
+        raise UserInputError(f"a batch may hold at most {MAX_BATCH} events", ("events",))
+    received_at = to_micros(now_utc())
+    valid: list[_ValidEvent] = []
+    problems: list[dict[str, Any]] = []
+    for index, event in enumerate(batch):
+        try:
+            normalised = normalise_event(event, received_at)
+            if _needs_products(normalised.metric) and "products" not in normalised.properties:
+                raise UserInputError("products is required: a non-empty list", ("properties", "products"))
+            valid.append(normalised)
+        except UserInputError as error:
+            problems.append({"index": index, "path": ["events", index, *error.input_path], "message": error.message})
+    if problems:
+        raise BatchError(_batch_message(problems), ("events", problems[0]["index"]), problems)
+    async with store.begin() as connection:
+        return await _write_events(connection, store, valid)
+
+
+def _batch_message(problems: list[dict[str, Any]]) -> str:
+    listed = "; ".join(f"[{p['index']}] {p['message']}" for p in problems[:20])
+    more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+    return f"{len(problems)} invalid event(s), nothing stored: {listed}{more}"
+
+
+async def _write_events(connection: AsyncConnection, store: Store, batch: list[_ValidEvent]) -> BatchResult:
+    profile_ids = await resolve_profiles(connection, store, [e.key for e in batch])
+    ids_by_key = await metric_ids(connection, store, {metric_key(e.metric): e.metric for e in batch})
+    known = await _known_unique_ids(connection, ids_by_key, batch)
+    result = BatchResult()
+    rows: list[dict[str, Any]] = []
+    for event in batch:
+        metric_id = ids_by_key[metric_key(event.metric)]
+        if event.unique_id is not None:
+            if (metric_id, event.unique_id) in known:
+                result.duplicates += 1
+                result.stored.append(None)
+                continue
+            known.add((metric_id, event.unique_id))
+        rows.append(event_row(profile_ids[event.key], metric_id, event.ts, event.properties, event.unique_id))
+        result.stored.append(StoredEvent(0, profile_ids[event.key], event.metric, event.ts,
+                                         rows[-1]["channel"], event.properties))
+    if rows:
+        inserted = await connection.execute(
+            sa.insert(events).returning(events.c.id, sort_by_parameter_order=True), rows
+        )
+        fresh = iter(inserted.scalars().all())
+        for stored in result.stored:
+            if stored is not None:
+                stored.id = next(fresh)
+    result.accepted = len(rows)
+    return result
+
+
+def event_row(profile_id: int, metric_id: int, ts: int, properties: dict[str, Any], unique_id: str | None) -> dict[str, Any]:
+    """The stored row of an event, its promoted columns filled from string properties."""
+    channel = properties.get("channel")
+    conversation_id = properties.get("conversation_id")
+    return {
+        "profile_id": profile_id,
+        "metric_id": metric_id,
+        "ts": ts,
+        "channel": channel if isinstance(channel, str) else None,
+        "conversation_id": conversation_id if isinstance(conversation_id, str) else None,
+        "properties": properties,
+        "unique_id": unique_id,
+    }
+
+
+async def _known_unique_ids(
+    connection: AsyncConnection, ids_by_key: dict[str, int], batch: list[_ValidEvent]
+) -> set[tuple[int, str]]:
+    wanted = {(ids_by_key[metric_key(e.metric)], e.unique_id) for e in batch if e.unique_id is not None}
+    known: set[tuple[int, str]] = set()
+    unique_ids = sorted({u for _, u in wanted})
+    for start in range(0, len(unique_ids), 500):
+        rows = await connection.execute(
+            sa.select(events.c.metric_id, events.c.unique_id).where(events.c.unique_id.in_(unique_ids[start:start + 500]))
+        )
+        known.update((m, u) for m, u in rows.all() if (m, u) in wanted)
+    return known
+
+
+# ---------------------------------------------------------------- profiles
+
+
+async def resolve_profiles(
+    connection: AsyncConnection, store: Store, keys: Sequence[tuple[str | None, str | None, str | None]]
+) -> dict[tuple[str | None, str | None, str | None], int]:
+    """The profile id of every key (email, then phone, then external id), creating missing profiles."""
+    distinct = list(dict.fromkeys(keys))
+    found = await _profiles_by_identifiers(connection, distinct)
+    resolved: dict[tuple[str | None, str | None, str | None], int] = {}
+    missing: list[tuple[str | None, str | None, str | None]] = []
+    for key in distinct:
+        matches = {found[column][value] for (_, column), value in zip(KEY_FIELDS, key, strict=True)
+                   if value is not None and value in found[column]}
+        if len(matches) > 1:
+            raise UserInputError(f"profile key {_describe(key)} names {len(matches)} different profiles",
+                                 ("events", keys.index(key), "profile"))
+        if matches:
+            resolved[key] = matches.pop()
+            await _add_identifiers(connection, resolved[key], key)
+        else:
+            missing.append(key)
+    if missing:
+        await _create_profiles(connection, missing, resolved)
+    return resolved
+
+
+async def _add_identifiers(connection: AsyncConnection, profile_id: int, key: tuple[str | None, ...]) -> None:
+    """A known profile named with more identifiers than it has takes the new ones (never replacing)."""
+    given = {column: value for (_, column), value in zip(KEY_FIELDS, key, strict=True) if value is not None}
+    if len(given) > 1:
+        await connection.execute(sa.update(profiles).where(profiles.c.id == profile_id).values(
+            {column: sa.func.coalesce(profiles.c[column], value) for column, value in given.items()}))
+
+
+async def _profiles_by_identifiers(
+    connection: AsyncConnection, keys: list[tuple[str | None, str | None, str | None]]
+) -> dict[str, dict[str, int]]:
+    found: dict[str, dict[str, int]] = {column: {} for _, column in KEY_FIELDS}
+    for position, (_, column) in enumerate(KEY_FIELDS):
+        values = sorted({key[position] for key in keys if key[position] is not None})  # type: ignore[type-var]
+        for start in range(0, len(values), 500):
+            rows = await connection.execute(
+                sa.select(profiles.c[column], profiles.c.id).where(profiles.c[column].in_(values[start:start + 500]))
+            )
+            found[column].update({value: profile_id for value, profile_id in rows.all()})
+    return found
+
+
+async def _create_profiles(
+    connection: AsyncConnection,
+    keys: list[tuple[str | None, str | None, str | None]],
+    resolved: dict[tuple[str | None, str | None, str | None], int],
+) -> None:
+    # Two keys of one batch may share an identifier ({email a} and {email a, phone p}): merge them.
+    merged: list[dict[str, str | None]] = []
+    owner: dict[tuple[str, str], int] = {}
+    for key in keys:
+        slots = {owner[(column, value)] for (_, column), value in zip(KEY_FIELDS, key, strict=True)
+                 if value is not None and (column, value) in owner}
+        if len(slots) > 1:
+            raise UserInputError(f"profile key {_describe(key)} names 2 different new profiles", ("events",))
+        slot = slots.pop() if slots else len(merged)
+        if slot == len(merged):
+            merged.append({column: None for _, column in KEY_FIELDS})
+        for (_, column), value in zip(KEY_FIELDS, key, strict=True):
+            if value is not None:
+                if merged[slot][column] not in (None, value):
+                    raise UserInputError(f"profile key {_describe(key)} conflicts with another key of the batch",
+                                         ("events",))
+                merged[slot][column] = value
+                owner[(column, value)] = slot
+    now = to_micros(now_utc())
+    await connection.execute(
+        sa.insert(profiles),
+        [{**identifiers, "properties": {}, "created_at": now, "updated_at": now} for identifiers in merged],
+    )
+    found = await _profiles_by_identifiers(connection, keys)
+    for key in keys:
+        column, value = next((c, v) for (_, c), v in zip(KEY_FIELDS, key, strict=True) if v is not None)
+        resolved[key] = found[column][value]
+
+
+def _describe(key: tuple[str | None, ...]) -> str:
+    return ", ".join(f"{name}={value!r}" for (name, _), value in zip(KEY_FIELDS, key, strict=True) if value)
+
+
+async def upsert_profile(store: Store, fields: Mapping[str, Any]) -> int:
+    """Create or update the profile its identifiers name; properties merge key by key (null deletes)."""
+    key = profile_key(fields, ("input",))
+    properties = fields.get("properties")
+    if properties is not None and not isinstance(properties, dict):
+        raise UserInputError("properties must be a JSON object", ("input", "properties"))
+    async with store.begin() as connection:
+        found = await _profiles_by_identifiers(connection, [key])
+        ids = {found[column][value] for (_, column), value in zip(KEY_FIELDS, key, strict=True)
+               if value is not None and value in found[column]}
+        if len(ids) > 1:
+            raise UserInputError(f"the identifiers {_describe(key)} name {len(ids)} different profiles", ("input",))
+        now = to_micros(now_utc())
+        values = {column: fields[name] for name, column in PROFILE_FIELDS if fields.get(name) is not None}
+        if not ids:
+            merged = {k: v for k, v in (properties or {}).items() if v is not None}
+            inserted = await connection.execute(
+                sa.insert(profiles).values(**values, properties=merged, created_at=now, updated_at=now)
+            )
+            return int(inserted.inserted_primary_key[0])
+        profile_id = ids.pop()
+        current = await connection.scalar(sa.select(profiles.c.properties).where(profiles.c.id == profile_id))
+        merged = dict(current or {})
+        for k, v in (properties or {}).items():
+            if v is None:
+                merged.pop(k, None)
+            else:
+                merged[k] = v
+        await connection.execute(
+            sa.update(profiles).where(profiles.c.id == profile_id).values(**values, properties=merged, updated_at=now)
+        )
+        return profile_id

@@ -1,0 +1,59 @@
+"""Real stores for tests: SQLite files, and PostgreSQL schemas when SEGMENTQL_TEST_POSTGRES_URL is set."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from server.store import Store
+
+POSTGRES_URL = os.environ.get("SEGMENTQL_TEST_POSTGRES_URL")
+STORES = ["sqlite", "postgresql"]
+
+
+def store_params() -> list[Any]:
+    skip_pg = pytest.mark.skipif(not POSTGRES_URL, reason="SEGMENTQL_TEST_POSTGRES_URL is not set")
+    return ["sqlite", pytest.param("postgresql", marks=skip_pg)]
+
+
+class StoreFactory:
+    """Makes empty stores of one kind; each PostgreSQL store lives in a schema of its own."""
+
+    def __init__(self, kind: str, directory: Path) -> None:
+        self.kind = kind
+        self.directory = directory
+        self.schemas: list[str] = []
+
+    def url(self) -> str:
+        if self.kind == "sqlite":
+            return f"sqlite+aiosqlite:///{self.directory / f'{uuid.uuid4().hex[:8]}.db'}"
+        assert POSTGRES_URL
+        return POSTGRES_URL
+
+    async def create(self) -> Store:
+        if self.kind == "sqlite":
+            store = Store(self.url())
+        else:
+            schema = f"t_{uuid.uuid4().hex[:12]}"
+            admin = Store(self.url())
+            async with admin.begin() as connection:
+                await connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+            await admin.dispose()
+            self.schemas.append(schema)
+            store = Store(self.url(), connect_args={"server_settings": {"search_path": schema}})
+        await store.create_tables()
+        return store
+
+    async def drop_all(self) -> None:
+        if not self.schemas:
+            return
+        admin = Store(self.url())
+        async with admin.begin() as connection:
+            for schema in self.schemas:
+                await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await admin.dispose()

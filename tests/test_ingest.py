@@ -1,0 +1,110 @@
+"""Ingest over HTTP: aliases, typed events, profile resolution, idempotency, UTC."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.helpers import before, event, track
+
+EVENT_FIELDS = """
+  id metric occurredAt channel properties profile { email }
+  ... on StartedConversationEvent { conversationId initialSkill }
+  ... on ConversationResolvedEvent { conversationId finalSkill tags }
+  ... on ConversationEscalatedEvent { conversationId escalationReason tags }
+  ... on ProductRecommendationEvent { conversationId products }
+  __typename
+"""
+TRACK_ONE = "mutation($e: TrackEventInput!) { trackEvent(input: $e) { %s } }" % EVENT_FIELDS
+
+
+async def test_track_event_normalises_metric_and_property_spellings(gql: Any) -> None:
+    tracked = await gql.data(TRACK_ONE, {"e": {
+        "metric": "Escalated Customer Agent Conversation",
+        "profile": {"email": "ann@x"},
+        "occurredAt": "2026-11-20T14:30:00+02:00",
+        "properties": {"Conversation ID": "c1", "Escalation reason": "Refund request", "Tags": ["refund"],
+                       "Channel": "SMS"},
+    }})
+    got = tracked["trackEvent"]
+    assert got["__typename"] == "ConversationEscalatedEvent"
+    assert got["metric"] == "Conversation with Customer Agent Escalated"
+    assert got["occurredAt"] == "2026-11-20T12:30:00+00:00"
+    assert got["channel"] == "SMS"
+    assert got["conversationId"] == "c1"
+    assert got["escalationReason"] == "Refund request"
+    assert got["tags"] == ["refund"]
+    assert got["properties"] == {"conversation_id": "c1", "escalation_reason": "Refund request", "tags": ["refund"],
+                                 "channel": "SMS"}
+    assert got["profile"] == {"email": "ann@x"}
+
+
+async def test_each_agent_metric_has_its_type(gql: Any) -> None:
+    cases = [
+        ("STARTED_CONVERSATION", {"conversationId": "c", "initialSkill": "Order tracking"}, "StartedConversationEvent"),
+        ("CONVERSATION_RESOLVED", {"conversation_id": "c", "final_skill": "Returns"}, "ConversationResolvedEvent"),
+        ("RECEIVED_PRODUCT_RECOMMENDATION", {"conversation_id": "c", "Products": ["SKU-1"]}, "ProductRecommendationEvent"),
+        ("Placed Order", {"channel": "Web", "total": 12.5}, "CustomEvent"),
+    ]
+    for metric, properties, typename in cases:
+        got = (await gql.data(TRACK_ONE, {"e": {"metric": metric, "profile": {"email": "b@x"},
+                                                 "properties": properties}}))["trackEvent"]
+        assert got["__typename"] == typename
+    timeline = await gql.data('{ profileByKey(key: {email: "b@x"}) { events { nodes { __typename } } } }')
+    kinds = [n["__typename"] for n in timeline["profileByKey"]["events"]["nodes"]]
+    assert sorted(kinds) == sorted(c[2] for c in cases)
+
+
+async def test_unique_id_makes_replays_duplicates(gql: Any) -> None:
+    batch = [
+        {**event("a@x", "Placed Order", before(hours=1)), "uniqueId": "o-1"},
+        {**event("a@x", "Placed Order", before(hours=2)), "uniqueId": "o-2"},
+        {**event("a@x", "Viewed Product", before(hours=2)), "uniqueId": "o-1"},  # another metric: not a duplicate
+        {**event("a@x", "Placed Order", before(hours=3)), "uniqueId": "o-1"},  # same batch duplicate
+    ]
+    assert await track(gql, *batch) == {"accepted": 3, "duplicates": 1}
+    assert await track(gql, *batch) == {"accepted": 0, "duplicates": 4}
+    events = await gql.data("{ events(first: 100) { nodes { id } } }")
+    assert len(events["events"]["nodes"]) == 3
+    again = await gql.data(TRACK_ONE, {"e": {**batch[0], "occurredAt": before(hours=9)}})
+    assert again["trackEvent"]["occurredAt"] == before(hours=1)
+
+
+async def test_profiles_resolve_by_email_then_phone_then_external_id(gql: Any) -> None:
+    await track(gql, {"metric": "Placed Order", "profile": {"phoneNumber": "+15550001"}})
+    await track(gql, {"metric": "Placed Order", "profile": {"email": "c@x", "phoneNumber": "+15550001"}})
+    await track(gql, {"metric": "Placed Order", "profile": {"externalId": "ext-9"}})
+    profiles = await gql.data("{ profiles { totalCount nodes { email phoneNumber externalId } } }")
+    assert profiles["profiles"]["totalCount"] == 2
+    assert {"email": "c@x", "phoneNumber": "+15550001", "externalId": None} in profiles["profiles"]["nodes"]
+    by_phone = await gql.data('{ profileByKey(key: {phoneNumber: "+15550001"}) { email } }')
+    assert by_phone["profileByKey"] == {"email": "c@x"}
+
+
+async def test_upsert_profile_merges_properties(gql: Any) -> None:
+    upsert = "mutation($i: ProfileInput!) { upsertProfile(input: $i) { id firstName properties createdAt updatedAt } }"
+    first = (await gql.data(upsert, {"i": {"email": "d@x", "firstName": "Dee", "properties": {"a": 1, "b": 2}}}))
+    second = (await gql.data(upsert, {"i": {"email": "d@x", "properties": {"b": None, "c": 3}}}))
+    assert first["upsertProfile"]["id"] == second["upsertProfile"]["id"]
+    assert second["upsertProfile"]["firstName"] == "Dee"
+    assert second["upsertProfile"]["properties"] == {"a": 1, "c": 3}
+    assert second["upsertProfile"]["createdAt"].endswith("+00:00")
+
+
+async def test_event_pages_are_newest_first_without_gaps(gql: Any) -> None:
+    await track(gql, *[event("e@x", "Viewed Product", before(hours=h), n=h) for h in range(7)])
+    seen, after = [], None
+    while True:
+        page = await gql.data("query($a: String) { events(first: 3, after: $a) { nodes { properties } "
+                              "pageInfo { hasNextPage endCursor } } }", {"a": after})
+        seen.extend(n["properties"]["n"] for n in page["events"]["nodes"])
+        if not page["events"]["pageInfo"]["hasNextPage"]:
+            break
+        after = page["events"]["pageInfo"]["endCursor"]
+    assert seen == list(range(7))
+
+
+async def test_graphiql_and_healthz(client: Any) -> None:
+    page = await client.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    health = await client.get("/healthz")
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
