@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, TypeAlias
 
 JsonValue: TypeAlias = Any  # None | bool | int | float | str | list | dict
 
 
-class PropertyOp(str, Enum):
+class PropertyOp(StrEnum):
     EQ = "EQ"
     NEQ = "NEQ"
     IN = "IN"

@@ -18,7 +18,9 @@ from server.timestamps import format_datetime, parse_datetime
 ParseExpression = Callable[[str], ast.Filter]
 
 FILTER_KEYS = ("and", "or", "not", "did", "didNot", "profile", "inSegment", "expression")
-COUNT_KEYS = {"atLeast": ast.AtLeast, "atMost": ast.AtMost, "exactly": ast.Exactly}
+COUNT_KEYS: dict[str, type[ast.AtLeast] | type[ast.AtMost] | type[ast.Exactly]] = {
+    "atLeast": ast.AtLeast, "atMost": ast.AtMost, "exactly": ast.Exactly,
+}
 WINDOW_KEYS = ("lastDays", "lastHours", "since", "before", "between")
 
 

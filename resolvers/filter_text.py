@@ -60,14 +60,14 @@ class _Build(Transformer[Token, ast.Filter]):
     def did_not(self, condition: ast.EventCondition) -> ast.Filter:
         return ast.DidNot(condition)
 
-    def event_condition(self, metric: Token, where: Any, count: Any, window: Any, followed: Any, not_followed: Any) -> ast.EventCondition:
-        return ast.EventCondition(self._metric(metric), where or (), count or ast.AtLeast(1), window, followed, not_followed)
+    def event_condition(self, metric: Token, where: Any, count: Any, window: Any, *follow: Any) -> ast.EventCondition:
+        return ast.EventCondition(self._metric(metric), where or (), count or ast.AtLeast(1), window, *follow)
 
-    def window_first(self, metric: Token, where: Any, window: Any, count: Any, followed: Any, not_followed: Any) -> ast.EventCondition:
-        return self.event_condition(metric, where, count, window, followed, not_followed)
+    def window_first(self, metric: Token, where: Any, window: Any, count: Any, *follow: Any) -> ast.EventCondition:
+        return self.event_condition(metric, where, count, window, *follow)
 
     def follow_up(self, metric: Token, where: Any, hours: Token, same: Any) -> ast.FollowUp:
-        return ast.FollowUp(self._metric(metric), int(hours), where or (), same or ())
+        return ast.FollowUp(self._metric(metric), self._int(hours), where or (), same or ())
 
     def followed_by(self, follow_up: ast.FollowUp) -> ast.FollowUp:
         return follow_up
@@ -81,22 +81,22 @@ class _Build(Transformer[Token, ast.Filter]):
         return names
 
     def at_least(self, n: Token) -> ast.Count:
-        return ast.AtLeast(int(n))
+        return ast.AtLeast(self._int(n))
 
     def at_most(self, n: Token) -> ast.Count:
-        return ast.AtMost(int(n))
+        return ast.AtMost(self._int(n))
 
     def exactly(self, n: Token) -> ast.Count:
-        return ast.Exactly(int(n))
+        return ast.Exactly(self._int(n))
 
     def zero_times(self) -> ast.Count:
         return ast.Exactly(0)
 
     def last_days(self, n: Token) -> ast.Window:
-        return ast.LastDays(int(n))
+        return ast.LastDays(self._int(n))
 
     def last_hours(self, n: Token) -> ast.Window:
-        return ast.LastHours(int(n))
+        return ast.LastHours(self._int(n))
 
     def since(self, at: Token) -> ast.Window:
         return ast.Since(self._datetime(at))
@@ -119,16 +119,19 @@ class _Build(Transformer[Token, ast.Filter]):
         if token.type == "QUOTED_NAME":
             return token[1:-1]
         if token.lower() in KEYWORDS:
-            raise _token_error(token, f"'{token}' is a keyword; write `{token}` in backticks to use it as a property name")
+            raise _token_error(token, f"'{token}' is a keyword: write `{token}` to use it as a property name")
         return str(token)
 
     def string(self, token: Token) -> str:
         return json.loads(token)  # type: ignore[no-any-return]
 
     def number(self, token: Token) -> int | float:
-        number = json.loads(token)
+        try:
+            number = json.loads(token)
+        except ValueError:  # more digits than Python converts
+            number = math.inf
         if isinstance(number, float) and math.isinf(number):
-            raise _token_error(token, f"the number {token} is too large")
+            raise _token_error(token, f"the number {_quote(token)} is too large")
         return number  # type: ignore[no-any-return]
 
     def true(self) -> bool:
@@ -157,6 +160,13 @@ class _Build(Transformer[Token, ast.Filter]):
         return name
 
     @staticmethod
+    def _int(token: Token) -> int:
+        try:
+            return int(token)
+        except ValueError:  # more digits than Python converts
+            raise _token_error(token, f"the number {_quote(token)} is too large") from None
+
+    @staticmethod
     def _datetime(token: Token) -> Any:
         try:
             return parse_datetime(str(token))
@@ -167,7 +177,7 @@ class _Build(Transformer[Token, ast.Filter]):
 _GRAMMAR = (Path(__file__).parent / "filter_grammar.lark").read_text()
 _PARSER = Lark(_GRAMMAR, parser="lalr", transformer=_Build(), maybe_placeholders=True)
 _TERMINALS = {t.name: t for t in _PARSER.terminals}
-# Every keyword is a terminal /word\\b/i; the printer writes property names that are keywords in backticks.
+# Every keyword is a terminal /word\b/i; the printer writes property names that are keywords in backticks.
 KEYWORDS = frozenset(m.group(1) for t in _PARSER.terminals if (m := re.fullmatch(r"([a-z]+)\\b", t.pattern.value)))
 
 
@@ -208,32 +218,45 @@ _ORDER = {name: i for i, name in enumerate(re.findall(r"^(\w+)(?:\.\d+)?:", _GRA
 
 
 def _syntax_error(text: str, error: UnexpectedInput) -> UserInputError:
-    if isinstance(error, UnexpectedToken):
-        token, expected = error.token, set(error.expected)
-        if token.type != "$END":
-            line, column, got = token.line, token.column, _quote(str(token))
-        else:  # lark places the end at the last token, if any
-            line, column, got = token.end_line or 1, token.end_column or 1, "the end of the text"
+    expected = _acceptable(text, error)
+    line, column = error.line, error.column
+    if isinstance(error, UnexpectedToken) and error.token.type == "$END":  # lark puts it on the last token
+        line, column, got = error.token.end_line or 1, error.token.end_column or 1, _PHRASES["$END"]
+    elif isinstance(error, UnexpectedToken):
+        if error.token.type == "_COMMA" and "_NEXT" in expected:
+            return _error(line, column, "expected a property name after ','")
+        got = _quote(error.token)
     elif isinstance(error, UnexpectedCharacters):
-        line, column, expected = error.line, error.column, set(error.allowed or ())
-        char = text[error.pos_in_stream]
         got = {'"': "a string in double quotes that is not closed on its line or has a bad escape",
-               "`": "a backtick that is not closed"}.get(char, _quote(char))
-    else:  # pragma: no cover - the LALR parser raises only the two above
-        line, column, expected, got = error.line, error.column, set(), "something else"
+               "`": "a backtick that is not closed"}.get(error.char, _quote(error.char))
+    else:  # pragma: no cover - lark's LALR parser raises only the two above
+        got = "something else"
     return _error(line, column, f"expected {_expected_words(expected)}, got {got}")
 
 
+def _acceptable(text: str, error: UnexpectedInput) -> set[str]:
+    """The tokens the parser takes where it failed (LALR's own sets in errors are approximate)."""
+    stop = error.token.start_pos if isinstance(error, UnexpectedToken) and error.token.type != "$END" else None
+    parser = _PARSER.parse_interactive(text)
+    try:
+        for token in parser.iter_parse():
+            if token.start_pos == stop:
+                break
+    except UnexpectedInput:
+        pass
+    return set(parser.accepts())
+
+
 def _expected_words(expected: set[str]) -> str:
-    left, ranked = expected - {"WS"}, []
+    left, ranked = set(expected), list[tuple[float, str]]()
     for tokens, phrase in _GROUPS:
         if tokens[0] in left:
             ranked.append((_ORDER[tokens[0]], phrase))
             left -= set(tokens)
     if "_NOT" in left and "_AND" in left:  # after a whole condition, `not` starts `not followed by`
-        ranked.append((_ORDER["_NOT"], "'not followed by'"))
+        ranked.append((_ORDER["_FOLLOWED"] + 0.5, "'not followed by'"))
         left.remove("_NOT")
-    ranked += [(_ORDER.get(name, len(_ORDER)), _phrase(name)) for name in left]
+    ranked += [(_ORDER.get(name, math.inf), _phrase(name)) for name in left]
     phrases = list(dict.fromkeys(phrase for _, phrase in sorted(ranked)))
     return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " or " + phrases[-1]
 

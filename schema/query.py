@@ -6,10 +6,11 @@ from datetime import datetime
 
 import strawberry
 
-from resolvers import audiences, events, profiles, segments
+from resolvers import audiences, conversations, events, metrics, profiles, segments
 from resolvers.errors import UserInputError
+from schema.analytics import Conversation, ConversationConnection, ConversationStatus, Metric
 from schema.context import GraphQLInfo
-from schema.inputs import ProfileKey, SegmentFilter, plain
+from schema.inputs import ProfileKey, SegmentFilter, TimeWindow, plain
 from schema.types import EventConnection, Profile, ProfileConnection, Segment
 
 
@@ -59,6 +60,35 @@ class Query:
     async def segments(self, info: GraphQLInfo) -> list[Segment]:
         async with info.context.store.connect() as connection:
             return [Segment.from_row(row) for row in await segments.segment_rows(connection)]
+
+    @strawberry.field
+    async def conversation(self, info: GraphQLInfo, id: str) -> Conversation | None:
+        found = await conversations.conversation(info.context.store, id)
+        return Conversation.of(found) if found is not None else None
+
+    @strawberry.field
+    async def conversations(
+        self,
+        info: GraphQLInfo,
+        status: ConversationStatus | None = None,
+        channel: str | None = None,
+        within: TimeWindow | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> ConversationConnection:
+        page = await conversations.conversation_page(
+            info.context.store, first, after, status=status.value if status else None, channel=channel,
+            within=plain(within) if within else None)
+        return ConversationConnection.of(page, after)
+
+    @strawberry.field
+    async def metrics(self, info: GraphQLInfo) -> list[Metric]:
+        return [Metric.of(row) for row in await metrics.list_metrics(info.context.store)]
+
+    @strawberry.field
+    async def metric(self, info: GraphQLInfo, name: str) -> Metric | None:
+        found = await metrics.find_metric(info.context.store, name)
+        return Metric.of(found) if found is not None else None
 
     @strawberry.field
     async def events(

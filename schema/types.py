@@ -117,11 +117,14 @@ class Event:
         return Profile.from_row(await info.context.profiles.load(self.profile_id))
 
     def _text(self, key: str) -> str | None:
-        value = self.properties.get(key)
+        value = self._properties().get(key)
         return value if isinstance(value, str) else None
 
+    def _properties(self) -> dict[str, Any]:
+        return self.properties if isinstance(self.properties, dict) else {}
+
     def _strings(self, key: str) -> list[str]:
-        value = self.properties.get(key)
+        value = self._properties().get(key)
         return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 

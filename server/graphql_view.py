@@ -123,7 +123,7 @@ def _locate(error: GraphQLError, payload: dict[str, Any]) -> tuple[list[str] | N
                 continue
             if any(field.loc.start <= start <= field.loc.end for start in starts):
                 return [(field.alias or field.name).value], None
-            for argument in field.arguments:
+            for argument in field.arguments or ():
                 if not isinstance(argument.value, VariableNode):
                     continue
                 name = argument.value.name.value

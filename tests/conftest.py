@@ -72,3 +72,13 @@ class GraphQLClient:
 @pytest.fixture
 def gql(client: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(client)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many tests ran on each store, so that CI shows PostgreSQL was not silently skipped."""
+    counts = {kind: 0 for kind in ("sqlite", "postgresql")}
+    for report in terminalreporter.stats.get("passed", []):
+        for kind in counts:
+            if f"[{kind}" in report.nodeid or f"-{kind}]" in report.nodeid:
+                counts[kind] += 1
+    terminalreporter.write_line(f"store-backed tests passed: sqlite={counts['sqlite']} postgresql={counts['postgresql']}")

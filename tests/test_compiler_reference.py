@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resolvers import filter_ast as ast
@@ -32,9 +32,15 @@ AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 METRICS = ["Placed Order", STARTED.name, RECOMMENDED.name]
 KEYS = ["channel", "tags", "n", "sku"]
 SCALARS = st.sampled_from(["SMS", "Web Chat", "a", "ab", "", 0, 1, 1.0, 2.5, -2, True, False])
-PROPERTY_VALUES = st.one_of(SCALARS, st.none(), st.lists(st.sampled_from(["SMS", "a", "ab", 1]), max_size=3))
-# Times on a whole-hour grid around AS_OF, so that window and follow-up boundaries are hit exactly.
-HOURS_BEFORE = st.integers(min_value=-3, max_value=24 * 12)
+# Stored values: mostly a few common ones, so that conditions and sameProperties often hold.
+PROPERTY_VALUES = st.one_of(
+    st.sampled_from(["SMS", "a", 1]), SCALARS, st.none(), st.lists(st.sampled_from(["SMS", "a", "ab", 1]), max_size=3)
+)
+# Times on a coarse hour grid around AS_OF, so that window and follow-up boundaries are hit exactly.
+HOURS_BEFORE = st.one_of(
+    st.sampled_from([-2, 0, 1, 2, 12, 24, 25, 36, 48, 49, 72, 96, 168, 169, 240]),
+    st.integers(min_value=-3, max_value=24 * 12),
+)
 
 
 def at_hours_before(hours: int) -> datetime:
@@ -49,23 +55,29 @@ profile_fields = st.fixed_dictionaries({
 
 
 @st.composite
-def worlds(draw: st.DrawFn) -> World:
-    count = draw(st.integers(min_value=1, max_value=7))
+def worlds(
+    draw: st.DrawFn,
+    metrics: tuple[str, ...] = tuple(METRICS),
+    hours: st.SearchStrategy[int] = HOURS_BEFORE,
+    event_properties: st.SearchStrategy[dict[str, Any]] = properties_dicts,
+) -> World:
+    count = draw(st.integers(min_value=1, max_value=4))
     people = [
         RefProfile(i + 1, {"phoneNumber": None, "externalId": None, "lastName": None, **draw(profile_fields)},
                    to_micros(at_hours_before(draw(HOURS_BEFORE))), draw(properties_dicts))
         for i in range(count)
     ]
     happened = draw(st.lists(st.tuples(
-        st.integers(min_value=1, max_value=count), st.sampled_from(METRICS), HOURS_BEFORE, properties_dicts,
-    ), max_size=25))
+        st.integers(min_value=1, max_value=count), st.sampled_from(metrics), hours, event_properties,
+    ), max_size=30))
     return World(people, [RefEvent(p, m, to_micros(at_hours_before(h)), props) for p, m, h, props in happened])
 
 
 def random_filters(segment_ids: tuple[str, ...] = ()) -> st.SearchStrategy[ast.Filter]:
     return filters(
-        metrics=METRICS, properties=[*KEYS, "email", "firstName"], values=SCALARS,
-        segment_ids=segment_ids, max_leaves=5,
+        metrics=METRICS, properties=[*KEYS, "email"], values=SCALARS, segment_ids=segment_ids, max_leaves=5, max_where=1,
+        profile_properties=[*KEYS, "email", "firstName", "createdAt"],
+        times=HOURS_BEFORE.map(at_hours_before), follow_up_hours=st.sampled_from([1, 2, 12, 24, 48, 100]),
     )
 
 
@@ -95,7 +107,9 @@ async def load_world(store: Store, world: World, saved: dict[str, ast.Filter]) -
                 created_at=0, updated_at=0))
 
 
-async def sql_members(store: Store, node: ast.Filter, as_of: int, saved: dict[str, ast.Filter], page: int) -> tuple[list[int], int]:
+async def sql_members(
+    store: Store, node: ast.Filter, as_of: int, saved: dict[str, ast.Filter], page: int
+) -> tuple[list[int], int]:
     audience = FilterCompiler(store.dialect, as_of, saved).audience(node)
     seen: list[int] = []
     after = None
@@ -118,10 +132,16 @@ def runner_and_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         runner.run(factory.drop_all())
 
 
+# The store is deliberately shared across examples: each example first empties it.
+# The heart of the project: four times the profile's examples (160 in CI, 4000 with "thorough").
+@settings(
+    max_examples=settings.default.max_examples * 4, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     world=worlds(),
     saved=st.lists(random_filters(), min_size=2, max_size=2),
-    probes=st.lists(random_filters(("1", "2")), min_size=1, max_size=3),
+    probes=st.lists(random_filters(("1", "2")), min_size=1, max_size=6),
     as_of_hours=st.sampled_from([0, 0, 5, 48]),
     page=st.integers(min_value=1, max_value=4),
 )
@@ -138,3 +158,44 @@ def test_sql_audience_equals_reference(
         seen, total = runner.run(sql_members(store, probe, as_of, segments_by_id, page))
         assert seen == expected, probe
         assert total == len(expected), probe
+
+
+FOLLOW_UP_METRICS = (STARTED.name, "Placed Order")
+GRID_HOURS = st.sampled_from([0, 1, 2, 3, 24, 25, 48, 50, 72])
+follow_ups_on_grid = st.builds(
+    ast.FollowUp,
+    metric=st.sampled_from(FOLLOW_UP_METRICS),
+    within_hours=st.sampled_from([1, 2, 24, 48]),
+    same_properties=st.sampled_from([(), ("channel",)]),
+)
+follow_up_conditions = st.builds(
+    ast.EventCondition,
+    metric=st.sampled_from(FOLLOW_UP_METRICS),
+    count=st.sampled_from([ast.AtLeast(1), ast.AtLeast(2), ast.Exactly(0), ast.AtMost(1)]),
+    within=st.none() | st.sampled_from([ast.LastHours(24), ast.LastDays(2)]),
+    followed_by=st.none() | follow_ups_on_grid,
+    not_followed_by=st.none() | follow_ups_on_grid,
+)
+
+
+@settings(
+    max_examples=settings.default.max_examples * 2, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    world=worlds(FOLLOW_UP_METRICS, GRID_HOURS, st.dictionaries(st.just("channel"), st.sampled_from(["SMS", "Web"]))),
+    probes=st.lists(follow_up_conditions, min_size=1, max_size=10),
+    as_of_hours=st.sampled_from([0, 1, 2, 24]),
+)
+def test_follow_up_boundaries_equal_reference(
+    runner_and_store: Any, world: World, probes: list[ast.EventCondition], as_of_hours: int
+) -> None:
+    """Follow-ups on two metrics and an hour grid, so that pairs exactly `withinHours` apart are common."""
+    runner, store = runner_and_store
+    runner.run(load_world(store, world, {}))
+    as_of = to_micros(at_hours_before(as_of_hours))
+    for condition in probes:
+        probe = ast.Did(condition)
+        seen, total = runner.run(sql_members(store, probe, as_of, {}, 3))
+        assert seen == world.members(probe, as_of), probe
+        assert total == len(seen)

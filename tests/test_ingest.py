@@ -14,7 +14,7 @@ EVENT_FIELDS = """
   ... on ProductRecommendationEvent { conversationId products }
   __typename
 """
-TRACK_ONE = "mutation($e: TrackEventInput!) { trackEvent(input: $e) { %s } }" % EVENT_FIELDS
+TRACK_ONE = f"mutation($e: TrackEventInput!) {{ trackEvent(input: $e) {{ {EVENT_FIELDS} }} }}"
 
 
 async def test_track_event_normalises_metric_and_property_spellings(gql: Any) -> None:

@@ -1,0 +1,253 @@
+"""Conversations through the real app over HTTP: status rules, details, filters and keyset paging."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.helpers import ESCALATED_NAME, RECOMMENDED_NAME, RESOLVED_NAME, STARTED_NAME, event, iso, track
+
+# Windows are measured back from the real now: events are placed relative to it.
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+DETAILS = """
+id status channel startedAt endedAt initialSkill finalSkill escalationReason tags recommendedProducts
+profile { email }
+events {
+  __typename metric occurredAt
+  ... on StartedConversationEvent { conversationId initialSkill }
+  ... on ConversationResolvedEvent { finalSkill tags }
+  ... on ConversationEscalatedEvent { escalationReason tags }
+  ... on ProductRecommendationEvent { products }
+}
+"""
+ONE = "query($id: String!) { conversation(id: $id) { " + DETAILS + " } }"
+PAGE = """query($status: ConversationStatus, $channel: String, $within: TimeWindow, $first: Int, $after: String) {
+  conversations(status: $status, channel: $channel, within: $within, first: $first, after: $after) {
+    totalCount
+    edges { cursor node { id status startedAt } }
+    nodes { id }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}"""
+
+
+def ago(**delta: float) -> str:
+    return iso(NOW - timedelta(**delta))
+
+
+async def one(gql: Any, conversation_id: str) -> dict[str, Any] | None:
+    data = await gql.data(ONE, {"id": conversation_id})
+    return data["conversation"]  # type: ignore[no-any-return]
+
+
+async def all_pages(gql: Any, first: int, **variables: Any) -> tuple[list[str], int]:
+    """Ids over every page, checking page info and that totalCount agrees on every page."""
+    ids: list[str] = []
+    after = None
+    total = None
+    while True:
+        page = (await gql.data(PAGE, {**variables, "first": first, "after": after}))["conversations"]
+        assert total is None or page["totalCount"] == total
+        total = page["totalCount"]
+        assert [node["id"] for node in page["nodes"]] == [edge["node"]["id"] for edge in page["edges"]]
+        assert len(page["edges"]) <= first
+        assert page["pageInfo"]["hasPreviousPage"] == (after is not None)
+        if page["edges"]:
+            assert page["pageInfo"]["startCursor"] == page["edges"][0]["cursor"]
+            assert page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
+        ids.extend(node["id"] for node in page["nodes"])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert total is not None
+    return ids, total
+
+
+async def test_status_is_decided_by_the_latest_resolved_or_escalated_event(gql: Any) -> None:
+    await track(
+        gql,
+        event("a@x", STARTED_NAME, ago(hours=5), conversation_id="res-then-esc", channel="web", initial_skill="Billing"),
+        event("a@x", RESOLVED_NAME, ago(hours=4), conversation_id="res-then-esc", final_skill="Billing"),
+        event("a@x", ESCALATED_NAME, ago(hours=3), conversation_id="res-then-esc", escalation_reason="Angry"),
+        event("b@x", STARTED_NAME, ago(hours=5), conversation_id="esc-then-res"),
+        event("b@x", ESCALATED_NAME, ago(hours=4), conversation_id="esc-then-res", escalation_reason="Refund"),
+        event("b@x", RESOLVED_NAME, ago(hours=2), conversation_id="esc-then-res", final_skill="Refunds"),
+        event("c@x", STARTED_NAME, ago(hours=1), conversation_id="open", channel="SMS"),
+        event("c@x", RECOMMENDED_NAME, ago(minutes=30), conversation_id="open", products=["SKU-1"]),
+        # Stored in reverse order: the occurredAt times decide, not the order of arrival.
+        event("d@x", ESCALATED_NAME, ago(hours=1), conversation_id="late-arrival"),
+        event("d@x", RESOLVED_NAME, ago(hours=2), conversation_id="late-arrival"),
+        event("d@x", STARTED_NAME, ago(hours=3), conversation_id="late-arrival"),
+    )
+    escalated = await one(gql, "res-then-esc")
+    assert escalated is not None
+    assert (escalated["status"], escalated["endedAt"]) == ("ESCALATED", ago(hours=3))
+    assert (escalated["initialSkill"], escalated["finalSkill"], escalated["escalationReason"]) == (
+        "Billing", "Billing", "Angry")
+    assert (escalated["channel"], escalated["startedAt"]) == ("web", ago(hours=5))
+    assert escalated["profile"] == {"email": "a@x"}
+
+    resolved = await one(gql, "esc-then-res")
+    assert resolved is not None
+    assert (resolved["status"], resolved["endedAt"]) == ("RESOLVED", ago(hours=2))
+    # The escalation is history: its reason stays visible on the resolved conversation.
+    assert (resolved["finalSkill"], resolved["escalationReason"], resolved["channel"]) == ("Refunds", "Refund", None)
+
+    still_open = await one(gql, "open")
+    assert still_open is not None
+    assert (still_open["status"], still_open["endedAt"], still_open["channel"]) == ("OPEN", None, "SMS")
+    assert (still_open["finalSkill"], still_open["escalationReason"]) == (None, None)
+
+    late = await one(gql, "late-arrival")
+    assert late is not None
+    assert (late["status"], late["startedAt"], late["endedAt"]) == ("ESCALATED", ago(hours=3), ago(hours=1))
+    assert [e["__typename"] for e in late["events"]] == [
+        "StartedConversationEvent", "ConversationResolvedEvent", "ConversationEscalatedEvent"]
+
+
+async def test_tags_union_products_in_order_of_first_recommendation_and_events_oldest_first(gql: Any) -> None:
+    await track(
+        gql,
+        event("p@x", "Started Customer Agent Conversation", ago(hours=6),
+              **{"Conversation ID": "c1", "Initial skill": "Shopping", "Channel": "chat"}),
+        event("p@x", RECOMMENDED_NAME, ago(hours=5), conversation_id="c1", products=["SKU-B", "SKU-A"]),
+        event("p@x", "RECEIVED_PRODUCT_RECOMMENDATION", ago(hours=4), conversationId="c1", products=["SKU-A", "SKU-C"]),
+        event("p@x", ESCALATED_NAME, ago(hours=3), conversation_id="c1", tags=["vip", "shipping"]),
+        event("p@x", RESOLVED_NAME, ago(hours=2), conversation_id="c1", tags=["shipping", "solved", "vip"],
+              final_skill="Logistics"),
+        # Not agent events, or another conversation: not part of c1.
+        event("p@x", "Placed Order", ago(hours=1), conversation_id="c1", tags=["order"]),
+        event("p@x", STARTED_NAME, ago(hours=1), conversation_id="c2", tags=["other"]),
+    )
+    found = await one(gql, "c1")
+    assert found is not None
+    assert found["tags"] == ["vip", "shipping", "solved"]
+    assert found["recommendedProducts"] == ["SKU-B", "SKU-A", "SKU-C"]
+    assert (found["status"], found["channel"], found["initialSkill"], found["finalSkill"]) == (
+        "RESOLVED", "chat", "Shopping", "Logistics")
+    assert [e["occurredAt"] for e in found["events"]] == [ago(hours=h) for h in (6, 5, 4, 3, 2)]
+    assert found["events"][0] == {
+        "__typename": "StartedConversationEvent", "metric": STARTED_NAME, "occurredAt": ago(hours=6),
+        "conversationId": "c1", "initialSkill": "Shopping"}
+    assert found["events"][1]["products"] == ["SKU-B", "SKU-A"]
+    assert found["events"][4]["tags"] == ["shipping", "solved", "vip"]
+
+
+async def test_a_conversation_without_a_started_event_starts_at_its_first_event(gql: Any) -> None:
+    await track(
+        gql,
+        event("n@x", RECOMMENDED_NAME, ago(hours=3), conversation_id="headless", products=["SKU-9"], channel="email"),
+        event("n@x", RESOLVED_NAME, ago(hours=2), conversation_id="headless"),
+    )
+    found = await one(gql, "headless")
+    assert found is not None
+    assert (found["startedAt"], found["endedAt"], found["status"], found["channel"]) == (
+        ago(hours=3), ago(hours=2), "RESOLVED", "email")
+    assert found["initialSkill"] is None
+
+
+async def test_unknown_conversations_are_null(gql: Any) -> None:
+    assert await one(gql, "nope") is None
+    # A custom event carrying a conversation_id is not a Customer Agent conversation.
+    await track(gql, event("o@x", "Placed Order", ago(hours=1), conversation_id="order-only"))
+    assert await one(gql, "order-only") is None
+    assert (await gql.data(PAGE, {}))["conversations"]["totalCount"] == 0
+
+
+def _conversation(n: int, status: str, started_hours_ago: float, channel: str) -> list[dict[str, Any]]:
+    cid = f"conv-{n:02d}"
+    email = f"u{n % 3}@x"
+    out = [event(email, STARTED_NAME, ago(hours=started_hours_ago), conversation_id=cid, channel=channel)]
+    if status == "RESOLVED":
+        out.append(event(email, RESOLVED_NAME, ago(hours=started_hours_ago - 0.5), conversation_id=cid))
+    elif status == "ESCALATED":
+        out.append(event(email, ESCALATED_NAME, ago(hours=started_hours_ago - 0.5), conversation_id=cid))
+    return out
+
+
+STATUS_CYCLE = ("RESOLVED", "ESCALATED", "OPEN", "RESOLVED")
+
+
+@pytest.fixture
+async def many(gql: Any) -> dict[str, dict[str, Any]]:
+    """21 conversations; several start at the same instant so that the id breaks the tie."""
+    expected: dict[str, dict[str, Any]] = {}
+    batch: list[dict[str, Any]] = []
+    for n in range(21):
+        status = STATUS_CYCLE[n % len(STATUS_CYCLE)]
+        started = 10 + n // 3  # three conversations per start time
+        channel = "SMS" if n % 2 else "web"
+        batch.extend(_conversation(n, status, started, channel))
+        expected[f"conv-{n:02d}"] = {"status": status, "started": started, "channel": channel}
+    await track(gql, *batch)
+    return expected
+
+
+def _ordered(expected: dict[str, dict[str, Any]], keep: Any = lambda info: True) -> list[str]:
+    chosen = [cid for cid, info in expected.items() if keep(info)]
+    # Newest start first (fewest hours ago), then id descending (a stable sort keeps that order).
+    return sorted(sorted(chosen, reverse=True), key=lambda cid: expected[cid]["started"])
+
+
+@pytest.mark.parametrize("first", [1, 2, 5, 50])
+async def test_paging_with_a_status_filter_neither_repeats_nor_skips(
+    gql: Any, many: dict[str, dict[str, Any]], first: int
+) -> None:
+    for status in ("RESOLVED", "ESCALATED", "OPEN"):
+        ids, total = await all_pages(gql, first, status=status)
+        assert ids == _ordered(many, lambda info, s=status: info["status"] == s)
+        assert total == len(ids) == len(set(ids))
+    ids, total = await all_pages(gql, first)
+    assert ids == _ordered(many)
+    assert total == 21
+
+
+async def test_channel_and_start_window_filters(gql: Any, many: dict[str, dict[str, Any]]) -> None:
+    ids, total = await all_pages(gql, 4, channel="SMS", status="RESOLVED")
+    assert ids == _ordered(many, lambda info: info["channel"] == "SMS" and info["status"] == "RESOLVED")
+    assert total == len(ids) > 0
+    # Started within the last 13 hours: conversations started 10, 11, 12 hours ago. A conversation
+    # that started earlier but resolved inside the window does not count.
+    ids, total = await all_pages(gql, 2, within={"lastHours": 13})
+    assert ids == _ordered(many, lambda info: info["started"] <= 12)
+    assert total == 9
+    ids, _ = await all_pages(gql, 3, within={"between": {"from": ago(hours=14), "to": ago(hours=11)}}, status="OPEN")
+    assert ids == _ordered(many, lambda info: 12 <= info["started"] <= 14 and info["status"] == "OPEN")
+    ids, total = await all_pages(gql, 3, channel="fax")
+    assert (ids, total) == ([], 0)
+
+
+async def test_edges_carry_status_and_start(gql: Any, many: dict[str, dict[str, Any]]) -> None:
+    page = (await gql.data(PAGE, {"first": 3}))["conversations"]
+    nodes = [edge["node"] for edge in page["edges"]]
+    assert [n["id"] for n in nodes] == _ordered(many)[:3]
+    for node in nodes:
+        assert node["status"] == many[node["id"]]["status"]
+        assert node["startedAt"] == ago(hours=many[node["id"]]["started"])
+    assert page["pageInfo"]["hasNextPage"] is True and page["pageInfo"]["hasPreviousPage"] is False
+
+
+@pytest.mark.parametrize(("variables", "input_path"), [
+    ({"first": 0}, ["first"]),
+    ({"first": 1001}, ["first"]),
+    ({"after": "bm90LWEtY3Vyc29y"}, ["after"]),
+    ({"after": "garbage!"}, ["after"]),
+    ({"within": {"lastDays": 0}}, ["within", "lastDays"]),
+    ({"within": {"lastHours": 876001}}, ["within", "lastHours"]),
+    ({"within": {"between": {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}}}, ["within", "between"]),
+])
+async def test_bad_input(gql: Any, variables: dict[str, Any], input_path: list[Any]) -> None:
+    error = await gql.error(PAGE, variables)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert error["extensions"]["inputPath"] == input_path
+    assert error["path"] == ["conversations"]
+
+
+async def test_a_cursor_of_another_list_is_refused(gql: Any) -> None:
+    await track(gql, event("e@x", STARTED_NAME, ago(hours=1), conversation_id="x"), event("e@x", "Placed Order", ago(hours=1)))
+    events_cursor = (await gql.data("{ events(first: 1) { pageInfo { endCursor } } }"))["events"]["pageInfo"]["endCursor"]
+    error = await gql.error(PAGE, {"after": events_cursor})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "inputPath": ["after"]}
