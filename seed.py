@@ -34,6 +34,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from server import migrate
 from server.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED
 from server.config import Settings
 from server.ingest import EventInput, track_events
@@ -355,7 +356,7 @@ async def seed_store(
     """Seeds `store` (tables created when missing) and returns a summary of what was generated and stored."""
     started = time.perf_counter()
     fixed_end = from_micros(_end_micros(end))
-    await store.create_tables()
+    await migrate.prepare(store)
     profiles_before = await _count_profiles(store)
     by_metric: Counter[str] = Counter()
     accepted = duplicates = generated = 0

@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resolvers.compiler import Audience, FilterCompiler, count_statement, page_statement
 from resolvers.cursors import decode_cursor, encode_cursor
-from resolvers.errors import InputPath
+from resolvers.errors import InputPath, QueryTimeoutError
 from resolvers.filter_ast import Filter
 from resolvers.filter_limits import check_page_size
 from resolvers.segments import prepare_filter
-from server.store import Store
+from server.store import StatementTimeout, Store
 from server.timestamps import now_utc, to_micros
 
 PROFILE_CURSOR = "profile"
@@ -55,8 +55,7 @@ async def profile_page(
     """`first` members after the cursor, in id order; totalCount is computed only when awaited."""
     check_page_size(first)
     after_id = decode_cursor(after, PROFILE_CURSOR, 1)[0] if after else None
-    async with store.connect() as connection:
-        rows = list((await connection.execute(page_statement(audience, after_id, first + 1))).all())
+    rows = await _fetch(store, page_statement(audience, after_id, first + 1))
 
     async def count() -> int:
         return await count_members(store, audience)
@@ -65,8 +64,15 @@ async def profile_page(
 
 
 async def count_members(store: Store, audience: Audience) -> int:
-    async with store.connect() as connection:
-        return int(await connection.scalar(count_statement(audience)) or 0)
+    (row,) = await _fetch(store, count_statement(audience))
+    return int(row[0] or 0)
+
+
+async def _fetch(store: Store, statement: Any) -> list[Any]:
+    try:
+        return await store.fetch(statement)
+    except StatementTimeout as timeout:
+        raise QueryTimeoutError(f"the audience query took longer than {timeout.args[0]:g} s and was cancelled") from None
 
 
 def explain_sql(store: Store, audience: Audience) -> str:

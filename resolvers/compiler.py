@@ -239,8 +239,10 @@ def _intersect(parts: list[IdSet]) -> IdSet:
 # ---------------------------------------------------------------- statements
 
 
-def page_statement(audience: Audience, after_id: int | None, limit: int, columns: list[Any] | None = None) -> Select[Any]:
-    """One page of members in id order, keyset-paginated: rows with id > after_id."""
+def page_statement(
+    audience: Audience, after_id: int | None, limit: int | None, columns: list[Any] | None = None
+) -> Select[Any]:
+    """Members in id order after `after_id` (keyset pagination); all of them when `limit` is None."""
     query = sa.select(*(columns or list(profiles.c))).order_by(profiles.c.id).limit(limit)
     if after_id is not None:
         query = query.where(profiles.c.id > after_id)

@@ -34,3 +34,9 @@ class UserInputError(Exception):
 
 class NotFoundError(UserInputError):
     code = "NOT_FOUND"
+
+
+class QueryTimeoutError(UserInputError):
+    """An audience query ran past the statement timeout; a narrower filter or a later retry may pass."""
+
+    code = "QUERY_TIMEOUT"

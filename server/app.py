@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from resolvers.errors import UserInputError
+from server import migrate
 from server.config import Settings
 from server.exports import FORMATS, prepare_export
 from server.graphql_view import GraphQLView
@@ -21,7 +22,7 @@ from server.store import Store
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
     """The app over `store` (default: the one `settings.database_url` names), tables created when missing."""
     settings = settings or Settings()
-    store = store or Store(settings.database_url)
+    store = store or Store.from_settings(settings)
 
     async def healthz(_request: Request) -> JSONResponse:
         try:
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        await store.create_tables()
+        await migrate.prepare(store)
         yield
         await store.dispose()
 

@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--database-url", default=None, help=database_help)
+    serve.add_argument("--workers", type=int, default=1, help="server processes (use several on PostgreSQL)")
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the store's tables to this version")
+    migrate.add_argument("--database-url", default=None, help=database_help)
 
     export = commands.add_parser("export", help="write every member of a saved segment, in id order")
     export.add_argument("--segment", required=True, metavar="ID", help="the saved segment's id")
@@ -42,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "migrate":
+        return _run(_migrate(args), args)
     if args.command == "export":
         return _run(_export(args), args)
     if args.command == "count":
@@ -56,11 +62,45 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from server.app import create_app
+    from server import migrate
+    from server.store import Store
 
     settings = _settings(args)
+    # Workers are separate processes: they read their settings from the environment.
+    os.environ["SEGMENTQL_DATABASE_URL"] = settings.database_url
+    store = Store(settings.database_url)
+    try:
+        asyncio.run(_prepare(store))
+    except migrate.StoreOutOfDate as error:
+        print(f"segmentql serve: {error}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"SegmentQL on http://{args.host}:{args.port}/graphql  (store: {settings.database_url})", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    uvicorn.run("server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level="info")
+    return 0
+
+
+async def _prepare(store: Any) -> None:
+    from server import migrate
+
+    try:
+        await migrate.prepare(store)
+    finally:
+        await store.dispose()
+
+
+async def _migrate(args: argparse.Namespace) -> int:
+    from server import migrate
+    from server.store import Store
+
+    store = Store(_settings(args).database_url)
+    try:
+        before = await migrate.current_revision(store)
+        await migrate.upgrade(store)
+        after = await migrate.current_revision(store)
+    finally:
+        await store.dispose()
+    print(f"store at revision {after} (was {before or 'empty'})")
     return 0
 
 

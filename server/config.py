@@ -8,7 +8,17 @@ from dataclasses import dataclass, field
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./segmentql.db"
 
 
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"SEGMENTQL_{name}", default)
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = field(default_factory=lambda: os.environ.get("SEGMENTQL_DATABASE_URL", DEFAULT_DATABASE_URL))
-    graphiql: bool = field(default_factory=lambda: os.environ.get("SEGMENTQL_GRAPHIQL", "1") != "0")
+    database_url: str = field(default_factory=lambda: _env("DATABASE_URL", DEFAULT_DATABASE_URL))
+    # Audience queries and exports go here when set (a PostgreSQL replica); ingest stays on database_url.
+    read_database_url: str | None = field(default_factory=lambda: os.environ.get("SEGMENTQL_READ_DATABASE_URL"))
+    pool_size: int = field(default_factory=lambda: int(_env("POOL_SIZE", "10")))
+    pool_timeout: float = field(default_factory=lambda: float(_env("POOL_TIMEOUT", "30")))
+    # Seconds an audience query may run before it is cancelled with QUERY_TIMEOUT.
+    statement_timeout: float = field(default_factory=lambda: float(_env("STATEMENT_TIMEOUT", "30")))
+    graphiql: bool = field(default_factory=lambda: _env("GRAPHIQL", "1") != "0")

@@ -1,10 +1,10 @@
 """Audience exports for campaign tools: every member of a saved segment, streamed in id order.
 
-An export is compiled once, at one instant `as_of` (default: when it was asked for), and then
-walks keyset pages of `PAGE_SIZE` members (`id > last id seen`), each page one SELECT of only the
-exported columns on a connection of its own. A page is encoded and handed on before the next is
-read, so memory stays constant whatever the audience size, and nothing is held open while a slow
-client reads.
+An export is compiled once, at one instant `as_of` (default: when it was asked for), and runs as
+one statement whose rows are streamed (a server-side cursor) `PAGE_SIZE` at a time: each chunk is
+encoded and handed on before the next is read, so memory stays constant whatever the audience
+size. One statement rather than keyset pages because every page would rebuild the member set:
+pages made a 200k-member export quadratic (73k rows/s, falling as the audience grows).
 """
 
 from __future__ import annotations
@@ -94,18 +94,12 @@ class Export:
         return await count_members(self.store, self.audience)
 
     async def rows(self, page_size: int | None = None) -> AsyncIterator[Rows]:
-        """The members in id order, one keyset page at a time."""
-        size = page_size or PAGE_SIZE
+        """The members in id order, `page_size` rows at a time from one streamed statement."""
         columns = [profiles.c[name] for name in COLUMNS]
-        after_id: int | None = None
-        while True:
-            async with self.store.connect() as connection:
-                page = (await connection.execute(page_statement(self.audience, after_id, size, columns))).all()
-            if page:
+        async with self.store.read() as connection:
+            result = await connection.stream(page_statement(self.audience, None, None, columns))
+            async for page in result.partitions(page_size or PAGE_SIZE):
                 yield page
-            if len(page) < size:
-                return
-            after_id = page[-1][0]
 
     async def chunks(self, page_size: int | None = None) -> AsyncIterator[bytes]:
         """The encoded file: the header (CSV), then one chunk per page."""

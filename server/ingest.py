@@ -145,7 +145,10 @@ def _batch_message(problems: list[dict[str, Any]]) -> str:
 
 async def _write_events(connection: AsyncConnection, store: Store, batch: list[_ValidEvent]) -> BatchResult:
     profile_ids = await resolve_profiles(connection, store, [e.key for e in batch])
-    ids_by_key = await metric_ids(connection, store, {metric_key(e.metric): e.metric for e in batch})
+    first_spellings: dict[str, str] = {}
+    for event in batch:  # a new metric is named as it was first spelled
+        first_spellings.setdefault(metric_key(event.metric), event.metric)
+    ids_by_key = await metric_ids(connection, store, first_spellings)
     known = await _known_unique_ids(connection, ids_by_key, batch)
     result = BatchResult()
     rows: list[dict[str, Any]] = []

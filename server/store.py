@@ -6,12 +6,16 @@ identically on both stores; metric names live in their own table and events carr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from server.config import Settings
 
 metadata = sa.MetaData()
 
@@ -59,6 +63,8 @@ events = sa.Table(
     sa.Index("ix_events_metric_channel_ts", "metric_id", "channel", "ts", "profile_id"),
     sa.Index("ix_events_conversation", "conversation_id", "ts"),
     sa.Index("ux_events_metric_unique_id", "metric_id", "unique_id", unique=True),
+    # The newest-first event feed (Query.events without a metric).
+    sa.Index("ix_events_ts", "ts", "id"),
 )
 
 segments = sa.Table(
@@ -71,29 +77,71 @@ segments = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String, nullable=False),
+    # The key's first characters, stored plainly to find its row; the rest only as a hash.
+    sa.Column("prefix", sa.String, nullable=False, unique=True),
+    sa.Column("key_hash", sa.String, nullable=False),
+    sa.Column("scopes", sa.String, nullable=False),  # space-separated: read track manage
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger),
+)
+
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-class Store:
-    """The engine and the SQL dialect it speaks."""
+class StatementTimeout(Exception):
+    """A read ran longer than the store's statement timeout and was cancelled."""
 
-    def __init__(self, url: str, **engine_options: Any) -> None:
+
+class Store:
+    """The engines (a primary, and optionally a read replica) and the SQL dialect they speak."""
+
+    def __init__(
+        self,
+        url: str,
+        read_url: str | None = None,
+        statement_timeout: float | None = None,
+        **engine_options: Any,
+    ) -> None:
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(
-            url, json_serializer=_json_dumps, json_deserializer=orjson.loads, **engine_options
-        )
+        self.statement_timeout = statement_timeout
+        self.engine: AsyncEngine = _create_engine(url, engine_options)
+        self.reader: AsyncEngine = _create_engine(read_url, engine_options) if read_url else self.engine
         self.dialect: str = self.engine.dialect.name
-        if self.dialect == "sqlite":
-            sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        return cls(
+            settings.database_url, settings.read_database_url, settings.statement_timeout,
+            pool_size=settings.pool_size, pool_timeout=settings.pool_timeout,
+        )
 
     async def create_tables(self) -> None:
-        async with self.engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
+        """Bring a new store up to the current schema (see server/migrate.py)."""
+        from server.migrate import prepare
+
+        await prepare(self)
 
     def connect(self) -> Any:
         return self.engine.connect()
+
+    def read(self) -> Any:
+        """A connection for audience queries and exports: the replica when one is configured."""
+        return self.reader.connect()
+
+    async def fetch(self, statement: Any) -> list[Any]:
+        """All rows of a read statement, cancelled after `statement_timeout` seconds (StatementTimeout)."""
+        async with self.read() as connection:
+            if not self.statement_timeout:
+                return list((await connection.execute(statement)).all())
+            if self.dialect == "postgresql":
+                return await _fetch_postgres(connection, statement, self.statement_timeout)
+            return await _fetch_sqlite(connection, statement, self.statement_timeout)
 
     def begin(self) -> Any:
         return self.engine.begin()
@@ -104,10 +152,56 @@ class Store:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.reader is not self.engine:
+            await self.reader.dispose()
 
     def insert(self, table: sa.Table) -> Any:
         """An INSERT that knows ON CONFLICT in this store's dialect."""
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
+    options = dict(options)
+    if url.startswith("postgresql"):
+        # Audience and ingest statements differ in their bound values far more than in their text:
+        # a generic plan cached for the driver's prepared statements would ignore the values' selectivity.
+        connect_args = dict(options.pop("connect_args", {}))
+        server_settings = {"plan_cache_mode": "force_custom_plan", **connect_args.get("server_settings", {})}
+        options["connect_args"] = {**connect_args, "server_settings": server_settings}
+    else:
+        for pooling in ("pool_size", "pool_timeout", "max_overflow"):
+            options.pop(pooling, None)
+    engine = create_async_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads, **options)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+async def _fetch_postgres(connection: AsyncConnection, statement: Any, timeout: float) -> list[Any]:
+    async with connection.begin():
+        await connection.execute(sa.text(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}"))
+        try:
+            return list((await connection.execute(statement)).all())
+        except sa.exc.DBAPIError as error:
+            if "statement timeout" in str(error.orig):
+                raise StatementTimeout(timeout) from None
+            raise
+
+
+async def _fetch_sqlite(connection: AsyncConnection, statement: Any, timeout: float) -> list[Any]:
+    # SQLite has no statement timeout: wait, then interrupt the running statement on its own connection.
+    running = asyncio.ensure_future(connection.execute(statement))
+    try:
+        result = await asyncio.wait_for(asyncio.shield(running), timeout)
+    except TimeoutError:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.interrupt()
+        with contextlib.suppress(sa.exc.OperationalError):
+            await running
+        raise StatementTimeout(timeout) from None
+    return list(result.all())
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from server import migrate
 from server.store import Store
 
 POSTGRES_URL = os.environ.get("SEGMENTQL_TEST_POSTGRES_URL")
@@ -35,9 +36,9 @@ class StoreFactory:
         assert POSTGRES_URL
         return POSTGRES_URL
 
-    async def create(self) -> Store:
+    async def create(self, migrated: bool = True, **options: Any) -> Store:
         if self.kind == "sqlite":
-            store = Store(self.url())
+            store = Store(self.url(), **options)
         else:
             schema = f"t_{uuid.uuid4().hex[:12]}"
             admin = Store(self.url())
@@ -45,8 +46,9 @@ class StoreFactory:
                 await connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
             await admin.dispose()
             self.schemas.append(schema)
-            store = Store(self.url(), connect_args={"server_settings": {"search_path": schema}})
-        await store.create_tables()
+            store = Store(self.url(), connect_args={"server_settings": {"search_path": schema}}, **options)
+        if migrated:
+            await migrate.prepare(store)
         return store
 
     async def drop_all(self) -> None:

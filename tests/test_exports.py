@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -205,9 +206,9 @@ async def test_a_segment_without_members_gives_just_the_header(client: httpx.Asy
     assert response.content == b""
 
 
-@pytest.mark.parametrize(("page_size", "selects"), [(7, 5), (10, 4), (30, 2), (1000, 1)])
-async def test_the_export_walks_keyset_pages_without_skipping_or_repeating(
-    client: httpx.AsyncClient, gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch, page_size: int, selects: int
+@pytest.mark.parametrize(("page_size", "chunks"), [(7, 5), (10, 3), (30, 1), (1000, 1)])
+async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_repeating(
+    client: httpx.AsyncClient, gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch, page_size: int, chunks: int
 ) -> None:
     # 30 members among 45 profiles, interleaved so that pages skip over non-members.
     events = [
@@ -226,11 +227,21 @@ async def test_the_export_walks_keyset_pages_without_skipping_or_repeating(
         return real_page_statement(*args, **kwargs)
 
     monkeypatch.setattr(server.exports, "page_statement", counting_page_statement)
+    encoded = 0
+    csv_format = server.exports.FORMATS["csv"]
+
+    def counting_encode(rows: Any) -> bytes:
+        nonlocal encoded
+        encoded += 1
+        return csv_format.encode(rows)
+
+    monkeypatch.setitem(server.exports.FORMATS, "csv", dataclasses.replace(csv_format, encode=counting_encode))
 
     rows = csv_rows(await client.get(f"/segments/{ordered}/members.csv", params={"asOf": iso(AS_OF)}))
     count, nodes = await graphql_members(gql, ordered, iso(AS_OF))
     assert count == 30
-    assert statements == selects
+    assert statements == 1
+    assert encoded == chunks
     assert rows[1:] == [as_row(node) for node in nodes]
     ids = [int(row[0]) for row in rows[1:]]
     assert len(set(ids)) == len(ids) == 30

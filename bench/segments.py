@@ -1,0 +1,174 @@
+"""The reference segments: each one's SegmentFilter input, hand-written SQLite SQL and DuckDB SQL.
+
+Hand-written SQL takes named parameters (see `parameters`): metric ids looked up once, as a person
+writing SQL for this store would; windows as integer microseconds. Each segment lists one or more
+hand-written shapes; the bench times them all and reports the fastest as "best hand-written".
+`INDEXED BY` pins the (metric_id, ts, profile_id) index where SQLite's planner would otherwise pick
+a skip-scan of (profile_id, metric_id, ts) (see shared/notes/measured.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.agent_metrics import ESCALATED, RECOMMENDED, STARTED, metric_key
+from server.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR
+
+PLACED_ORDER = "Placed Order"
+VIEWED_PRODUCT = "Viewed Product"
+
+BY_METRIC_TS = "INDEXED BY ix_events_metric_ts_profile"
+BY_PROFILE = "INDEXED BY ix_events_profile_metric_ts"
+BY_CHANNEL = "INDEXED BY ix_events_metric_channel_ts"
+
+
+@dataclass(frozen=True)
+class Segment:
+    key: str
+    title: str
+    filter: dict[str, Any]  # the GraphQL SegmentFilter input
+    hand: dict[str, str]  # shape name → hand-written SQLite count query
+    duckdb: str  # the same count in DuckDB SQL ($name parameters)
+    notes: list[str] = field(default_factory=list)
+
+
+def parameters(db: sqlite3.Connection, as_of: int) -> dict[str, int]:
+    """Bind values of the hand-written queries: metric ids and window bounds."""
+    ids = {key: metric_id for metric_id, key in db.execute("SELECT id, name_key FROM metrics")}
+    return {
+        "as_of": as_of,
+        "d7": as_of - 7 * MICROS_PER_DAY,
+        "d30": as_of - 30 * MICROS_PER_DAY,
+        "h48": 48 * MICROS_PER_HOUR,
+        "m_started": ids[metric_key(STARTED.name)],
+        "m_rec": ids[metric_key(RECOMMENDED.name)],
+        "m_esc": ids[metric_key(ESCALATED.name)],
+        "m_order": ids[metric_key(PLACED_ORDER)],
+        "m_view": ids[metric_key(VIEWED_PRODUCT)],
+    }
+
+
+def _did(metric: str, **condition: Any) -> dict[str, Any]:
+    return {"did": {"metric": metric, **condition}}
+
+
+REC_7D = _did(RECOMMENDED.name, within={"lastDays": 7})
+
+SEGMENTS: list[Segment] = [
+    Segment(
+        "rec_7d", "Recommended in the last 7 days", REC_7D,
+        hand={
+            "DISTINCT": f"""SELECT count(*) FROM (SELECT DISTINCT profile_id FROM events {BY_METRIC_TS}
+                WHERE metric_id = :m_rec AND ts >= :d7 AND ts <= :as_of)""",
+            "count(DISTINCT)": f"""SELECT count(DISTINCT profile_id) FROM events {BY_METRIC_TS}
+                WHERE metric_id = :m_rec AND ts >= :d7 AND ts <= :as_of""",
+        },
+        duckdb="""SELECT count(DISTINCT profile_id) FROM events
+            WHERE metric_id = $m_rec AND ts >= $d7 AND ts <= $as_of""",
+    ),
+    Segment(
+        "rec_7d_no_order", "… and no Placed Order in the last 7 days",
+        {"and": [REC_7D, {"didNot": {"metric": PLACED_ORDER, "within": {"lastDays": 7}}}]},
+        hand={
+            "EXCEPT": f"""SELECT count(*) FROM (
+                SELECT profile_id FROM events {BY_METRIC_TS} WHERE metric_id = :m_rec AND ts >= :d7 AND ts <= :as_of
+                EXCEPT
+                SELECT profile_id FROM events {BY_METRIC_TS} WHERE metric_id = :m_order AND ts >= :d7 AND ts <= :as_of)""",
+            "NOT EXISTS per recipient": f"""SELECT count(DISTINCT r.profile_id) FROM events r {BY_METRIC_TS}
+                WHERE r.metric_id = :m_rec AND r.ts >= :d7 AND r.ts <= :as_of
+                AND NOT EXISTS (SELECT 1 FROM events o {BY_PROFILE} WHERE o.profile_id = r.profile_id
+                                AND o.metric_id = :m_order AND o.ts >= :d7 AND o.ts <= :as_of)""",
+        },
+        duckdb="""SELECT count(*) FROM (
+            SELECT profile_id FROM events WHERE metric_id = $m_rec AND ts >= $d7 AND ts <= $as_of
+            EXCEPT
+            SELECT profile_id FROM events WHERE metric_id = $m_order AND ts >= $d7 AND ts <= $as_of)""",
+    ),
+    Segment(
+        "esc_2x_30d", "Escalated at least 2 times in 30 days",
+        _did(ESCALATED.name, count={"atLeast": 2}, within={"lastDays": 30}),
+        hand={
+            "GROUP BY HAVING": f"""SELECT count(*) FROM (SELECT profile_id FROM events {BY_METRIC_TS}
+                WHERE metric_id = :m_esc AND ts >= :d30 AND ts <= :as_of
+                GROUP BY profile_id HAVING count(*) >= 2)""",
+        },
+        duckdb="""SELECT count(*) FROM (SELECT profile_id FROM events
+            WHERE metric_id = $m_esc AND ts >= $d30 AND ts <= $as_of GROUP BY profile_id HAVING count(*) >= 2)""",
+    ),
+    Segment(
+        "never_started", "Never started a conversation",
+        {"didNot": {"metric": STARTED.name}},
+        hand={
+            "total − DISTINCT (metric,ts) index": f"""SELECT (SELECT count(*) FROM profiles) - (SELECT count(*) FROM (
+                SELECT DISTINCT profile_id FROM events {BY_METRIC_TS} WHERE metric_id = :m_started AND ts <= :as_of))""",
+            "total − DISTINCT (profile,metric) index": f"""SELECT (SELECT count(*) FROM profiles) - (
+                SELECT count(DISTINCT profile_id) FROM events {BY_PROFILE} WHERE metric_id = :m_started AND ts <= :as_of)""",
+            "NOT EXISTS per profile": f"""SELECT count(*) FROM profiles p WHERE NOT EXISTS (
+                SELECT 1 FROM events e {BY_PROFILE} WHERE e.profile_id = p.id AND e.metric_id = :m_started
+                AND e.ts <= :as_of)""",
+        },
+        duckdb="""SELECT (SELECT count(*) FROM profiles) - (SELECT count(DISTINCT profile_id) FROM events
+            WHERE metric_id = $m_started AND ts <= $as_of)""",
+    ),
+    Segment(
+        "rec_not_followed", "Recommended in 7 days, not followed by Placed Order within 48 h",
+        _did(RECOMMENDED.name, within={"lastDays": 7}, notFollowedBy={"metric": PLACED_ORDER, "withinHours": 48}),
+        hand={
+            "NOT EXISTS on (profile,metric,ts)": f"""SELECT count(DISTINCT r.profile_id) FROM events r {BY_METRIC_TS}
+                WHERE r.metric_id = :m_rec AND r.ts >= :d7 AND r.ts <= :as_of - :h48
+                AND NOT EXISTS (SELECT 1 FROM events o {BY_PROFILE} WHERE o.profile_id = r.profile_id
+                                AND o.metric_id = :m_order AND o.ts > r.ts AND o.ts <= r.ts + :h48 AND o.ts <= :as_of)""",
+        },
+        duckdb="""SELECT count(DISTINCT r.profile_id) FROM events r
+            WHERE r.metric_id = $m_rec AND r.ts >= $d7 AND r.ts <= $as_of - $h48
+            AND NOT EXISTS (SELECT 1 FROM events o WHERE o.profile_id = r.profile_id
+                            AND o.metric_id = $m_order AND o.ts > r.ts AND o.ts <= r.ts + $h48 AND o.ts <= $as_of)""",
+        notes=["window end is written sargable (ts <= as_of − 48 h)"],
+    ),
+    Segment(
+        "esc_sms_refund", 'Escalated in 30 days where channel = "SMS" and tags contains "refund"',
+        _did(ESCALATED.name, within={"lastDays": 30}, where=[
+            {"property": "channel", "op": "EQ", "value": "SMS"},
+            {"property": "tags", "op": "CONTAINS", "value": "refund"},
+        ]),
+        hand={
+            "channel index + json_each": f"""SELECT count(DISTINCT profile_id) FROM events {BY_CHANNEL}
+                WHERE metric_id = :m_esc AND channel = 'SMS' AND ts >= :d30 AND ts <= :as_of
+                AND EXISTS (SELECT 1 FROM json_each(properties, '$.tags') WHERE value = 'refund')""",
+            "channel index + instr prefilter": f"""SELECT count(DISTINCT profile_id) FROM events {BY_CHANNEL}
+                WHERE metric_id = :m_esc AND channel = 'SMS' AND ts >= :d30 AND ts <= :as_of
+                AND instr(properties, '"refund"') > 0
+                AND EXISTS (SELECT 1 FROM json_each(properties, '$.tags') WHERE value = 'refund')""",
+        },
+        duckdb="""SELECT count(DISTINCT profile_id) FROM events
+            WHERE metric_id = $m_esc AND channel = 'SMS' AND ts >= $d30 AND ts <= $as_of
+            AND list_contains(json_extract_string(properties, '$.tags[*]'), 'refund')""",
+        notes=["tags are always JSON arrays in seed.py's data"],
+    ),
+    Segment(
+        "sms_started_or_esc", "Started on SMS in 30 days OR escalated in 7 days",
+        {"or": [
+            _did(STARTED.name, within={"lastDays": 30}, where=[{"property": "channel", "op": "EQ", "value": "SMS"}]),
+            _did(ESCALATED.name, within={"lastDays": 7}),
+        ]},
+        hand={
+            "UNION": f"""SELECT count(*) FROM (
+                SELECT profile_id FROM events {BY_CHANNEL}
+                WHERE metric_id = :m_started AND channel = 'SMS' AND ts >= :d30 AND ts <= :as_of
+                UNION
+                SELECT profile_id FROM events {BY_METRIC_TS} WHERE metric_id = :m_esc AND ts >= :d7 AND ts <= :as_of)""",
+        },
+        duckdb="""SELECT count(*) FROM (
+            SELECT profile_id FROM events WHERE metric_id = $m_started AND channel = 'SMS' AND ts >= $d30 AND ts <= $as_of
+            UNION
+            SELECT profile_id FROM events WHERE metric_id = $m_esc AND ts >= $d7 AND ts <= $as_of)""",
+    ),
+]
+
+
+def paging_candidates() -> list[tuple[str, dict[str, Any]]]:
+    """Audiences for the paging bench; the one nearest the wanted size is used."""
+    return [(f"viewed a product in the last {days} days", _did(VIEWED_PRODUCT, within={"lastDays": days}))
+            for days in (7, 14, 30, 45, 60, 90, 120, 180, 365)]

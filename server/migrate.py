@@ -1,0 +1,60 @@
+"""Schema migrations (Alembic, scripts in server/migrations/) run on the store's own async engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from server.store import Store
+
+SCRIPTS = Path(__file__).with_name("migrations")
+
+
+class StoreOutOfDate(RuntimeError):
+    """The store's schema is older than this code; `segmentql migrate` upgrades it."""
+
+
+def _config(connection: Any = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def current_revision(store: Store) -> str | None:
+    async with store.connect() as connection:
+        return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+async def upgrade(store: Store, revision: str = "head") -> None:
+    """Create or upgrade the store's tables to `revision`."""
+    async with store.begin() as connection:
+        await connection.run_sync(lambda sync: command.upgrade(_config(sync), revision))
+
+
+async def prepare(store: Store) -> None:
+    """Create the tables of a new, empty store; refuse a store that an older version made."""
+    current = await current_revision(store)
+    if current == head_revision():
+        return
+    async with store.connect() as connection:
+        tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+    if current is None and not tables:
+        await upgrade(store)
+        return
+    raise StoreOutOfDate(
+        f"the store at {store.url} is at schema revision {current or 'none'}, this SegmentQL needs "
+        f"{head_revision()}: run `segmentql migrate --database-url {store.url}` first"
+    )

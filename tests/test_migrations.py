@@ -1,0 +1,89 @@
+"""Migrations: a store made by the first migration, holding data, upgrades without losing any."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from resolvers.audiences import compile_filter, count_members
+from server import migrate
+from server.cli import main
+from server.store import Store
+from tests.stores import StoreFactory
+
+ROWS = """
+INSERT INTO metrics (id, name, name_key) VALUES (1, 'Placed Order', 'placed order');
+INSERT INTO profiles (id, email, properties, created_at, updated_at) VALUES (1, 'a@x', '{"tier": "gold"}', 1, 1);
+INSERT INTO profiles (id, email, properties, created_at, updated_at) VALUES (2, 'b@x', '{}', 1, 1);
+INSERT INTO events (id, profile_id, metric_id, ts, channel, properties, unique_id)
+  VALUES (1, 1, 1, 1000, 'SMS', '{"channel": "SMS", "total": 5}', 'o-1');
+INSERT INTO segments (id, name, filter, created_at, updated_at)
+  VALUES (1, 'buyers', '{"did": {"metric": "Placed Order"}}', 1, 1);
+"""
+
+
+@pytest.fixture
+async def factory(store_kind: str, tmp_path: Path) -> AsyncIterator[StoreFactory]:
+    made = StoreFactory(store_kind, tmp_path)
+    yield made
+    await made.drop_all()
+
+
+async def test_upgrade_from_the_first_migration_keeps_every_row(factory: StoreFactory) -> None:
+    store = await factory.create(migrated=False)
+    try:
+        await migrate.upgrade(store, "0001")
+        async with store.begin() as connection:
+            for statement in filter(str.strip, ROWS.split(";")):
+                await connection.execute(sa.text(statement))
+        with pytest.raises(migrate.StoreOutOfDate, match="segmentql migrate"):
+            await migrate.prepare(store)
+
+        await migrate.upgrade(store)
+
+        assert await migrate.current_revision(store) == migrate.head_revision()
+        async with store.connect() as connection:
+            emails = (await connection.execute(sa.text("SELECT email FROM profiles ORDER BY id"))).scalars().all()
+            event = (await connection.execute(sa.text("SELECT unique_id, channel FROM events"))).one()
+            keys = (await connection.execute(sa.text("SELECT count(*) FROM api_keys"))).scalar()
+            audience = await compile_filter(connection, store, {"inSegment": "1"}, None, ())
+        assert emails == ["a@x", "b@x"]
+        assert tuple(event) == ("o-1", "SMS")
+        assert keys == 0
+        assert await count_members(store, audience) == 1
+    finally:
+        await store.dispose()
+
+
+async def test_prepare_creates_a_new_store_and_accepts_a_current_one(factory: StoreFactory) -> None:
+    store = await factory.create(migrated=False)
+    try:
+        assert await migrate.current_revision(store) is None
+        await migrate.prepare(store)
+        await migrate.prepare(store)
+        assert await migrate.current_revision(store) == migrate.head_revision()
+    finally:
+        await store.dispose()
+
+
+def test_serve_refuses_an_out_of_date_store_and_migrate_upgrades_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+
+    async def make_old_store() -> None:
+        store = Store(url)
+        await migrate.upgrade(store, "0001")
+        await store.dispose()
+
+    asyncio.run(make_old_store())
+
+    assert main(["serve", "--database-url", url, "--port", "1"]) == 1
+    assert "run `segmentql migrate --database-url" in capsys.readouterr().err
+
+    assert main(["migrate", "--database-url", url]) == 0
+    assert f"at revision {migrate.head_revision()} (was 0001)" in capsys.readouterr().out
