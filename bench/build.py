@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import sqlite3
 import sys
 import time
@@ -59,8 +60,26 @@ class BuiltStore:
         return f"sqlite+aiosqlite:///{self.path}"
 
 
+def schema_tag() -> str:
+    """A short hash of the schema (tables, indexes, migration head): a cached store is rebuilt when it changes."""
+    from sqlalchemy.schema import CreateTable
+
+    from server.store import metadata
+
+    ddl = [str(CreateTable(table).compile(dialect=sqlite_dialect.dialect())) for table in metadata.sorted_tables]
+    ddl += [str(CreateIndex(index).compile(dialect=sqlite_dialect.dialect()))
+            for table in metadata.sorted_tables for index in sorted(table.indexes, key=lambda i: str(i.name))]
+    try:
+        from server.migrate import head_revision
+
+        ddl.append(head_revision())
+    except ImportError:  # a version without migrations
+        pass
+    return hashlib.sha1("\n".join(ddl).encode()).hexdigest()[:8]
+
+
 def store_path(profiles: int, events_wanted: int, seed_value: int) -> Path:
-    return DATA / f"store-p{profiles}-e{events_wanted}-s{seed_value}.db"
+    return DATA / f"store-p{profiles}-e{events_wanted}-s{seed_value}-{schema_tag()}.db"
 
 
 def _sample_events(profiles: int, days: int, seed_value: int) -> float:
@@ -132,7 +151,7 @@ def build(path: Path, profiles: int, days: int, seed_value: int, log: Any = prin
     db.execute("PRAGMA cache_size=-1048576")
     db.execute("PRAGMA temp_store=FILE")
     for index in events.indexes:
-        db.execute(f"DROP INDEX {index.name}")
+        db.execute(f"DROP INDEX IF EXISTS {index.name}")
     db.execute("BEGIN")
     db.executemany("INSERT INTO metrics (name, name_key) VALUES (?, ?)",
                    [(canonical_metric_name(name), metric_key(name)) for name in METRIC_NAMES])

@@ -1,0 +1,83 @@
+"""Timing, the compiler's SQL as raw sqlite3 statements, and query plans."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.dialects.sqlite import pysqlite
+
+from resolvers.compiler import Audience, FilterCompiler, count_statement, page_statement
+from resolvers.filter_input import filter_from_input
+from resolvers.filter_text import parse_filter
+
+DIALECT = pysqlite.dialect()
+
+
+@dataclass(frozen=True)
+class Timing:
+    median: float  # seconds
+    runs: list[float]
+    result: Any = None
+
+    @property
+    def ms(self) -> float:
+        return self.median * 1000
+
+
+def timed(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1) -> Timing:
+    """The median of `repeat` calls after `warmup` untimed ones; keeps the last result."""
+    result = None
+    for _ in range(warmup):
+        result = fn()
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        runs.append(time.perf_counter() - started)
+    return Timing(statistics.median(runs), runs, result)
+
+
+@dataclass(frozen=True)
+class RawStatement:
+    sql: str
+    params: list[Any]
+
+
+def raw(statement: Any) -> RawStatement:
+    """A SQLAlchemy statement as the SQL text and positional parameters sqlite3 runs."""
+    compiled = statement.compile(dialect=DIALECT, compile_kwargs={"render_postcompile": True})
+    processors = compiled._bind_processors
+    values = compiled.construct_params()
+    params = []
+    for name in compiled.positiontup or []:
+        value = values[name]
+        processor = processors.get(name)
+        params.append(processor(value) if processor else value)
+    return RawStatement(str(compiled), params)
+
+
+def audience(filter_input: dict[str, Any], as_of: int) -> Audience:
+    return FilterCompiler("sqlite", as_of, {}).audience(filter_from_input(filter_input, parse_filter))
+
+
+def compiled_count(filter_input: dict[str, Any], as_of: int) -> RawStatement:
+    return raw(count_statement(audience(filter_input, as_of)))
+
+
+def compiled_page(filter_input: dict[str, Any], as_of: int, after_id: int | None, limit: int, columns: list[Any]) -> RawStatement:
+    return raw(page_statement(audience(filter_input, as_of), after_id, limit, columns))
+
+
+def query_plan(db: Any, sql: str, params: Any) -> str:
+    """EXPLAIN QUERY PLAN as an indented tree."""
+    rows = db.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+    depth: dict[int, int] = {0: -1}
+    lines = []
+    for node, parent, _, detail in rows:
+        depth[node] = depth.get(parent, -1) + 1
+        lines.append("  " * depth[node] + detail)
+    return "\n".join(lines)
