@@ -1,0 +1,259 @@
+"""The results table: printed, and written to bench/RESULTS.md with the machine and the date."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from measure import Timing
+from service import ExportResult, IngestResult, PagingResult
+
+
+@dataclass
+class SegmentResult:
+    key: str
+    title: str
+    members: int
+    hand: dict[str, Timing]  # shape → timing
+    compiled: Timing
+    graphql_count: Timing | None = None
+    raw_page: Timing | None = None
+    graphql_page: Timing | None = None
+    duckdb: Timing | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # who → count, to check they agree
+    compiled_sql: str = ""
+    compiled_plan: str = ""
+    hand_sql: str = ""
+    hand_plan: str = ""
+    page_plan: str = ""
+
+    @property
+    def best_shape(self) -> str:
+        return min(self.hand, key=lambda shape: self.hand[shape].median)
+
+    @property
+    def best(self) -> Timing:
+        return self.hand[self.best_shape]
+
+
+@dataclass
+class GrowthRow:
+    events: int
+    days: int
+    compiled: dict[str, float]  # segment key → ms
+    hand: dict[str, float]
+
+
+@dataclass
+class Results:
+    command: str
+    store: dict[str, Any]
+    segments: list[SegmentResult] = field(default_factory=list)
+    paging: PagingResult | None = None
+    exports: list[ExportResult] = field(default_factory=list)
+    ingest: IngestResult | None = None
+    growth: list[GrowthRow] = field(default_factory=list)
+    graphql_transport: str = "HTTP to a `segmentql serve` (uvicorn) subprocess on 127.0.0.1, httpx keep-alive client"
+    notes: list[str] = field(default_factory=list)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "—"
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        memory = int(Path("/proc/meminfo").read_text().split()[1]) / 2**20
+    except (OSError, ValueError, IndexError):
+        memory = 0
+    versions = ", ".join(f"{name} {_version(name)}" for name in (
+        "SQLAlchemy", "aiosqlite", "strawberry-graphql", "graphql-core", "uvicorn", "orjson", "duckdb"))
+    return (f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM; {platform.platform()}; "
+            f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}; {versions}")
+
+
+def _ms(timing: Timing | None) -> str:
+    if timing is None:
+        return "—"
+    ms = timing.ms
+    return f"{ms:,.1f}" if ms < 100 else f"{ms:,.0f}"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if b else "—"
+
+
+def _mark(ok: bool) -> str:
+    return "✓" if ok else "✗"
+
+
+def segment_table(results: Results) -> list[str]:
+    lines = [
+        "| segment | members | best hand-written SQL (shape) | compiled SQL | compiled ÷ hand | DuckDB "
+        "| GraphQL count | GraphQL − compiled | page 1000: compiled SQL | page 1000: GraphQL | counts agree |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|",
+    ]
+    for s in results.segments:
+        agree = len(set(s.counts.values())) == 1
+        extra = f"{(s.graphql_count.ms - s.compiled.ms):+.1f}" if s.graphql_count else "—"
+        lines.append(
+            f"| {s.title} | {s.members:,} | {_ms(s.best)} ({s.best_shape}) | {_ms(s.compiled)} "
+            f"| {_ratio(s.compiled.median, s.best.median)} | {_ms(s.duckdb)} | {_ms(s.graphql_count)} | {extra} "
+            f"| {_ms(s.raw_page)} | {_ms(s.graphql_page)} | {_mark(agree)} |")
+    return lines
+
+
+def other_tables(results: Results) -> list[str]:
+    lines: list[str] = []
+    if results.paging:
+        p = results.paging
+        rate = p.members / p.graphql.median
+        lines += [
+            "", f"### Paging: {p.audience} ({p.members:,} members, pages of 1000; "
+            f"median of {len(p.graphql.runs)} after a warm-up)",
+            "", "| path | seconds | profiles/s | GraphQL ÷ this |", "|---|--:|--:|--:|",
+            f"| GraphQL `profiles(filter, first: 1000, after)` {{nodes {{id email firstName lastName}} pageInfo}} | "
+            f"{p.graphql.median:.2f} | {rate:,.0f} | 1.00× |",
+            f"| raw: the same page statements on sqlite3 + orjson | {p.raw_pages.median:.2f} "
+            f"| {p.members / p.raw_pages.median:,.0f} | {_ratio(p.graphql.median, p.raw_pages.median)} |",
+            f"| raw: one SELECT of all members + orjson (the limit) | {p.raw_single.median:.2f} "
+            f"| {p.members / p.raw_single.median:,.0f} | {_ratio(p.graphql.median, p.raw_single.median)} |",
+        ]
+    if results.exports:
+        lines += ["", "### CSV export (`GET /segments/{id}/members.csv`, server in a subprocess)", "",
+                  "| audience | rows | = Segment.count | rows/s (median) | server RssAnon before → peak "
+                  "| server VmHWM before → after |",
+                  "|---|--:|:-:|--:|--:|--:|"]
+        for e in results.exports:
+            lines.append(
+                f"| {e.label} | {e.rows:,} | {_mark(e.rows == e.count)} | {e.rows_per_s:,.0f} "
+                f"| {e.rss_anon_before / 1024:.0f} → {e.rss_anon_peak / 1024:.0f} MiB "
+                f"(+{(e.rss_anon_peak - e.rss_anon_before) / 1024:.0f}) "
+                f"| {e.hwm_before / 1024:.0f} → {e.hwm_after / 1024:.0f} MiB |")
+    if results.ingest:
+        i = results.ingest
+        lines += ["", f"### Ingest ({i.events:,} events in batches of 1000 into a copy of the store, after a warm-up batch)", "",
+                  "| path | events/s | median batch | ÷ raw |", "|---|--:|--:|--:|",
+                  f"| `trackEvents` over HTTP (profiles by email, dedupe by uniqueId) | {i.events / i.graphql_seconds:,.0f} "
+                  f"| {sorted(i.graphql_batches)[len(i.graphql_batches) // 2] * 1000:.1f} ms "
+                  f"| {i.raw_seconds / i.graphql_seconds:.2f} |",
+                  f"| raw sqlite3 executemany, one transaction per batch | {i.events / i.raw_seconds:,.0f} "
+                  f"| {sorted(i.raw_batches)[len(i.raw_batches) // 2] * 1000:.1f} ms | 1.00 |"]
+    if results.growth:
+        sizes = results.growth
+        lines += ["", "### Growth of audience latency (compiled count SQL, ms; hand-written best in brackets)", "",
+                  "| segment | " + " | ".join(f"{g.events / 1e6:.1f}M events ({g.days} d)" for g in sizes)
+                  + f" | latency × vs events × ({sizes[-1].events / sizes[0].events:.1f}×) |",
+                  "|---|" + "--:|" * (len(sizes) + 1)]
+        for key in sizes[0].compiled:
+            cells = " | ".join(f"{g.compiled[key]:,.1f} [{g.hand[key]:,.1f}]" for g in sizes)
+            growth = sizes[-1].compiled[key] / sizes[0].compiled[key] if sizes[0].compiled[key] else 0
+            lines.append(f"| {key} | {cells} | {growth:.1f}× |")
+    return lines
+
+
+def goals(results: Results) -> list[str]:
+    lines = ["", "### Goals", ""]
+    if results.segments:
+        worst = max(results.segments, key=lambda s: s.compiled.median / s.best.median)
+        ratio = worst.compiled.median / worst.best.median
+        lines.append(f"- compiled SQL ≤ 1.2× best hand-written for every segment: {_mark(ratio <= 1.2)} "
+                     f"(worst {ratio:.2f}×, {worst.key})")
+        ducked = [s for s in results.segments if s.duckdb]
+        if ducked:
+            slower = [s.key for s in ducked if s.duckdb and s.compiled.median >= s.duckdb.median]
+            lines.append(f"- compiled SQL faster than DuckDB: {_mark(not slower)} "
+                         f"({len(ducked) - len(slower)}/{len(ducked)}; slower on: {', '.join(slower) or 'none'})")
+        counted = [s for s in results.segments if s.graphql_count]
+        if counted:
+            over = max(counted, key=lambda s: s.graphql_count.ms - s.compiled.ms if s.graphql_count else 0)
+            extra = over.graphql_count.ms - over.compiled.ms if over.graphql_count else 0
+            lines.append(f"- GraphQL count ≤ compiled SQL + 5 ms: {_mark(extra <= 5)} (worst +{extra:.1f} ms, {over.key})")
+    if results.paging:
+        p = results.paging
+        rate = p.members / p.graphql.median
+        lines.append(f"- paging ≥ 50,000 profiles/s: {_mark(rate >= 50_000)} ({rate:,.0f}/s); "
+                     f"≤ 2× raw+orjson: {_mark(p.graphql.median <= 2 * p.raw_single.median)} vs one SELECT "
+                     f"({p.graphql.median / p.raw_single.median:.1f}×), "
+                     f"{_mark(p.graphql.median <= 2 * p.raw_pages.median)} vs the same pages "
+                     f"({p.graphql.median / p.raw_pages.median:.1f}×)")
+    if results.exports:
+        slowest = min(results.exports, key=lambda e: e.rows_per_s)
+        growth = [(e.rss_anon_peak - e.rss_anon_before) / 1024 for e in results.exports]
+        lines.append(f"- export ≥ 200,000 rows/s: {_mark(slowest.rows_per_s >= 200_000)} "
+                     f"(slowest {slowest.rows_per_s:,.0f}/s, {slowest.label}); flat peak memory: RssAnon growth during "
+                     f"the export {', '.join(f'{g:+.0f} MiB' for g in growth)}")
+    if results.ingest:
+        i = results.ingest
+        rate = i.events / i.graphql_seconds
+        lines.append(f"- ingest ≥ 20,000 events/s: {_mark(rate >= 20_000)} ({rate:,.0f}/s); ≥ 1/3 of raw executemany: "
+                     f"{_mark(i.raw_seconds / i.graphql_seconds >= 1 / 3)} ({i.raw_seconds / i.graphql_seconds:.2f})")
+    if len(results.growth) > 1:
+        first, last = results.growth[0], results.growth[-1]
+        factor = last.events / first.events
+        worst_key = max(first.compiled, key=lambda k: last.compiled[k] / first.compiled[k] if first.compiled[k] else 0)
+        worst = last.compiled[worst_key] / first.compiled[worst_key]
+        lines.append(f"- latency growth ≤ linear {first.events / 1e6:.0f}M → {last.events / 1e6:.0f}M events: "
+                     f"{_mark(worst <= factor)} (worst {worst:.1f}× for {factor:.1f}× events, {worst_key})")
+    return lines
+
+
+def plans(results: Results) -> list[str]:
+    lines = ["", "## Query plans (EXPLAIN QUERY PLAN on the bench store)", ""]
+    for s in results.segments:
+        lines += [f"### {s.title}", "", f"Compiled count statement ({_ms(s.compiled)} ms):", "", "```sql",
+                  s.compiled_sql.strip(), "```", "", "```", s.compiled_plan, "```", "",
+                  f"Best hand-written ({s.best_shape}, {_ms(s.best)} ms):", "", "```sql", s.hand_sql.strip(), "```", "",
+                  "```", s.hand_plan, "```", ""]
+        if s.page_plan:
+            lines += ["First page of 1000 (compiled page statement):", "", "```", s.page_plan, "```", ""]
+    return lines
+
+
+def render(results: Results) -> str:
+    store = results.store
+    head = [
+        "# SegmentQL benchmark results", "",
+        f"Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}  ",
+        f"Machine: {machine()}  ",
+        f"Command: `{results.command}`  ",
+        f"Store: SQLite, {store['profiles']:,} profiles, {store['events']:,} events over {store['days']} days "
+        f"(seed.py's generator, seed {store['seed']}, data ending {store['end']}; evaluated as of that instant); "
+        f"{store['size_mib']:,.0f} MiB; {store['built']}  ",
+        f"GraphQL: {results.graphql_transport}  ",
+        "Times: medians after a warm-up (segments: 5 runs; paging, export: see each table). Times in ms unless noted. "
+        "Other work shared the 2 cores: compare ratios more than absolute figures.", "",
+        "## Reference segments (count of the audience)", "",
+        "Best hand-written = the fastest of the hand-written shapes in bench/segments.py (metric ids bound as "
+        "parameters); compiled SQL = `count_statement(FilterCompiler(...).audience(ast))` run raw on the same sqlite3 "
+        "connection; GraphQL count = `segment(id) { count(asOf) }` of the saved segment; page 1000 = the first page of "
+        "members (`page_statement`, limit 1001, on sqlite3 / `profiles(filter, first: 1000)` over HTTP); DuckDB = the "
+        "same data in memory (`duckdb` from the `bench` extra).", "",
+    ]
+    body = head + segment_table(results) + other_tables(results) + goals(results)
+    if results.notes:
+        body += ["", "### Notes", "", *(f"- {note}" for note in results.notes)]
+    return "\n".join(body + plans(results)) + "\n"
+
+
+def console(results: Results) -> str:
+    """The tables without the plans, for the terminal."""
+    return "\n".join(segment_table(results) + other_tables(results) + goals(results))

@@ -1,0 +1,214 @@
+"""SegmentQL benchmark: one command builds (or reuses) a store of generated data and prints, side by side,
+the reference segments (hand-written SQL, compiled SQL, GraphQL, DuckDB), paging, export, ingest and
+latency growth; the table goes to bench/RESULTS.md.
+
+    .venv/bin/python bench/run.py --quick
+    .venv/bin/python bench/run.py --profiles 200000 --events 5000000 [--growth 1000000,5000000,20000000]
+
+Stores are cached under bench/data/ by (profiles, events, seed, schema). Figures only: nothing asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import build  # noqa: E402
+import duck  # noqa: E402
+import measure  # noqa: E402
+import report  # noqa: E402
+import segments  # noqa: E402
+import service  # noqa: E402
+
+from resolvers.compiler import page_statement  # noqa: E402
+from server.timestamps import format_datetime  # noqa: E402
+
+PARTS = ("segments", "duckdb", "graphql", "paging", "export", "ingest", "growth")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profiles", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=5_000_000, help="events wanted (≈: whole shoppers)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="20k profiles / 500k events, smaller growth and exports")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per segment figure (after one warm-up)")
+    parser.add_argument("--heavy-repeat", type=int, default=3, help="timed runs of paging and exports")
+    parser.add_argument("--growth", default=None, help="event counts, comma-separated (default 1000000,5000000; "
+                        "add 20000000 for the long one; '' to skip)")
+    parser.add_argument("--export-sizes", default=None, help="members of the export_memory.py stores (default 20000,200000)")
+    parser.add_argument("--ingest-batches", type=int, default=50, help="batches of 1000 events (after a warm-up batch)")
+    parser.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {', '.join(PARTS)}")
+    parser.add_argument("--api-key", default=None, help="sent as a bearer token, for a server that wants one")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"), help="'' to write nothing")
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--database-url", default=None, help="with --store postgresql")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.profiles, args.events = 20_000, 500_000
+    if args.growth is None:
+        args.growth = "100000,500000" if args.quick else "1000000,5000000"
+    if args.export_sizes is None:
+        args.export_sizes = "2000,20000" if args.quick else "20000,200000"
+    args.skip = {part.strip() for part in args.skip.split(",") if part.strip()}
+    unknown = args.skip - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    if args.store == "postgresql":
+        parser.error("--store postgresql is not implemented yet (the PostgreSQL comparison is a separate issue)")
+    return args
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def run_segments(db: Any, repeat: int) -> list[report.SegmentResult]:
+    params = segments.parameters(db, build.AS_OF)
+    results = []
+    for segment in segments.SEGMENTS:
+        hand = {shape: measure.timed(lambda sql=sql: db.execute(sql, params).fetchone()[0], repeat)
+                for shape, sql in segment.hand.items()}
+        statement = measure.compiled_count(segment.filter, build.AS_OF)
+        compiled = measure.timed(lambda st=statement: db.execute(st.sql, st.params).fetchone()[0], repeat)
+        page = measure.raw(page_statement(measure.audience(segment.filter, build.AS_OF), None, service.PAGE + 1))
+        raw_page = measure.timed(lambda st=page: db.execute(st.sql, st.params).fetchall(), repeat)
+        result = report.SegmentResult(
+            segment.key, segment.title, int(compiled.result), hand, compiled, raw_page=raw_page,
+            counts={"compiled": int(compiled.result), **{f"hand: {k}": int(t.result) for k, t in hand.items()}},
+            compiled_sql=statement.sql, compiled_plan=measure.query_plan(db, statement.sql, statement.params),
+            page_plan=measure.query_plan(db, page.sql, page.params),
+        )
+        result.hand_sql = segment.hand[result.best_shape]
+        result.hand_plan = measure.query_plan(db, result.hand_sql, params)
+        results.append(result)
+        say(f"  {segment.key:<20} members {result.members:>7,}  hand {result.best.ms:8.1f} ms  "
+            f"compiled {compiled.ms:8.1f} ms  ({compiled.median / result.best.median:.2f}×)  page {raw_page.ms:.1f} ms")
+    return results
+
+
+def run_duckdb(path: Path, db: Any, results: list[report.SegmentResult], repeat: int) -> None:
+    duckdb_db = duck.load(path, say)
+    params = segments.parameters(db, build.AS_OF)
+    for segment, result in zip(segments.SEGMENTS, results, strict=True):
+        bound = {name: value for name, value in params.items() if f"${name}" in segment.duckdb}
+        result.duckdb = measure.timed(lambda s=segment, b=bound: duckdb_db.execute(s.duckdb, b).fetchone()[0], repeat)
+        result.counts["duckdb"] = int(result.duckdb.result)
+        say(f"  {segment.key:<20} DuckDB {result.duckdb.ms:8.1f} ms")
+    duckdb_db.close()
+
+
+def run_graphql(server: service.Server, results: list[report.SegmentResult], repeat: int) -> None:
+    for segment, result in zip(segments.SEGMENTS, results, strict=True):
+        segment_id = server.saved_segment(segment.key, segment.filter)
+        result.graphql_count = measure.timed(lambda i=segment_id: server.count(i), repeat)
+        result.counts["graphql"] = int(result.graphql_count.result)
+        result.graphql_page = measure.timed(lambda f=segment.filter: server.page(f), repeat)
+        say(f"  {segment.key:<20} GraphQL count {result.graphql_count.ms:8.1f} ms  page {result.graphql_page.ms:8.1f} ms")
+
+
+def paging_audience(db: Any, wanted: int) -> tuple[str, dict[str, Any], int]:
+    """The candidate audience whose size is nearest `wanted`."""
+    sized = []
+    for name, filter_input in segments.paging_candidates():
+        statement = measure.compiled_count(filter_input, build.AS_OF)
+        sized.append((abs(db.execute(statement.sql, statement.params).fetchone()[0] - wanted), name, filter_input))
+    _, name, filter_input = min(sized, key=lambda item: item[0])
+    statement = measure.compiled_count(filter_input, build.AS_OF)
+    return name, filter_input, int(db.execute(statement.sql, statement.params).fetchone()[0])
+
+
+def growth_step(built: build.BuiltStore, repeat: int) -> report.GrowthRow:
+    db = build.connect(built.path)
+    params = segments.parameters(db, build.AS_OF)
+    compiled: dict[str, float] = {}
+    hand: dict[str, float] = {}
+    for segment in segments.SEGMENTS:
+        statement = measure.compiled_count(segment.filter, build.AS_OF)
+        compiled[segment.key] = measure.timed(lambda st=statement: db.execute(st.sql, st.params).fetchone(), repeat).ms
+        hand[segment.key] = min(measure.timed(lambda q=sql: db.execute(q, params).fetchone(), repeat).ms
+                                for sql in segment.hand.values())
+    db.close()
+    return report.GrowthRow(built.events, built.days, compiled, hand)
+
+
+def run_growth(args: argparse.Namespace, sizes: list[int]) -> list[report.GrowthRow]:
+    rows = []
+    for size in sizes:
+        row = growth_step(build.ensure_store(args.profiles, size, args.seed, say), args.repeat)
+        rows.append(row)
+        say(f"  {row.events:,} events: " + ", ".join(f"{k} {v:.1f}" for k, v in row.compiled.items()))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = "python bench/run.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    built = build.ensure_store(args.profiles, args.events, args.seed, say)
+    store_info = {
+        "profiles": built.profiles, "events": built.events, "days": built.days, "seed": built.seed,
+        "end": format_datetime(build.END), "size_mib": built.path.stat().st_size / 2**20,
+        "built": f"built in {built.seconds:.0f} s" if built.seconds else f"cached ({built.path.name})",
+    }
+    results = report.Results(command, store_info)
+    say(f"store {built.path.name}: {built.profiles:,} profiles, {built.events:,} events, {built.days} days")
+    db = build.connect(built.path)
+    if "segments" not in args.skip:
+        say("segments: hand-written and compiled SQL")
+        results.segments = run_segments(db, args.repeat)
+        if "duckdb" not in args.skip:
+            if duck.available():
+                say("segments: DuckDB")
+                run_duckdb(built.path, db, results.segments, args.repeat)
+            else:
+                results.notes.append("DuckDB not installed (`pip install -e '.[bench]'`): its column is empty.")
+    server_parts = {"graphql", "paging", "export"} - args.skip
+    if server_parts:
+        with service.Server(built.path, args.api_key) as server:
+            if "graphql" in server_parts and results.segments:
+                say("segments: GraphQL")
+                run_graphql(server, results.segments, args.repeat)
+            if "paging" in server_parts:
+                name, filter_input, size = paging_audience(db, min(100_000, args.profiles // 2))
+                say(f"paging: {name} ({size:,} members)")
+                results.paging = service.paging(server, db, name, filter_input, args.heavy_repeat)
+                if "export" in server_parts:
+                    segment_id = server.saved_segment("paging", filter_input)
+                    results.exports.append(service.export(server, segment_id, f"{name} ({size:,}, bench store)",
+                                                          args.heavy_repeat))
+    if "export" not in args.skip:
+        with tempfile.TemporaryDirectory(prefix="segmentql-bench-", dir=build.DATA) as directory:
+            for n in (int(v) for v in args.export_sizes.split(",") if v.strip()):
+                say(f"export: {n:,} members")
+                results.exports.append(service.export_synthetic(n, Path(directory), args.heavy_repeat))
+    db.close()
+    if "ingest" not in args.skip:
+        copy = build.DATA / "ingest-copy.db"
+        say(f"ingest: copying the store to {copy.name}")
+        build.copy_store(built.path, copy)
+        try:
+            results.ingest = service.ingest(copy, args.profiles, args.seed, args.ingest_batches)
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    sizes = [int(v) for v in args.growth.split(",") if v.strip()]
+    if "growth" not in args.skip and sizes:
+        say("growth")
+        results.growth = run_growth(args, sizes)
+    print()
+    print(report.console(results))
+    if args.output:
+        Path(args.output).write_text(report.render(results))
+        print(f"\nwritten to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

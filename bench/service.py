@@ -1,0 +1,292 @@
+"""The real server in a subprocess (`segmentql serve`, as bench/export_memory.py starts it) and what
+the bench asks of it over HTTP: segment counts and pages, paging throughput, CSV exports, ingest."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import sqlite3
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import export_memory
+import httpx
+import orjson
+from build import AS_OF, END, connect
+from measure import Timing, compiled_page, timed
+
+import seed
+from server.agent_metrics import metric_key
+from server.store import profiles
+from server.timestamps import format_datetime, from_micros
+
+AS_OF_ISO = format_datetime(from_micros(AS_OF))
+PAGE = 1000
+COUNT_QUERY = "query($id: ID!, $asOf: DateTime) { segment(id: $id) { count(asOf: $asOf) } }"
+PAGE_QUERY = """query($f: SegmentFilter!, $first: Int!, $after: String, $asOf: DateTime) {
+  profiles(filter: $f, first: $first, after: $after, asOf: $asOf) {
+    nodes { id email firstName lastName } pageInfo { hasNextPage endCursor } } }"""
+TRACK_QUERY = "mutation($events: [TrackEventInput!]!) { trackEvents(events: $events) { accepted duplicates } }"
+PAGE_COLUMNS = [profiles.c.id, profiles.c.email, profiles.c.first_name, profiles.c.last_name]
+
+
+class Server:
+    """`segmentql serve` on a free loopback port over the SQLite store at `path`."""
+
+    def __init__(self, path: Path, api_key: str | None = None) -> None:
+        self.path = path
+        self.port = export_memory.free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = export_memory.start_server(path, self.port)
+        headers = {"content-type": "application/json"}
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        self.client = httpx.Client(base_url=self.base, headers=headers, timeout=600)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def post(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.post("/graphql", content=orjson.dumps({"query": query, "variables": variables}))
+        body = orjson.loads(response.content)
+        if body.get("errors"):
+            raise RuntimeError(body["errors"])
+        return body["data"]  # type: ignore[no-any-return]
+
+    def saved_segment(self, name: str, filter_input: dict[str, Any]) -> str:
+        """The id of a saved segment with this filter (created once, found again on reruns)."""
+        tagged = f"bench {name} {hashlib.sha1(orjson.dumps(filter_input)).hexdigest()[:8]}"
+        for found in self.post("{ segments { id name } }", {})["segments"]:
+            if found["name"] == tagged:
+                return str(found["id"])
+        created = self.post("mutation($input: CreateSegmentInput!) { createSegment(input: $input) { id } }",
+                            {"input": {"name": tagged, "filter": filter_input}})
+        return str(created["createSegment"]["id"])
+
+    def count(self, segment_id: str) -> int:
+        return int(self.post(COUNT_QUERY, {"id": segment_id, "asOf": AS_OF_ISO})["segment"]["count"])
+
+    def page(self, filter_input: dict[str, Any], after: str | None = None, first: int = PAGE) -> dict[str, Any]:
+        data = self.post(PAGE_QUERY, {"f": filter_input, "first": first, "after": after, "asOf": AS_OF_ISO})
+        return data["profiles"]  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        self.client.close()
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------- paging
+
+
+@dataclass(frozen=True)
+class PagingResult:
+    audience: str
+    members: int
+    graphql: Timing  # every page, in pages of 1000
+    raw_pages: Timing  # the same page statements on sqlite3, rows → the same JSON with orjson
+    raw_single: Timing  # one SELECT of every member's row, → JSON with orjson
+
+
+def _graphql_all(server: Server, filter_input: dict[str, Any]) -> int:
+    fetched, after = 0, None
+    while True:
+        page = server.page(filter_input, after)
+        fetched += len(page["nodes"])
+        if not page["pageInfo"]["hasNextPage"]:
+            return fetched
+        after = page["pageInfo"]["endCursor"]
+
+
+def _as_json(rows: list[Any], has_next: bool) -> bytes:
+    nodes = [{"id": str(r[0]), "email": r[1], "firstName": r[2], "lastName": r[3]} for r in rows]
+    info = {"hasNextPage": has_next, "endCursor": str(rows[-1][0]) if rows else None}
+    return orjson.dumps({"data": {"profiles": {"nodes": nodes, "pageInfo": info}}})
+
+
+def _raw_all_pages(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
+    fetched, after_id = 0, None
+    while True:
+        statement = compiled_page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS)
+        rows = db.execute(statement.sql, statement.params).fetchall()
+        page, has_next = rows[:PAGE], len(rows) > PAGE
+        _as_json(page, has_next)
+        fetched += len(page)
+        if not has_next:
+            return fetched
+        after_id = page[-1][0]
+
+
+def _raw_single(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
+    statement = compiled_page(filter_input, AS_OF, None, 10**9, PAGE_COLUMNS)
+    rows = db.execute(statement.sql, statement.params).fetchall()
+    _as_json(rows, False)
+    return len(rows)
+
+
+def paging(server: Server, db: sqlite3.Connection, name: str, filter_input: dict[str, Any], repeat: int) -> PagingResult:
+    graphql = timed(lambda: _graphql_all(server, filter_input), repeat)
+    raw_pages = timed(lambda: _raw_all_pages(db, filter_input), repeat)
+    raw_single = timed(lambda: _raw_single(db, filter_input), repeat)
+    return PagingResult(name, int(graphql.result), graphql, raw_pages, raw_single)
+
+
+# ---------------------------------------------------------------- export
+
+
+@dataclass
+class ExportResult:
+    label: str
+    rows: int
+    count: int
+    seconds: list[float] = field(default_factory=list)
+    rss_anon_before: int = 0  # kB
+    rss_anon_peak: int = 0
+    hwm_before: int = 0
+    hwm_after: int = 0
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / statistics.median(self.seconds)
+
+
+def export(server: Server, segment_id: str, label: str, repeat: int) -> ExportResult:
+    """Download /segments/{id}/members.csv `repeat` times (after a warm-up) and watch the server's memory."""
+    count = server.count(segment_id)
+    result = ExportResult(label, 0, count)
+    for attempt in range(repeat + 1):
+        before = export_memory.proc_status(server.pid)
+        sampler = export_memory.AnonPeak(server.pid)
+        sampler.start()
+        lines = 0
+        started = time.perf_counter()
+        with server.client.stream("GET", f"/segments/{segment_id}/members.csv", params={"asOf": AS_OF_ISO}) as response:
+            response.raise_for_status()
+            for chunk in response.iter_bytes():
+                lines += chunk.count(b"\n")
+        elapsed = time.perf_counter() - started
+        sampler.done.set()
+        sampler.join()
+        after = export_memory.proc_status(server.pid)
+        if attempt == 0:  # warm-up; memory figures are taken from it too (a cold first export)
+            result.rss_anon_before, result.hwm_before = before["RssAnon"], before["VmHWM"]
+        else:
+            result.seconds.append(elapsed)
+        result.rss_anon_peak = max(result.rss_anon_peak, sampler.peak)
+        result.hwm_after = after["VmHWM"]
+        result.rows = lines - 1
+    return result
+
+
+def export_synthetic(n: int, directory: Path, repeat: int) -> ExportResult:
+    """export_memory.py's store of n profiles with one Placed Order each, exported whole."""
+    path = directory / f"export-{n}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    export_memory.build_store(path, n)
+    with Server(path) as server:
+        segment_id = server.saved_segment("buyers", {"did": {"metric": "Placed Order"}})
+        return export(server, segment_id, f"{n:,} members (export_memory.py store)", repeat)
+
+
+# ---------------------------------------------------------------- ingest
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    events: int
+    graphql_seconds: float
+    raw_seconds: float
+    graphql_batches: list[float]
+    raw_batches: list[float]
+
+
+def ingest_events(profiles_count: int, wanted: int, seed_value: int) -> list[tuple[int, seed.EventInput]]:
+    """New events of the store's own shoppers, in the 30 days after the store ends (profile id, event)."""
+    end = END + timedelta(days=30)
+    found: list[tuple[int, seed.EventInput]] = []
+    step = max(1, profiles_count // 5000)
+    for index in range(0, profiles_count, step):
+        shopper = seed.make_shopper(index, 30, seed_value, end)
+        found += [(index + 1, event) for event in seed.shopper_events(shopper, 30, seed_value, end)]
+        if len(found) >= wanted:
+            break
+    return found[:wanted]
+
+
+def _prefixed(event: seed.EventInput, prefix: str) -> tuple[dict[str, Any], str]:
+    properties = dict(event.properties or {})
+    if isinstance(properties.get("conversation_id"), str):
+        properties["conversation_id"] = f"{prefix}{properties['conversation_id']}"
+    return properties, f"{prefix}{event.unique_id}"
+
+
+def _graphql_batch(batch: list[tuple[int, seed.EventInput]], prefix: str) -> list[dict[str, Any]]:
+    out = []
+    for _, event in batch:
+        properties, unique_id = _prefixed(event, prefix)
+        out.append({"metric": event.metric, "profile": {"email": event.profile["email"]},
+                    "occurredAt": format_datetime(event.occurred_at or END), "properties": properties,
+                    "uniqueId": unique_id})
+    return out
+
+
+def _raw_batch(batch: list[tuple[int, seed.EventInput]], prefix: str, metric_ids: dict[str, int]) -> list[tuple[Any, ...]]:
+    from server.timestamps import to_micros
+
+    rows = []
+    for profile_id, event in batch:
+        properties, unique_id = _prefixed(event, prefix)
+        channel = properties.get("channel")
+        rows.append((profile_id, metric_ids[metric_key(event.metric)], to_micros(event.occurred_at or END),
+                     channel if isinstance(channel, str) else None, properties.get("conversation_id"),
+                     orjson.dumps(properties).decode(), unique_id))
+    return rows
+
+
+def ingest(store_copy: Path, profiles_count: int, seed_value: int, batches: int, size: int = 1000) -> IngestResult:
+    """trackEvents over HTTP in batches of `size`, then raw executemany of the same rows (one transaction each)."""
+    events = ingest_events(profiles_count, (batches + 1) * size, seed_value)
+    chunks = [events[i:i + size] for i in range(0, len(events), size)]
+    graphql_batches: list[float] = []
+    with Server(store_copy) as server:
+        for number, chunk in enumerate(chunks):
+            variables = {"events": _graphql_batch(chunk, "gql-")}  # built before the clock starts
+            started = time.perf_counter()
+            accepted = server.post(TRACK_QUERY, variables)["trackEvents"]["accepted"]
+            if number:  # the first batch is a warm-up
+                graphql_batches.append(time.perf_counter() - started)
+            if accepted != len(chunk):
+                raise RuntimeError(f"trackEvents accepted {accepted} of {len(chunk)}")
+    db = connect(store_copy)
+    metric_ids = {key: metric_id for metric_id, key in db.execute("SELECT id, name_key FROM metrics")}
+    raw_batches: list[float] = []
+    insert = ("INSERT INTO events (profile_id, metric_id, ts, channel, conversation_id, properties, unique_id)"
+              " VALUES (?, ?, ?, ?, ?, ?, ?)")
+    for number, chunk in enumerate(chunks):
+        rows = _raw_batch(chunk, "raw-", metric_ids)
+        started = time.perf_counter()
+        db.execute("BEGIN")
+        db.executemany(insert, rows)
+        db.execute("COMMIT")
+        if number:
+            raw_batches.append(time.perf_counter() - started)
+    db.close()
+    counted = size * len(graphql_batches)
+    return IngestResult(counted, sum(graphql_batches), sum(raw_batches), graphql_batches, raw_batches)
+
