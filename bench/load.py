@@ -1,0 +1,197 @@
+"""Load test: concurrent ingest and audience reads against `segmentql serve --workers N`, then an audit.
+
+    python bench/load.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test --seconds 60
+
+Starts the real server (loopback only) on a fresh PostgreSQL schema (or a new SQLite file), runs
+writers that send trackEvents batches with unique ids and readers that ask for audiences, for a
+bounded time; then checks that every acknowledged event is stored exactly once and nothing else is.
+Prints throughput and latency percentiles; exits 1 when the audit fails or any request errored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+TRACK = "mutation($e: [TrackEventInput!]!) { trackEvents(events: $e) { accepted duplicates } }"
+AUDIENCES = [
+    '{ profiles(filter: {did: {metric: "Placed Order", within: {lastHours: 1}}}, first: 100) { totalCount nodes { id } } }',
+    '{ profiles(filter: {didNot: {metric: "Placed Order", where: [{property: "channel", op: EQ, value: "SMS"}]}}) '
+    "{ totalCount } }",
+    '{ profiles(filter: {expression: "did \\"Viewed Product\\" at least 2 times in the last 1 hours"}) { totalCount } }',
+]
+
+
+@dataclass
+class Tally:
+    acknowledged: list[str] = field(default_factory=list)
+    write_latencies: list[float] = field(default_factory=list)
+    read_latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def writer(client: httpx.AsyncClient, number: int, deadline: float, batch: int, tally: Tally) -> None:
+    sent = 0
+    while time.monotonic() < deadline:
+        ids = [f"load-{number}-{sent + i}" for i in range(batch)]
+        events = [{
+            "metric": "Placed Order" if i % 3 else "Viewed Product",
+            "profile": {"email": f"shopper{(number * 7919 + sent + i) % 5000}@load.test"},
+            "properties": {"channel": "SMS" if i % 2 else "Web Chat", "total": i},
+            "uniqueId": uid,
+        } for i, uid in enumerate(ids)]
+        started = time.perf_counter()
+        try:
+            response = await client.post("/graphql", json={"query": TRACK, "variables": {"e": events}})
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            tally.errors.append(f"writer {number}: {error!r}")  # not acknowledged: may or may not be stored
+            continue
+        finally:
+            sent += batch
+        tally.write_latencies.append(time.perf_counter() - started)
+        if response.status_code == 200 and not body.get("errors"):
+            tally.acknowledged.extend(ids)
+        else:
+            tally.errors.append(f"writer {number}: {response.status_code} {body.get('errors')}")
+
+
+async def reader(client: httpx.AsyncClient, number: int, deadline: float, tally: Tally) -> None:
+    turn = number
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            response = await client.post("/graphql", json={"query": AUDIENCES[turn % len(AUDIENCES)]})
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            tally.errors.append(f"reader {number}: {error!r}")
+            continue
+        tally.read_latencies.append(time.perf_counter() - started)
+        if response.status_code != 200 or body.get("errors"):
+            tally.errors.append(f"reader {number}: {response.status_code} {body.get('errors')}")
+        turn += 1
+
+
+async def audit(url: str, acknowledged: list[str]) -> tuple[int, int, int]:
+    """(acknowledged events stored, stored load events, stored events with a repeated unique id)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            stored = (await connection.execute(
+                sa.text("SELECT unique_id FROM events WHERE unique_id LIKE 'load-%'"))).scalars().all()
+    finally:
+        await engine.dispose()
+    repeated = len(stored) - len(set(stored))
+    return len(set(acknowledged) & set(stored)), len(stored), repeated
+
+
+async def admin(url: str, statement: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(sa.text(statement))
+    await engine.dispose()
+
+
+def start_server(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "server.cli", "serve", "--database-url", url, "--port", str(port),
+               "--workers", str(workers)]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def wait_until_healthy(base: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("server did not become healthy")
+
+
+def percentile(values: list[float], share: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(share * len(values)))] * 1000 if values else float("nan")
+
+
+async def run(args: argparse.Namespace) -> int:
+    url = args.database_url or f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'load.db'}"
+    database = f"segmentql_load_{uuid.uuid4().hex[:10]}" if url.startswith("postgresql") else None
+    if database:  # a database of its own, dropped afterwards
+        await admin(url, f'CREATE DATABASE "{database}"')
+        server_url = sa.make_url(url).set(database=database).render_as_string(hide_password=False)
+    else:
+        server_url = url
+    port = free_port()
+    process = start_server(server_url, args.workers, port)
+    base = f"http://127.0.0.1:{port}"
+    tally = Tally()
+    try:
+        await wait_until_healthy(base, process)
+        deadline = time.monotonic() + args.seconds
+        limits = httpx.Limits(max_connections=args.writers + args.readers)
+        async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+            await asyncio.gather(
+                *(writer(client, n, deadline, args.batch, tally) for n in range(args.writers)),
+                *(reader(client, n, deadline, tally) for n in range(args.readers)),
+            )
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    stored_acknowledged, stored, repeated = await audit(server_url, tally.acknowledged)
+    if database:
+        await admin(url, f'DROP DATABASE "{database}"')
+    store = "PostgreSQL" if database else "SQLite"
+    print(f"{store}, {args.workers} workers, {args.writers} writers + {args.readers} readers, {args.seconds:g} s")
+    print(f"  acknowledged events {len(tally.acknowledged):,} ({len(tally.acknowledged) / args.seconds:,.0f}/s), "
+          f"stored {stored:,}, acknowledged and stored {stored_acknowledged:,}, stored twice {repeated}")
+    print(f"  trackEvents batch of {args.batch}: p50 {percentile(tally.write_latencies, 0.5):.1f} ms, "
+          f"p99 {percentile(tally.write_latencies, 0.99):.1f} ms")
+    print(f"  audience reads {len(tally.read_latencies):,}: p50 {percentile(tally.read_latencies, 0.5):.1f} ms, "
+          f"p99 {percentile(tally.read_latencies, 0.99):.1f} ms, "
+          f"mean {statistics.fmean(tally.read_latencies) * 1000 if tally.read_latencies else float('nan'):.1f} ms")
+    print(f"  errors {len(tally.errors)}" + (f": {tally.errors[:3]}" if tally.errors else ""))
+    exact = stored_acknowledged == len(tally.acknowledged) and repeated == 0
+    # An unacknowledged batch (a client-side error) may or may not have landed; with no errors, none exist.
+    complete = stored == len(tally.acknowledged) or bool(tally.errors)
+    ok = exact and complete and not tally.errors
+    print("  audit:", "every acknowledged event stored exactly once" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--readers", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=100)
+    return asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
