@@ -7,7 +7,6 @@ from datetime import datetime
 import strawberry
 
 from resolvers import audiences, conversations, events, metrics, profiles, segments
-from resolvers.errors import UserInputError
 from schema.analytics import Conversation, ConversationConnection, ConversationStatus, Metric
 from schema.context import GraphQLInfo
 from schema.inputs import ProfileKey, SegmentFilter, TimeWindow, plain
@@ -96,6 +95,3 @@ class Query:
     ) -> EventConnection:
         page = await events.event_page(info.context.store, first, after, metric=metric)
         return EventConnection.of(page, after)
-
-
-__all__ = ["Query", "UserInputError"]
