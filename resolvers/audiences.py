@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,9 @@ from server.store import StatementTimeout, Store
 from server.timestamps import now_utc, to_micros
 
 PROFILE_CURSOR = "profile"
+SET_SHAPE, WALK_SHAPE = 0, 1
+# What testing one profile in the walk shape costs, about (measured ~0.7 µs on SQLite at 200k profiles).
+WALK_SECONDS_PER_PROFILE = 1e-6
 
 
 @dataclass
@@ -26,9 +30,11 @@ class ProfilePage:
     rows: list[Any]
     has_next_page: bool
     count: Callable[[], Awaitable[int]]
+    next_shape: int = SET_SHAPE
 
     def cursor(self, row: Any) -> str:
-        return encode_cursor(PROFILE_CURSOR, row.id)
+        """A keyset cursor that also carries the shape the next page should take."""
+        return encode_cursor(PROFILE_CURSOR, row.id, self.next_shape)
 
 
 def as_of_micros(as_of: datetime | None) -> int:
@@ -52,15 +58,26 @@ def compile_prepared(store: Store, root: Filter | None, segments: dict[str, Filt
 async def profile_page(
     store: Store, audience: Audience, first: int, after: str | None
 ) -> ProfilePage:
-    """`first` members after the cursor, in id order; totalCount is computed only when awaited."""
+    """`first` members after the cursor, in id order; totalCount is computed only when awaited.
+
+    The first page takes the set shape. When walking profiles in id order would have been
+    cheaper for it (judged by the id span the page covered against the time it took), the
+    cursor tells the next pages to walk: a dense audience's later pages then cost a page each.
+    """
     check_page_size(first)
-    after_id = decode_cursor(after, PROFILE_CURSOR, 1)[0] if after else None
-    rows = await _fetch(store, page_statement(audience, after_id, first + 1))
+    after_id, shape = decode_cursor(after, PROFILE_CURSOR, 2) if after else (None, SET_SHAPE)
+    started = time.perf_counter()
+    rows = await _fetch(store, page_statement(audience, after_id, first + 1, walk=shape == WALK_SHAPE))
+    page, has_next_page = rows[:first], len(rows) > first
+    if shape == SET_SHAPE and has_next_page:
+        span = page[-1].id - (after_id or 0)
+        if span * WALK_SECONDS_PER_PROFILE < time.perf_counter() - started:
+            shape = WALK_SHAPE
 
     async def count() -> int:
         return await count_members(store, audience)
 
-    return ProfilePage(rows[:first], len(rows) > first, count)
+    return ProfilePage(page, has_next_page, count, shape)
 
 
 async def count_members(store: Store, audience: Audience) -> int:
@@ -76,8 +93,17 @@ async def _fetch(store: Store, statement: Any) -> list[Any]:
 
 
 def explain_sql(store: Store, audience: Audience) -> str:
-    """The page statement as this store runs it, its parameters listed after it."""
-    statement = page_statement(audience, None, 101)
+    """The statements as this store runs them, each with its parameters."""
+    shapes = (
+        ("the first page (set shape)", page_statement(audience, None, 101)),
+        ("later pages, when walking profiles in id order is cheaper (walk shape)",
+         page_statement(audience, 0, 101, walk=True)),
+        ("totalCount", count_statement(audience)),
+    )
+    return "\n\n".join(f"-- {title}\n{_render(store, statement)}" for title, statement in shapes)
+
+
+def _render(store: Store, statement: Any) -> str:
     compiled = statement.compile(dialect=store.engine.dialect, compile_kwargs={"render_postcompile": True})
     parameters = ", ".join(f"{name}={value!r}" for name, value in compiled.params.items())
     return f"{compiled}\n-- parameters: {parameters}"

@@ -22,8 +22,9 @@ async def profile_by_key(store: Store, key: Mapping[str, str | None]) -> Any | N
     """The profile that the key names: by email, then phone number, then external id."""
     async with store.connect() as connection:
         for name, column in KEY_FIELDS:
-            if key.get(name):
-                row = (await connection.execute(sa.select(profiles).where(profiles.c[column] == key[name]))).first()
+            value = (key.get(name) or "").strip()  # as ingest stores identifiers: trimmed
+            if value:
+                row = (await connection.execute(sa.select(profiles).where(profiles.c[column] == value))).first()
                 if row is not None:
                     return row
     return None

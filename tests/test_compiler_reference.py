@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from resolvers import filter_ast as ast
 from resolvers.audiences import count_members, profile_page
-from resolvers.compiler import FilterCompiler
+from resolvers.compiler import FilterCompiler, page_statement
 from resolvers.filter_input import filter_to_input
 from server.agent_metrics import RECOMMENDED, STARTED
 from server.ingest import event_row
@@ -110,6 +110,7 @@ async def load_world(store: Store, world: World, saved: dict[str, ast.Filter]) -
 async def sql_members(
     store: Store, node: ast.Filter, as_of: int, saved: dict[str, ast.Filter], page: int
 ) -> tuple[list[int], int]:
+    """The audience paged through GraphQL's resolver path (cursors, adaptive shape), and its count."""
     audience = FilterCompiler(store.dialect, as_of, saved).audience(node)
     seen: list[int] = []
     after = None
@@ -120,6 +121,17 @@ async def sql_members(
             break
         after = result.cursor(result.rows[-1])
     return seen, await count_members(store, audience)
+
+
+async def walked_members(store: Store, node: ast.Filter, as_of: int, saved: dict[str, ast.Filter], page: int) -> list[int]:
+    """The audience paged in the walk shape from the first page on."""
+    audience = FilterCompiler(store.dialect, as_of, saved).audience(node)
+    seen: list[int] = []
+    while True:
+        rows = await store.fetch(page_statement(audience, seen[-1] if seen else None, page, walk=True))
+        seen.extend(row.id for row in rows)
+        if len(rows) < page:
+            return seen
 
 
 @pytest.fixture(params=store_params())
@@ -158,6 +170,7 @@ def test_sql_audience_equals_reference(
         seen, total = runner.run(sql_members(store, probe, as_of, segments_by_id, page))
         assert seen == expected, probe
         assert total == len(expected), probe
+        assert runner.run(walked_members(store, probe, as_of, segments_by_id, page)) == expected, probe
 
 
 FOLLOW_UP_METRICS = (STARTED.name, "Placed Order")
@@ -199,3 +212,4 @@ def test_follow_up_boundaries_equal_reference(
         seen, total = runner.run(sql_members(store, probe, as_of, {}, 3))
         assert seen == world.members(probe, as_of), probe
         assert total == len(seen)
+        assert runner.run(walked_members(store, probe, as_of, {}, 3)) == seen, probe
