@@ -55,16 +55,25 @@ class Profile:
     first_name: str | None
     last_name: str | None
     properties: JSON
-    created_at: datetime
-    updated_at: datetime
+    created_micros: strawberry.Private[int]
+    updated_micros: strawberry.Private[int]
 
     @classmethod
     def from_row(cls, row: Any) -> Profile:
         return cls(
             id=strawberry.ID(str(row.id)), email=row.email, phone_number=row.phone_number,
             external_id=row.external_id, first_name=row.first_name, last_name=row.last_name,
-            properties=row.properties, created_at=from_micros(row.created_at), updated_at=from_micros(row.updated_at),
+            properties=row.properties, created_micros=row.created_at, updated_micros=row.updated_at,
         )
+
+    # Times convert only when asked for: pages of a thousand profiles rarely ask.
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return from_micros(self.created_micros)
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return from_micros(self.updated_micros)
 
     @strawberry.field(description="Newest first.")
     async def events(
@@ -82,13 +91,18 @@ class ProfileEdge:
 
 @strawberry.type
 class ProfileConnection:
-    edges: list[ProfileEdge]
+    """A page of profiles; nodes, edges (with their cursors) and totalCount are built only when asked for."""
+
     page_info: PageInfo
     page: strawberry.Private[audiences.ProfilePage]
 
     @strawberry.field
     def nodes(self) -> list[Profile]:
-        return [edge.node for edge in self.edges]
+        return [Profile.from_row(row) for row in self.page.rows]
+
+    @strawberry.field
+    def edges(self) -> list[ProfileEdge]:
+        return [ProfileEdge(cursor=self.page.cursor(row), node=Profile.from_row(row)) for row in self.page.rows]
 
     @strawberry.field
     async def total_count(self) -> int:
@@ -96,8 +110,8 @@ class ProfileConnection:
 
     @classmethod
     def of(cls, page: audiences.ProfilePage, after: str | None) -> ProfileConnection:
-        edges = [ProfileEdge(cursor=page.cursor(row), node=Profile.from_row(row)) for row in page.rows]
-        return cls(edges=edges, page_info=PageInfo.of([e.cursor for e in edges], page.has_next_page, after), page=page)
+        ends = [page.cursor(row) for row in (page.rows[:1] + page.rows[-1:] if len(page.rows) > 1 else page.rows)]
+        return cls(page_info=PageInfo.of(ends, page.has_next_page, after), page=page)
 
 
 # ---------------------------------------------------------------- events
