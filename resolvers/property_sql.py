@@ -104,12 +104,23 @@ class SQLiteProperties(PropertyDialect):
         kind = self._type(doc, key)
         return sa.and_(kind.is_not(None), kind != "null")
 
+    @staticmethod
+    def _mentions(doc: Any, text: str) -> Predicate:
+        """A cheap necessary condition: the document's JSON text holds `text` JSON-escaped.
+
+        Documents are written by orjson (server/store.py), which escapes a string character by
+        character, so a string value, and any piece of one, appears escaped in the stored text.
+        """
+        return sa.func.instr(doc, sa.literal(orjson.dumps(text).decode()[1:-1], sa.String)) > 0
+
     def equals_any(self, doc: Any, key: str, values: list[Any]) -> Predicate:
         kind, value = self._type(doc, key), self._value(doc, key)
         strings = [v for v in values if isinstance(v, str)]
         numbers = _numbers(values)
         booleans = sorted({"true" if v else "false" for v in values if isinstance(v, bool)})
         options: list[Predicate] = []
+        if strings == values and len(strings) == 1 and strings[0]:
+            return sa.and_(self._mentions(doc, strings[0]), kind == "text", value == strings[0])
         if strings:
             options.append(sa.and_(kind == "text", value.in_(strings)))
         if numbers:
@@ -130,7 +141,8 @@ class SQLiteProperties(PropertyDialect):
         if not isinstance(value, str):
             return in_list
         in_text = sa.and_(self._type(doc, key) == "text", sa.func.instr(self._value(doc, key), value) > 0)
-        return sa.or_(in_list, in_text).self_group()
+        either = sa.or_(in_list, in_text).self_group()
+        return sa.and_(self._mentions(doc, value), either) if value else either
 
     def text_value(self, doc: Any, key: str) -> ColumnElement[Any]:
         return sa.case((self._type(doc, key) == "text", self._value(doc, key)))

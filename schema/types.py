@@ -263,17 +263,19 @@ class Segment:
 
     @strawberry.field
     async def count(self, info: GraphQLInfo, as_of: datetime | None = None) -> int:
-        store = info.context.store
-        async with store.connect() as connection:
-            audience = await audiences.compile_filter(connection, store, {"inSegment": self.id}, as_of, ("asOf",))
-        return await audiences.count_members(store, audience)
+        audience = await self._audience(info, as_of)
+        return await audiences.count_members(info.context.store, audience)
 
     @strawberry.field
     async def members(
         self, info: GraphQLInfo, first: int = 100, after: str | None = None, as_of: datetime | None = None
     ) -> ProfileConnection:
+        audience = await self._audience(info, as_of)
+        return ProfileConnection.of(await audiences.profile_page(info.context.store, audience, first, after), after)
+
+    async def _audience(self, info: GraphQLInfo, as_of: datetime | None) -> audiences.Audience:
+        # Compiled from the stored filter already loaded: no second read of this segment.
         store = info.context.store
         async with store.connect() as connection:
-            audience = await audiences.compile_filter(connection, store, {"inSegment": self.id}, as_of, ())
-        return ProfileConnection.of(await audiences.profile_page(store, audience, first, after), after)
+            return await audiences.compile_filter(connection, store, self.filter, as_of, ())
 

@@ -167,3 +167,16 @@ async def test_profile_conditions_on_builtins_and_properties(gql: Any) -> None:
     assert await audience_emails(gql, {"or": [starts, tier]}) == ["ann@x", "vip1@x", "vip2@x"]
     created = {"profile": {"property": "createdAt", "op": "LT", "value": "2000-01-01T00:00:00Z"}}
     assert await audience_emails(gql, created) == []
+
+
+async def test_string_matching_with_escaped_and_unicode_characters(gql: Any) -> None:
+    tricky = 'say "hi"\\ \n naïve ☕ / 🎉'
+    await track(
+        gql,
+        event("text@x", "Placed Order", before(hours=1), note=tricky, tags=[tricky, "plain"]),
+        event("other@x", "Placed Order", before(hours=1), note="say hi", tags=["say"]),
+    )
+    for op, value in (("EQ", tricky), ("CONTAINS", '"hi"\\'), ("CONTAINS", "naïve ☕"), ("STARTS_WITH", "say \"")):
+        assert await audience_emails(gql, did("Placed Order", where=[where("note", op, value)])) == ["text@x"], (op, value)
+    assert await audience_emails(gql, did("Placed Order", where=[where("tags", "CONTAINS", tricky)])) == ["text@x"]
+    assert await audience_emails(gql, did("Placed Order", where=[where("note", "NOT_CONTAINS", "🎉")])) == ["other@x"]
