@@ -41,6 +41,20 @@ def timed(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1) -> Timing:
     return Timing(statistics.median(runs), runs, result)
 
 
+def timed_together(fns: dict[str, Callable[[], Any]], repeat: int = 5, warmup: int = 1) -> dict[str, Timing]:
+    """Like `timed` for several alternatives, run in rounds (each once per round) so that drift in the
+    machine's load hits them alike."""
+    results: dict[str, Any] = {}
+    runs: dict[str, list[float]] = {name: [] for name in fns}
+    for round_number in range(warmup + repeat):
+        for name, fn in fns.items():
+            started = time.perf_counter()
+            results[name] = fn()
+            if round_number >= warmup:
+                runs[name].append(time.perf_counter() - started)
+    return {name: Timing(statistics.median(runs[name]), runs[name], results[name]) for name in fns}
+
+
 @dataclass(frozen=True)
 class RawStatement:
     sql: str

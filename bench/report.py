@@ -60,6 +60,7 @@ class Results:
     exports: list[ExportResult] = field(default_factory=list)
     ingest: IngestResult | None = None
     growth: list[GrowthRow] = field(default_factory=list)
+    graphql_floor: Timing | None = None  # `{ __typename }` over the same transport
     graphql_transport: str = "HTTP to a `segmentql serve` (uvicorn) subprocess on 127.0.0.1, httpx keep-alive client"
     notes: list[str] = field(default_factory=list)
 
@@ -94,7 +95,11 @@ def _ms(timing: Timing | None) -> str:
     if timing is None:
         return "—"
     ms = timing.ms
-    return f"{ms:,.1f}" if ms < 100 else f"{ms:,.0f}"
+    return f"{ms:.2f}" if ms < 10 else f"{ms:,.1f}" if ms < 100 else f"{ms:,.0f}"
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
 
 
 def _ratio(a: float, b: float) -> str:
@@ -136,6 +141,8 @@ def other_tables(results: Results) -> list[str]:
             f"| {p.members / p.raw_pages.median:,.0f} | {_ratio(p.graphql.median, p.raw_pages.median)} |",
             f"| raw: one SELECT of all members + orjson (the limit) | {p.raw_single.median:.2f} "
             f"| {p.members / p.raw_single.median:,.0f} | {_ratio(p.graphql.median, p.raw_single.median)} |",
+            f"| raw: hand-written pages (profiles from the cursor, EXISTS per profile) + orjson | {p.raw_exists.median:.2f} "
+            f"| {p.members / p.raw_exists.median:,.0f} | {_ratio(p.graphql.median, p.raw_exists.median)} |",
         ]
     if results.exports:
         lines += ["", "### CSV export (`GET /segments/{id}/members.csv`, server in a subprocess)", "",
@@ -160,11 +167,11 @@ def other_tables(results: Results) -> list[str]:
     if results.growth:
         sizes = results.growth
         lines += ["", "### Growth of audience latency (compiled count SQL, ms; hand-written best in brackets)", "",
-                  "| segment | " + " | ".join(f"{g.events / 1e6:.1f}M events ({g.days} d)" for g in sizes)
+                  "| segment | " + " | ".join(f"{_count(g.events)} events ({g.days} d)" for g in sizes)
                   + f" | latency × vs events × ({sizes[-1].events / sizes[0].events:.1f}×) |",
                   "|---|" + "--:|" * (len(sizes) + 1)]
         for key in sizes[0].compiled:
-            cells = " | ".join(f"{g.compiled[key]:,.1f} [{g.hand[key]:,.1f}]" for g in sizes)
+            cells = " | ".join(f"{g.compiled[key]:,.2f} [{g.hand[key]:,.2f}]" for g in sizes)
             growth = sizes[-1].compiled[key] / sizes[0].compiled[key] if sizes[0].compiled[key] else 0
             lines.append(f"| {key} | {cells} | {growth:.1f}× |")
     return lines
@@ -211,7 +218,7 @@ def goals(results: Results) -> list[str]:
         factor = last.events / first.events
         worst_key = max(first.compiled, key=lambda k: last.compiled[k] / first.compiled[k] if first.compiled[k] else 0)
         worst = last.compiled[worst_key] / first.compiled[worst_key]
-        lines.append(f"- latency growth ≤ linear {first.events / 1e6:.0f}M → {last.events / 1e6:.0f}M events: "
+        lines.append(f"- latency growth ≤ linear {_count(first.events)} → {_count(last.events)} events: "
                      f"{_mark(worst <= factor)} (worst {worst:.1f}× for {factor:.1f}× events, {worst_key})")
     return lines
 
@@ -221,6 +228,7 @@ def plans(results: Results) -> list[str]:
     for s in results.segments:
         lines += [f"### {s.title}", "", f"Compiled count statement ({_ms(s.compiled)} ms):", "", "```sql",
                   s.compiled_sql.strip(), "```", "", "```", s.compiled_plan, "```", "",
+                  "Hand-written shapes: " + "; ".join(f"{shape} {_ms(t)} ms" for shape, t in s.hand.items()) + ".", "",
                   f"Best hand-written ({s.best_shape}, {_ms(s.best)} ms):", "", "```sql", s.hand_sql.strip(), "```", "",
                   "```", s.hand_plan, "```", ""]
         if s.page_plan:
@@ -238,7 +246,8 @@ def render(results: Results) -> str:
         f"Store: SQLite, {store['profiles']:,} profiles, {store['events']:,} events over {store['days']} days "
         f"(seed.py's generator, seed {store['seed']}, data ending {store['end']}; evaluated as of that instant); "
         f"{store['size_mib']:,.0f} MiB; {store['built']}  ",
-        f"GraphQL: {results.graphql_transport}  ",
+        f"GraphQL: {results.graphql_transport}"
+        + (f"; the floor, `{{ __typename }}`, takes {_ms(results.graphql_floor)} ms  " if results.graphql_floor else "  "),
         "Times: medians after a warm-up (segments: 5 runs; paging, export: see each table). Times in ms unless noted. "
         "Other work shared the 2 cores: compare ratios more than absolute figures.", "",
         "## Reference segments (count of the audience)", "",
@@ -256,4 +265,7 @@ def render(results: Results) -> str:
 
 def console(results: Results) -> str:
     """The tables without the plans, for the terminal."""
-    return "\n".join(segment_table(results) + other_tables(results) + goals(results))
+    floor = [f"GraphQL floor (`{{ __typename }}` over HTTP): {_ms(results.graphql_floor)} ms", ""]
+    if results.graphql_floor is None:
+        floor = []
+    return "\n".join(floor + segment_table(results) + other_tables(results) + goals(results))

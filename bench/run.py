@@ -74,12 +74,15 @@ def run_segments(db: Any, repeat: int) -> list[report.SegmentResult]:
     params = segments.parameters(db, build.AS_OF)
     results = []
     for segment in segments.SEGMENTS:
-        hand = {shape: measure.timed(lambda sql=sql: db.execute(sql, params).fetchone()[0], repeat)
-                for shape, sql in segment.hand.items()}
         statement = measure.compiled_count(segment.filter, build.AS_OF)
-        compiled = measure.timed(lambda st=statement: db.execute(st.sql, st.params).fetchone()[0], repeat)
         page = measure.raw(page_statement(measure.audience(segment.filter, build.AS_OF), None, service.PAGE + 1))
-        raw_page = measure.timed(lambda st=page: db.execute(st.sql, st.params).fetchall(), repeat)
+        alternatives = {f"hand: {shape}": (lambda sql=sql: db.execute(sql, params).fetchone()[0])
+                        for shape, sql in segment.hand.items()}
+        alternatives["compiled"] = lambda st=statement: db.execute(st.sql, st.params).fetchone()[0]
+        alternatives["page"] = lambda st=page: db.execute(st.sql, st.params).fetchall()
+        timings = measure.timed_together(alternatives, repeat)
+        hand = {shape: timings[f"hand: {shape}"] for shape in segment.hand}
+        compiled, raw_page = timings["compiled"], timings["page"]
         result = report.SegmentResult(
             segment.key, segment.title, int(compiled.result), hand, compiled, raw_page=raw_page,
             counts={"compiled": int(compiled.result), **{f"hand: {k}": int(t.result) for k, t in hand.items()}},
@@ -114,15 +117,14 @@ def run_graphql(server: service.Server, results: list[report.SegmentResult], rep
         say(f"  {segment.key:<20} GraphQL count {result.graphql_count.ms:8.1f} ms  page {result.graphql_page.ms:8.1f} ms")
 
 
-def paging_audience(db: Any, wanted: int) -> tuple[str, dict[str, Any], int]:
-    """The candidate audience whose size is nearest `wanted`."""
+def paging_audience(db: Any, wanted: int) -> tuple[segments.PagingAudience, int]:
+    """The candidate audience whose size is nearest `wanted`, and its size."""
     sized = []
-    for name, filter_input in segments.paging_candidates():
-        statement = measure.compiled_count(filter_input, build.AS_OF)
-        sized.append((abs(db.execute(statement.sql, statement.params).fetchone()[0] - wanted), name, filter_input))
-    _, name, filter_input = min(sized, key=lambda item: item[0])
-    statement = measure.compiled_count(filter_input, build.AS_OF)
-    return name, filter_input, int(db.execute(statement.sql, statement.params).fetchone()[0])
+    for candidate in segments.paging_candidates():
+        statement = measure.compiled_count(candidate.filter, build.AS_OF)
+        sized.append((int(db.execute(statement.sql, statement.params).fetchone()[0]), candidate))
+    size, chosen = min(sized, key=lambda item: abs(item[0] - wanted))
+    return chosen, size
 
 
 def growth_step(built: build.BuiltStore, repeat: int) -> report.GrowthRow:
@@ -132,9 +134,11 @@ def growth_step(built: build.BuiltStore, repeat: int) -> report.GrowthRow:
     hand: dict[str, float] = {}
     for segment in segments.SEGMENTS:
         statement = measure.compiled_count(segment.filter, build.AS_OF)
-        compiled[segment.key] = measure.timed(lambda st=statement: db.execute(st.sql, st.params).fetchone(), repeat).ms
-        hand[segment.key] = min(measure.timed(lambda q=sql: db.execute(q, params).fetchone(), repeat).ms
-                                for sql in segment.hand.values())
+        alternatives = {shape: (lambda sql=sql: db.execute(sql, params).fetchone()) for shape, sql in segment.hand.items()}
+        alternatives[""] = lambda st=statement: db.execute(st.sql, st.params).fetchone()
+        timings = measure.timed_together(alternatives, repeat)
+        compiled[segment.key] = timings.pop("").ms
+        hand[segment.key] = min(timing.ms for timing in timings.values())
     db.close()
     return report.GrowthRow(built.events, built.days, compiled, hand)
 
@@ -174,14 +178,15 @@ def main(argv: list[str] | None = None) -> int:
         with service.Server(built.path, args.api_key) as server:
             if "graphql" in server_parts and results.segments:
                 say("segments: GraphQL")
+                results.graphql_floor = measure.timed(server.floor, args.repeat)
                 run_graphql(server, results.segments, args.repeat)
             if "paging" in server_parts:
-                name, filter_input, size = paging_audience(db, min(100_000, args.profiles // 2))
-                say(f"paging: {name} ({size:,} members)")
-                results.paging = service.paging(server, db, name, filter_input, args.heavy_repeat)
+                chosen, size = paging_audience(db, min(100_000, args.profiles // 2))
+                say(f"paging: {chosen.name} ({size:,} members)")
+                results.paging = service.paging(server, db, chosen, segments.parameters(db, build.AS_OF), args.heavy_repeat)
                 if "export" in server_parts:
-                    segment_id = server.saved_segment("paging", filter_input)
-                    results.exports.append(service.export(server, segment_id, f"{name} ({size:,}, bench store)",
+                    segment_id = server.saved_segment("paging", chosen.filter)
+                    results.exports.append(service.export(server, segment_id, f"{chosen.name} ({size:,}, bench store)",
                                                           args.heavy_repeat))
     if "export" not in args.skip:
         with tempfile.TemporaryDirectory(prefix="segmentql-bench-", dir=build.DATA) as directory:

@@ -168,7 +168,25 @@ SEGMENTS: list[Segment] = [
 ]
 
 
-def paging_candidates() -> list[tuple[str, dict[str, Any]]]:
+@dataclass(frozen=True)
+class PagingAudience:
+    name: str
+    filter: dict[str, Any]
+    days: int
+
+    # A hand-written page: walk profiles in id order from the cursor, probing each one's events, and stop
+    # after the page (the set shape rebuilds the whole audience for every page).
+    EXISTS_PAGE = f"""SELECT p.id, p.email, p.first_name, p.last_name FROM profiles p
+        WHERE p.id > :after AND EXISTS (SELECT 1 FROM events e {BY_PROFILE} WHERE e.profile_id = p.id
+                                        AND e.metric_id = :m_view AND e.ts >= :since AND e.ts <= :as_of)
+        ORDER BY p.id LIMIT :limit"""
+
+    def exists_page_params(self, params: dict[str, int], after_id: int | None, limit: int) -> dict[str, int]:
+        return {"after": after_id or 0, "m_view": params["m_view"], "since": params["as_of"] - self.days * MICROS_PER_DAY,
+                "as_of": params["as_of"], "limit": limit}
+
+
+def paging_candidates() -> list[PagingAudience]:
     """Audiences for the paging bench; the one nearest the wanted size is used."""
-    return [(f"viewed a product in the last {days} days", _did(VIEWED_PRODUCT, within={"lastDays": days}))
-            for days in (7, 14, 30, 45, 60, 90, 120, 180, 365)]
+    return [PagingAudience(f"viewed a product in the last {days} days", _did(VIEWED_PRODUCT, within={"lastDays": days}),
+                           days) for days in (7, 14, 30, 45, 60, 90, 120, 180, 365)]
