@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from resolvers import filter_ast as ast
 from resolvers.audiences import count_members, profile_page
 from resolvers.compiler import FilterCompiler, page_statement
-from resolvers.filter_input import filter_to_input
+from resolvers.filter_input import filter_from_input, filter_to_input
+from resolvers.filter_text import parse_filter, print_filter
 from server.agent_metrics import RECOMMENDED, STARTED
 from server.ingest import event_row
 from server.store import Store, events, metric_ids, metrics, profiles, segments
@@ -171,6 +172,10 @@ def test_sql_audience_equals_reference(
         assert seen == expected, probe
         assert total == len(expected), probe
         assert runner.run(walked_members(store, probe, as_of, segments_by_id, page)) == expected, probe
+        # The text form's twin: printed, parsed back through the structured input's `expression`.
+        twin = filter_from_input({"expression": print_filter(probe)}, parse_filter)
+        assert twin == probe
+        assert runner.run(count_members(store, FilterCompiler(store.dialect, as_of, segments_by_id).audience(twin))) == total
 
 
 FOLLOW_UP_METRICS = (STARTED.name, "Placed Order")
