@@ -15,6 +15,7 @@ MAX_COUNT = 1_000_000
 MAX_DAYS = 36_500
 MAX_HOURS = 876_000
 MAX_PAGE = 1000
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
 ORDERING_OPS = {ast.PropertyOp.GT, ast.PropertyOp.GTE, ast.PropertyOp.LT, ast.PropertyOp.LTE}
 LIST_OPS = {ast.PropertyOp.IN, ast.PropertyOp.NOT_IN}
@@ -116,6 +117,10 @@ def _check_scalar(value: object, op: ast.PropertyOp, path: InputPath) -> None:
         raise UserInputError(f"{op.value} needs a value", path)
     if not isinstance(value, str | int | float | bool):
         raise UserInputError(f"{op.value} compares with a string, number or boolean", path)
+    if isinstance(value, int) and not isinstance(value, bool) and not MIN_INT <= value <= MAX_INT:
+        # Both stores bind integers as 64-bit; a larger one would fail in the database, not here.
+        raise UserInputError("a whole number in a filter must fit in 64 bits; write a larger one with a decimal point",
+                             path)
 
 
 def _check_property_name(name: str, path: InputPath) -> None:

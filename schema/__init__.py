@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
 
+from schema import limits
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.scalars import DateTime
@@ -17,14 +21,28 @@ from schema.types import (
     StartedConversationEvent,
 )
 
-schema = strawberry.Schema(
-    query=Query,
-    mutation=Mutation,
-    types=[
-        StartedConversationEvent, ConversationResolvedEvent, ConversationEscalatedEvent,
-        ProductRecommendationEvent, CustomEvent,
-    ],
-    scalar_overrides={datetime: DateTime},
-)
 
-__all__ = ["schema"]
+class _Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Log nothing here: clients' errors are theirs (and may quote a huge query), and unexpected ones
+        are logged once, with the request id the client sees, by server/graphql_view.shape_error."""
+
+
+@functools.cache
+def build_schema(introspection: bool = True) -> strawberry.Schema:
+    """The schema with its request limits (schema/limits.py); without introspection when told so."""
+    return _Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[
+            StartedConversationEvent, ConversationResolvedEvent, ConversationEscalatedEvent,
+            ProductRecommendationEvent, CustomEvent,
+        ],
+        scalar_overrides={datetime: DateTime},
+        extensions=limits.extensions(introspection),
+    )
+
+
+schema = build_schema()
+
+__all__ = ["build_schema", "schema"]

@@ -4,25 +4,41 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from resolvers.errors import UserInputError
 from server import migrate
+from server.auth import READ, AccessError, Keyring
+from server.body_limit import BodySizeLimit
 from server.config import Settings
 from server.exports import FORMATS, prepare_export
-from server.graphql_view import GraphQLView
+from server.graphql_view import (
+    GraphQLView,
+    access_error_response,
+    client_host,
+    error_response,
+    internal_error_response,
+)
 from server.store import Store
+
+log = logging.getLogger("segmentql")
+OPEN_MODE_WARNING = ("no API keys exist: serving openly, to loopback clients only. Create a key with "
+                     "`segmentql keys create --name NAME --scope read` to require keys.")
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
     """The app over `store` (default: the one `settings.database_url` names), tables created when missing."""
     settings = settings or Settings()
     store = store or Store.from_settings(settings)
+    keyring = Keyring(store, settings.key_cache_seconds)
 
     async def healthz(_request: Request) -> JSONResponse:
         try:
@@ -32,7 +48,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return JSONResponse({"status": "ok" if healthy else "unavailable"}, status_code=200 if healthy else 503)
 
     async def export_members(request: Request, format_name: str) -> Response:
-        """GET /segments/{id}/members.{csv|ndjson}[?asOf=…]: every member, streamed in id order."""
+        """GET /segments/{id}/members.{csv|ndjson}[?asOf=…]: every member, streamed in id order (needs `read`)."""
+        try:
+            principal = await keyring.authenticate(request.headers.get("authorization"), client_host(request))
+            principal.require({"export": READ})
+        except AccessError as error:
+            return access_error_response(error)
+        except Exception as error:  # e.g. the store is down: masked and logged, never open
+            return internal_error_response(error, "the export's access check")
         try:
             export = await prepare_export(store, request.path_params["id"], format_name, request.query_params.get("asOf"))
         except UserInputError as error:  # NotFoundError included: 404, else 400, shaped like a GraphQL error
@@ -43,10 +66,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await migrate.prepare(store)
+        if not await keyring.keys_exist():
+            log.warning(OPEN_MODE_WARNING)
         yield
         await store.dispose()
 
-    graphql = GraphQLView(store, graphiql=settings.graphiql)
+    graphql = GraphQLView(store, graphiql=settings.graphiql, introspection=settings.introspection, keyring=keyring)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -54,7 +79,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                     methods=["GET"]) for name in FORMATS),
             Route("/healthz", healthz, methods=["GET"]),
         ],
+        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
     app.state.store = store
+    app.state.keyring = keyring
     return app
+
+
+async def _http_error(_request: Request, error: Exception) -> Response:
+    """Starlette's own 404 and 405, shaped like the GraphQL errors of every other answer."""
+    assert isinstance(error, HTTPException)
+    return error_response(error.status_code, error.detail, headers=dict(error.headers or {}))

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from server.auth import SCOPES
 from server.config import DEFAULT_DATABASE_URL, Settings
 
 # Exit codes: 0 done, 1 the store failed or a segment is not there, 2 bad usage or bad input.
@@ -43,7 +44,22 @@ def main(argv: list[str] | None = None) -> int:
     count.add_argument("--as-of", default=None, metavar="ISO", help="evaluation instant (ISO 8601); default: now")
     count.add_argument("--database-url", default=None, help=database_help)
 
+    keys = commands.add_parser("keys", help="API keys: create, list, revoke")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key and print it (once: only its hash is stored)")
+    create.add_argument("--name", required=True, help="what the key is for, e.g. 'campaign-tool'")
+    create.add_argument("--scope", required=True, action="extend", nargs="+", choices=SCOPES, dest="scopes",
+                        help="read (queries, exports), track (ingest), manage (segments); repeatable")
+    create.add_argument("--database-url", default=None, help=database_help)
+    listing = key_commands.add_parser("list", help="list keys: name, prefix, scopes, created, revoked")
+    listing.add_argument("--database-url", default=None, help=database_help)
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its prefix (sqk_…), the key itself, or its name")
+    revoke.add_argument("key", metavar="PREFIX_OR_NAME")
+    revoke.add_argument("--database-url", default=None, help=database_help)
+
     args = parser.parse_args(argv)
+    if args.command == "keys":
+        return _run(_keys(args), args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "migrate":
@@ -63,6 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server import migrate
+    from server.auth import is_loopback
     from server.store import Store
 
     settings = _settings(args)
@@ -70,23 +87,84 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["SEGMENTQL_DATABASE_URL"] = settings.database_url
     store = Store(settings.database_url)
     try:
-        asyncio.run(_prepare(store))
+        keys_exist = asyncio.run(_prepare(store))
     except migrate.StoreOutOfDate as error:
         print(f"segmentql serve: {error}", file=sys.stderr)
         return EXIT_FAILED
+    if not keys_exist and not is_loopback(args.host):
+        print(f"segmentql serve: refusing to serve openly on {args.host}: this store has no API keys. Create one "
+              "first (`segmentql keys create --name NAME --scope read`), or serve on 127.0.0.1.", file=sys.stderr)
+        return EXIT_USAGE
     print(f"SegmentQL on http://{args.host}:{args.port}/graphql  (store: {settings.database_url})", file=sys.stderr)
     uvicorn.run("server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level="info")
+                log_level="info", log_config=_log_config())
     return 0
 
 
-async def _prepare(store: Any) -> None:
+def _log_config() -> dict[str, Any]:
+    """Uvicorn's logging, with SegmentQL's own logger (warnings, failed requests) on the same stderr."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["segmentql"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+async def _prepare(store: Any) -> bool:
+    """Create a new store's tables (refusing an out-of-date store); whether any API key is active."""
     from server import migrate
+    from server.auth import has_active_keys
 
     try:
         await migrate.prepare(store)
+        return await has_active_keys(store)
     finally:
         await store.dispose()
+
+
+async def _keys(args: argparse.Namespace) -> int:
+    from server import auth, migrate
+    from server.store import Store
+
+    store = Store(_settings(args).database_url) if args.keys_command == "create" else _open_store(args)
+    try:
+        await migrate.prepare(store)
+        if args.keys_command == "create":
+            try:
+                record, key = await auth.create_key(store, args.name, args.scopes)
+            except ValueError as error:
+                print(f"segmentql keys create: {error}", file=sys.stderr)
+                return EXIT_USAGE
+            print(key)
+            print(f"created key {record.name!r} ({record.prefix}, scopes: {' '.join(record.scopes)}); "
+                  "it is shown only this once: store it now", file=sys.stderr)
+        elif args.keys_command == "list":
+            _print_keys(await auth.list_keys(store))
+        else:
+            revoked = await auth.revoke_key(store, args.key)
+            if not revoked:
+                print(f"segmentql keys revoke: no active key has the prefix or name {args.key!r}", file=sys.stderr)
+                return EXIT_FAILED
+            for record in revoked:
+                print(f"revoked {record.name!r} ({record.prefix})")
+    finally:
+        await store.dispose()
+    return 0
+
+
+def _print_keys(records: list[Any]) -> None:
+    from server.timestamps import format_datetime, from_micros
+
+    def when(micros: int | None) -> str:
+        return format_datetime(from_micros(micros))[:19].replace("T", " ") if micros is not None else "-"
+
+    rows = [("NAME", "PREFIX", "SCOPES", "CREATED (UTC)", "REVOKED (UTC)")]
+    rows += [(r.name, r.prefix, " ".join(r.scopes), when(r.created_at), when(r.revoked_at)) for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
 
 
 async def _migrate(args: argparse.Namespace) -> int:
@@ -109,6 +187,7 @@ def _run(command: Any, args: argparse.Namespace) -> int:
     import sqlalchemy.exc
 
     from resolvers.errors import NotFoundError, UserInputError
+    from server.migrate import StoreOutOfDate
 
     try:
         return int(asyncio.run(command))
@@ -124,6 +203,9 @@ def _run(command: Any, args: argparse.Namespace) -> int:
     except UserInputError as error:
         print(f"segmentql {args.command}: {error.message}", file=sys.stderr)
         return EXIT_USAGE
+    except StoreOutOfDate as error:
+        print(f"segmentql {args.command}: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as error:
         print(f"segmentql {args.command}: {error}", file=sys.stderr)
         return EXIT_FAILED

@@ -21,4 +21,11 @@ class Settings:
     pool_timeout: float = field(default_factory=lambda: float(_env("POOL_TIMEOUT", "30")))
     # Seconds an audience query may run before it is cancelled with QUERY_TIMEOUT.
     statement_timeout: float = field(default_factory=lambda: float(_env("STATEMENT_TIMEOUT", "30")))
+    # GraphiQL for browsers on GET /graphql, and schema introspection (turn both off in production if wanted).
     graphiql: bool = field(default_factory=lambda: _env("GRAPHIQL", "1") != "0")
+    introspection: bool = field(default_factory=lambda: _env("INTROSPECTION", "1") != "0")
+    # Larger request bodies are refused with 413 before they are read: room for a full trackEvents
+    # batch (10,000 events) of about 1 KiB each.
+    max_body_bytes: int = field(default_factory=lambda: int(_env("MAX_BODY_BYTES", str(10 * 1024 * 1024))))
+    # Seconds a running server trusts what it last read about API keys (revocations take this long).
+    key_cache_seconds: float = field(default_factory=lambda: float(_env("KEY_CACHE_SECONDS", "2")))

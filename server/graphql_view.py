@@ -1,8 +1,13 @@
-"""The GraphQL endpoint: Strawberry's ASGI view with our context, orjson, and errors that carry codes.
+"""The GraphQL endpoint: Strawberry's ASGI view with our context, orjson, access checks, and errors that carry codes.
 
 Every error leaves with `extensions.code`; bad input also names where it is: `path` (the
 response field) and `extensions.inputPath` (inside the arguments). Unexpected errors are masked
-and logged with a request id that the response carries too.
+and logged with a request id that the response carries too. Errors of HTTP itself (bad JSON, an
+unsupported method, a missing or wrong API key) are shaped like GraphQL errors as well.
+
+Access: a request's key is checked before its body is read (the GraphiQL page itself needs no
+key); then every root field of the operation to run is checked against the key's scopes, before
+anything runs, so a request mixing fields runs whole or not at all.
 """
 
 from __future__ import annotations
@@ -13,45 +18,136 @@ import uuid
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from graphql import (
+    BREAK,
+    DocumentNode,
     FieldNode,
     GraphQLError,
     GraphQLInputObjectType,
     GraphQLList,
     GraphQLSyntaxError,
     OperationDefinitionNode,
+    StringValueNode,
     VariableNode,
+    Visitor,
     get_nullable_type,
     parse,
+    visit,
 )
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
 from resolvers.errors import UserInputError
 from schema.context import Context
+from schema.limits import MAX_TOKENS, TOO_COMPLEX, parse_document
+from server.auth import AccessError, Keyring, Principal, required_scopes
+from server.body_limit import BodyTooLarge
 from server.store import Store
 
 log = logging.getLogger("segmentql")
 
 INPUT_ERROR_PATTERNS = ("Expected value of type", "OneOf", "invalid value", "must specify exactly one",
                         "cannot represent", "is not defined by type", "of required type")
+# Refusals of Strawberry's limit extensions (depth, aliases, tokens), which carry no code of their own.
+TOO_COMPLEX_PATTERNS = ("exceeds maximum operation depth", "aliases found. Allowed:", "Document contains more than")
 VARIABLE_PATTERN = re.compile(r"Variable '\$(\w+)' has invalid value(?: at \.?([^:]+))?:")
+HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+# Variables deeper than this are refused (a 32-level filter is about 70 deep; JSON columns stop near 250).
+MAX_VARIABLE_DEPTH = 100
+NUL_MESSAGE = "text may not contain the NUL character (U+0000)"
+
+
+def error_response(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    """A non-200 answer whose body is shaped like a GraphQL response with one error."""
+    body = {"errors": [{"message": message, "extensions": {"code": code or HTTP_CODES.get(status, "BAD_REQUEST")}}]}
+    return JSONResponse(body, status, headers=headers)
+
+
+def internal_error_response(error: BaseException, where: str) -> Response:
+    """A masked 500 for a failure outside GraphQL execution (e.g. the store down while checking a key), logged."""
+    request_id = uuid.uuid4().hex[:16]
+    log.error("request %s failed in %s", request_id, where, exc_info=error)
+    body = {"errors": [{"message": "Internal server error",
+                        "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}}],
+            "extensions": {"requestId": request_id}}
+    return JSONResponse(body, 500)
+
+
+def access_error_response(error: AccessError) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return error_response(error.status, error.message, error.code, headers)
+
+
+def client_host(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, store: Store, graphiql: bool = True) -> None:
-        from schema import schema
+    def __init__(self, store: Store, graphiql: bool = True, introspection: bool = True,
+                 keyring: Keyring | None = None) -> None:
+        from schema import build_schema
 
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+        super().__init__(build_schema(introspection), graphql_ide="graphiql" if graphiql else None)
         self.store = store
+        self.keyring = keyring or Keyring(store)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except AccessError as error:
+            response = access_error_response(error)
+        except HTTPException as error:
+            response = error_response(error.status_code, error.reason)
+        except BodyTooLarge:
+            raise  # the body-size middleware answers 413
+        except Exception as error:  # outside execution, which masks its own
+            response = internal_error_response(error, "the GraphQL view")
+        await response(scope, receive, send)
+
+    async def run(self, request: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        # Authenticate before the body is read; only the GraphiQL page itself is served to anyone.
+        if not self.should_render_graphql_ide(self.request_adapter_class(request)):
+            request.state.principal = await self.keyring.authenticate(
+                request.headers.get("authorization"), client_host(request))
+        return await super().run(request, *args, **kwargs)
+
+    async def execute_operation(self, request: Any, request_adapter: Any, request_data: Any, context: Any,  # type: ignore[override]
+                                root_value: Any, sub_response: Any) -> Any:
+        principal: Principal = request.state.principal
+        for data in request_data if isinstance(request_data, list) else [request_data]:
+            if isinstance(data.query, str):
+                try:
+                    document = parse_document(data.query, MAX_TOKENS)
+                except GraphQLError:
+                    continue  # execution reports the syntax error; nothing runs
+                principal.require(required_scopes(document, data.operation_name))
+                problem = _variables_problem(data.variables)
+                if problem is None and "\\u" in data.query and _has_nul_literal(document):
+                    problem = NUL_MESSAGE
+                if problem is not None:
+                    return ExecutionResult(data=None, errors=[GraphQLError(problem, extensions={"code": "BAD_USER_INPUT"})])
+        return await super().execute_operation(request, request_adapter, request_data, context, root_value,
+                                               sub_response)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(store=self.store, request=request)
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson: strict JSON (no NaN), integers beyond 64 bits as floats, and nesting past 1024
+        # levels a JSON error (400), where the standard library would exhaust the stack.
+        return orjson.loads(data)
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         request_id = uuid.uuid4().hex[:16]
@@ -62,6 +158,42 @@ class GraphQLView(GraphQL[Context, None]):
         if result.errors:
             response["extensions"] = {"requestId": request_id}
         return response
+
+
+def _variables_problem(variables: Any) -> str | None:
+    """Why the variables cannot be taken as they are: U+0000 in a string or a key (PostgreSQL cannot
+    store it, so neither store takes it), or nesting too deep for JSON columns. None when fine."""
+    stack: list[tuple[Any, int]] = [(variables, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_VARIABLE_DEPTH:
+            return f"variables may nest at most {MAX_VARIABLE_DEPTH} levels deep"
+        if isinstance(value, str):
+            if "\x00" in value:
+                return NUL_MESSAGE
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return NUL_MESSAGE
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return None
+
+
+def _has_nul_literal(document: DocumentNode) -> bool:
+    found = False
+
+    class Finder(Visitor):
+        def enter_string_value(self, node: StringValueNode, *_args: Any) -> Any:
+            nonlocal found
+            if "\x00" in node.value:
+                found = True
+                return BREAK
+            return None
+
+    visit(document, Finder())
+    return found
 
 
 async def _payload(request: Request) -> dict[str, Any]:
@@ -80,12 +212,17 @@ def shape_error(error: GraphQLError, request_id: str, payload: dict[str, Any]) -
     original = error.original_error
     if isinstance(original, UserInputError) or (error.extensions or {}).get("code"):
         return error
-    if error.path is not None and original is not None and not isinstance(original, GraphQLError):
-        log.error("request %s failed at %s", request_id, error.path, exc_info=original)
+    unexpected = original is not None and not isinstance(original, GraphQLError)
+    # A resolver's failure has a path; a failure outside resolvers (an extension, the context) has
+    # neither path nor document nodes (an input value refused by a scalar keeps its nodes).
+    if unexpected and (error.path is not None or not error.nodes):
+        log.error("request %s failed at %s", request_id, error.path or "(before execution)", exc_info=original)
         return GraphQLError(
             "Internal server error", error.nodes, path=error.path,
             extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
         )
+    if any(pattern in error.message for pattern in TOO_COMPLEX_PATTERNS):
+        return _with(error, TOO_COMPLEX)
     if isinstance(error, GraphQLSyntaxError):
         return _with(error, "GRAPHQL_PARSE_FAILED")
     if any(pattern in error.message for pattern in INPUT_ERROR_PATTERNS):

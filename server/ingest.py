@@ -6,10 +6,10 @@ so a bad event or a conflicting profile key leaves the store as it was.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +20,8 @@ from server.store import Store, events, metric_ids, profiles
 from server.timestamps import now_utc, to_micros
 
 MAX_BATCH = 10_000
+WRITE_ATTEMPTS = 3
+T = TypeVar("T")
 KEY_FIELDS = (("email", "email"), ("phoneNumber", "phone_number"), ("externalId", "external_id"))
 # Fields of upsertProfile: GraphQL name → column.
 PROFILE_FIELDS = (*KEY_FIELDS, ("firstName", "first_name"), ("lastName", "last_name"))
@@ -133,8 +135,24 @@ async def track_events(store: Store, batch: Sequence[EventInput]) -> BatchResult
             problems.append({"index": index, "path": ["events", index, *error.input_path], "message": error.message})
     if problems:
         raise BatchError(_batch_message(problems), ("events", problems[0]["index"]), problems)
-    async with store.begin() as connection:
-        return await _write_events(connection, store, valid)
+    return await _retrying(store, lambda connection: _write_events(connection, store, valid))
+
+
+async def _retrying(store: Store, write: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run a write transaction, again when a concurrent one inserted the same profile or uniqueId first.
+
+    On SQLite a write transaction holds the lock from its start, so this never repeats; on
+    PostgreSQL two transactions can both find a new profile missing and the later insert then
+    violates a unique index: the retry sees the committed row and uses it (or counts a duplicate).
+    """
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            async with store.begin() as connection:
+                return await write(connection)
+        except sa.exc.IntegrityError:
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _batch_message(problems: list[dict[str, Any]]) -> str:
@@ -297,29 +315,38 @@ async def upsert_profile(store: Store, fields: Mapping[str, Any]) -> int:
     properties = fields.get("properties")
     if properties is not None and not isinstance(properties, dict):
         raise UserInputError("properties must be a JSON object", ("input", "properties"))
-    async with store.begin() as connection:
-        found = await _profiles_by_identifiers(connection, [key])
-        ids = {found[column][value] for (_, column), value in zip(KEY_FIELDS, key, strict=True)
-               if value is not None and value in found[column]}
-        if len(ids) > 1:
-            raise UserInputError(f"the identifiers {_describe(key)} name {len(ids)} different profiles", ("input",))
-        now = to_micros(now_utc())
-        values = {column: fields[name] for name, column in PROFILE_FIELDS if fields.get(name) is not None}
-        if not ids:
-            merged = {k: v for k, v in (properties or {}).items() if v is not None}
-            inserted = await connection.execute(
-                sa.insert(profiles).values(**values, properties=merged, created_at=now, updated_at=now)
-            )
-            return int(inserted.inserted_primary_key[0])
-        profile_id = ids.pop()
-        current = await connection.scalar(sa.select(profiles.c.properties).where(profiles.c.id == profile_id))
-        merged = dict(current or {})
-        for k, v in (properties or {}).items():
-            if v is None:
-                merged.pop(k, None)
-            else:
-                merged[k] = v
-        await connection.execute(
-            sa.update(profiles).where(profiles.c.id == profile_id).values(**values, properties=merged, updated_at=now)
+    return await _retrying(store, lambda connection: _upsert_profile(connection, key, fields, properties))
+
+
+async def _upsert_profile(connection: AsyncConnection, key: tuple[str | None, str | None, str | None],
+                          fields: Mapping[str, Any], properties: dict[str, Any] | None) -> int:
+    found = await _profiles_by_identifiers(connection, [key])
+    ids = {found[column][value] for (_, column), value in zip(KEY_FIELDS, key, strict=True)
+           if value is not None and value in found[column]}
+    if len(ids) > 1:
+        raise UserInputError(f"the identifiers {_describe(key)} name {len(ids)} different profiles", ("input",))
+    now = to_micros(now_utc())
+    # Identifiers are stored as they are looked up: trimmed, and blank ones not set.
+    values = {column: value for (_, column), value in zip(KEY_FIELDS, key, strict=True) if value is not None}
+    values.update({column: fields[name] for name, column in PROFILE_FIELDS[len(KEY_FIELDS):]
+                   if fields.get(name) is not None})
+    if not ids:
+        merged = {k: v for k, v in (properties or {}).items() if v is not None}
+        inserted = await connection.execute(
+            sa.insert(profiles).values(**values, properties=merged, created_at=now, updated_at=now)
         )
-        return profile_id
+        primary_key = inserted.inserted_primary_key
+        assert primary_key is not None
+        return int(primary_key[0])
+    profile_id = ids.pop()
+    current = await connection.scalar(sa.select(profiles.c.properties).where(profiles.c.id == profile_id))
+    merged = dict(current or {})
+    for k, v in (properties or {}).items():
+        if v is None:
+            merged.pop(k, None)
+        else:
+            merged[k] = v
+    await connection.execute(
+        sa.update(profiles).where(profiles.c.id == profile_id).values(**values, properties=merged, updated_at=now)
+    )
+    return profile_id

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -94,6 +95,9 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+WRITE_OPTION = "segmentql_write"  # an execution option marking write transactions
+
+
 class StatementTimeout(Exception):
     """A read ran longer than the store's statement timeout and was cancelled."""
 
@@ -113,6 +117,10 @@ class Store:
         self.engine: AsyncEngine = _create_engine(url, engine_options)
         self.reader: AsyncEngine = _create_engine(read_url, engine_options) if read_url else self.engine
         self.dialect: str = self.engine.dialect.name
+        # Write transactions (`begin`): on SQLite they take the write lock when they start (BEGIN
+        # IMMEDIATE), so that a batch reads and writes without another writer in between.
+        self.writer: AsyncEngine = self.engine.execution_options(**{WRITE_OPTION: True})
+        self._write_queue: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -144,7 +152,21 @@ class Store:
             return await _fetch_sqlite(connection, statement, self.statement_timeout)
 
     def begin(self) -> Any:
-        return self.engine.begin()
+        """A write transaction: on SQLite it holds the write lock from its start (see `_sqlite_begin`)."""
+        if self.dialect != "sqlite":
+            return self.writer.begin()
+        return self._sqlite_write()
+
+    @contextlib.asynccontextmanager
+    async def _sqlite_write(self) -> AsyncIterator[AsyncConnection]:
+        # Writers of this process queue here rather than in SQLite's busy handler, which polls with
+        # sleeps of up to 100 ms and so leaves the lock idle between writers; other processes still
+        # wait on the lock itself (busy_timeout).
+        loop = asyncio.get_running_loop()
+        if self._write_queue is None or self._write_queue[0] is not loop:
+            self._write_queue = (loop, asyncio.Lock())
+        async with self._write_queue[1], self.writer.begin() as connection:
+            yield connection
 
     async def ping(self) -> bool:
         async with self.engine.connect() as connection:
@@ -174,6 +196,7 @@ def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
     engine = create_async_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads, **options)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -204,7 +227,19 @@ async def _fetch_sqlite(connection: AsyncConnection, statement: Any, timeout: fl
     return list(result.all())
 
 
+def _sqlite_begin(connection: sa.Connection) -> None:
+    # The driver's own transaction control is off (see _sqlite_pragmas): SQLAlchemy's begin, and
+    # autobegin, emit BEGIN here. A write transaction waits (busy_timeout) for the write lock up
+    # front instead of reading first and failing to upgrade to a writer ("database is locked"), or
+    # inserting a row that another batch inserted after this one read (a unique violation).
+    immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy, not the sqlite3 driver, emits BEGIN (the driver would begin only before DML,
+    # leaving a transaction's first reads outside it).
+    dbapi_connection.isolation_level = None
     # WAL lets readers run beside the writer; busy_timeout waits for the lock instead of failing.
     cursor = dbapi_connection.cursor()
     for pragma in (
