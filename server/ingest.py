@@ -37,22 +37,10 @@ class EventInput:
 
 
 @dataclass
-class StoredEvent:
-    """An event as written: what `trackEvent` returns."""
-
-    id: int
-    profile_id: int
-    metric: str
-    ts: int
-    channel: str | None
-    properties: dict[str, Any]
-
-
-@dataclass
 class BatchResult:
     accepted: int = 0
     duplicates: int = 0
-    stored: list[StoredEvent | None] = field(default_factory=list)  # None where a duplicate
+    ids: list[int | None] = field(default_factory=list)  # with `with_ids`: each event's id, None for a duplicate
 
 
 @dataclass(frozen=True)
@@ -118,8 +106,12 @@ def profile_key(key: Mapping[str, str | None], path: tuple[str, ...]) -> tuple[s
     return values  # type: ignore[return-value]
 
 
-async def track_events(store: Store, batch: Sequence[EventInput]) -> BatchResult:
-    """Store a batch all or nothing; events whose (metric, uniqueId) is known count as duplicates."""
+async def track_events(store: Store, batch: Sequence[EventInput], with_ids: bool = False) -> BatchResult:
+    """Store a batch all or nothing; events whose (metric, uniqueId) is known count as duplicates.
+
+    `with_ids` also returns the new events' ids: one statement per row on some drivers, so only for
+    small batches (trackEvent).
+    """
     if len(batch) > MAX_BATCH:
         raise UserInputError(f"a batch may hold at most {MAX_BATCH} events", ("events",))
     received_at = to_micros(now_utc())
@@ -135,7 +127,7 @@ async def track_events(store: Store, batch: Sequence[EventInput]) -> BatchResult
             problems.append({"index": index, "path": ["events", index, *error.input_path], "message": error.message})
     if problems:
         raise BatchError(_batch_message(problems), ("events", problems[0]["index"]), problems)
-    return await _retrying(store, lambda connection: _write_events(connection, store, valid))
+    return await _retrying(store, lambda connection: _write_events(connection, store, valid, with_ids))
 
 
 async def _retrying(store: Store, write: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -161,7 +153,9 @@ def _batch_message(problems: list[dict[str, Any]]) -> str:
     return f"{len(problems)} invalid event(s), nothing stored: {listed}{more}"
 
 
-async def _write_events(connection: AsyncConnection, store: Store, batch: list[_ValidEvent]) -> BatchResult:
+async def _write_events(
+    connection: AsyncConnection, store: Store, batch: list[_ValidEvent], with_ids: bool
+) -> BatchResult:
     profile_ids = await resolve_profiles(connection, store, [e.key for e in batch])
     first_spellings: dict[str, str] = {}
     for event in batch:  # a new metric is named as it was first spelled
@@ -175,21 +169,19 @@ async def _write_events(connection: AsyncConnection, store: Store, batch: list[_
         if event.unique_id is not None:
             if (metric_id, event.unique_id) in known:
                 result.duplicates += 1
-                result.stored.append(None)
+                result.ids.append(None)
                 continue
             known.add((metric_id, event.unique_id))
         rows.append(event_row(profile_ids[event.key], metric_id, event.ts, event.properties, event.unique_id))
-        result.stored.append(StoredEvent(0, profile_ids[event.key], event.metric, event.ts,
-                                         rows[-1]["channel"], event.properties))
-    if rows:
-        inserted = await connection.execute(
-            sa.insert(events).returning(events.c.id, sort_by_parameter_order=True), rows
-        )
-        fresh = iter(inserted.scalars().all())
-        for stored in result.stored:
-            if stored is not None:
-                stored.id = next(fresh)
+        result.ids.append(len(rows) - 1)
     result.accepted = len(rows)
+    if rows and with_ids:
+        inserted = await connection.execute(sa.insert(events).returning(events.c.id, sort_by_parameter_order=True), rows)
+        new_ids = inserted.scalars().all()
+        result.ids = [None if row is None else new_ids[row] for row in result.ids]
+    elif rows:
+        await connection.execute(sa.insert(events), rows)
+        result.ids = []
     return result
 
 
