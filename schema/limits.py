@@ -35,7 +35,13 @@ from graphql import (
     get_named_type,
     parse,
 )
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 
 from resolvers.filter_limits import MAX_PAGE as MAX_PAGE_SIZE
 
@@ -100,6 +106,16 @@ class QueryCostLimiter(SchemaExtension):
                     "(`first`) in nested connections, or page through them",
                     extensions={"code": TOO_COMPLEX, "cost": cost, "maxCost": self.max_cost})]
         yield
+
+
+class CachedValidation(ValidationCache):
+    """Strawberry's validation cache, run after QueryCostLimiter and never over a refusal of it."""
+
+    def on_validate(self) -> Iterator[None]:
+        if self.execution_context.pre_execution_errors:
+            yield
+            return
+        yield from super().on_validate()
 
 
 def query_cost(schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any],
@@ -198,6 +214,7 @@ def extensions(introspection: bool = True) -> list[Callable[[], SchemaExtension]
         functools.partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
         functools.partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
         QueryCostLimiter,
+        CachedValidation,
     ]
     if not introspection:
         found.append(DisableIntrospection)
