@@ -82,8 +82,10 @@ def compiled_count(filter_input: dict[str, Any], as_of: int) -> RawStatement:
     return raw(count_statement(audience(filter_input, as_of)))
 
 
-def compiled_page(filter_input: dict[str, Any], as_of: int, after_id: int | None, limit: int, columns: list[Any]) -> RawStatement:
-    return raw(page_statement(audience(filter_input, as_of), after_id, limit, columns))
+def compiled_page(
+    filter_input: dict[str, Any], as_of: int, after_id: int | None, limit: int, columns: list[Any], walk: bool = False
+) -> RawStatement:
+    return raw(page_statement(audience(filter_input, as_of), after_id, limit, columns, walk=walk))
 
 
 def query_plan(db: Any, sql: str, params: Any) -> str:

@@ -128,7 +128,8 @@ def _as_json(rows: list[Any], has_next: bool) -> bytes:
 def _raw_all_pages(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
     fetched, after_id = 0, None
     while True:
-        statement = compiled_page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS)
+        # As the server pages this dense audience: the first page in the set shape, the others walking.
+        statement = compiled_page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS, walk=after_id is not None)
         rows = db.execute(statement.sql, statement.params).fetchall()
         page, has_next = rows[:PAGE], len(rows) > PAGE
         _as_json(page, has_next)
