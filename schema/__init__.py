@@ -10,7 +10,7 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from schema import limits
-from schema.mutation import Mutation
+from schema.mutation import Mutation, track_events_from_plain_input
 from schema.query import Query
 from schema.scalars import DateTime
 from schema.types import (
@@ -31,7 +31,7 @@ class _Schema(strawberry.Schema):
 @functools.cache
 def build_schema(introspection: bool = True) -> strawberry.Schema:
     """The schema with its request limits (schema/limits.py); without introspection when told so."""
-    return _Schema(
+    built = _Schema(
         query=Query,
         mutation=Mutation,
         types=[
@@ -41,6 +41,11 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
         scalar_overrides={datetime: DateTime},
         extensions=limits.extensions(introspection),
     )
+    # The ingest hot path skips Strawberry's conversion of input objects (see the resolver's docstring).
+    mutation_type = built._schema.mutation_type
+    assert mutation_type is not None
+    mutation_type.fields["trackEvents"].resolve = track_events_from_plain_input
+    return built
 
 
 schema = build_schema()
