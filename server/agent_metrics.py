@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -51,6 +52,7 @@ PROPERTY_ALIASES: dict[str, str] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)  # a batch names few metrics, thousands of times
 def metric_key(name: str) -> str:
     """The case-insensitive matching key of a metric name."""
     return re.sub(r"\s+", " ", name.strip()).lower()
