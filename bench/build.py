@@ -1,6 +1,6 @@
 """Benchmark stores: seed.py's deterministic shoppers bulk-loaded into SQLite, cached under bench/data/.
 
-The tables come from the project's own metadata (`Store.create_tables()`); the events table's
+The tables come from the project's own metadata (`server.migrate.prepare`, the migrations); the events table's
 indexes are dropped for the load and recreated from the same metadata afterwards. Events are
 staged in shopper order (as the generator yields them) and copied into `events` in time order,
 as a live store would have received them, so ids grow with `ts`. Then ANALYZE.
@@ -34,6 +34,7 @@ if str(ROOT) not in sys.path:
 
 import seed  # noqa: E402
 from server.agent_metrics import canonical_metric_name, metric_key  # noqa: E402
+from server import migrate  # noqa: E402
 from server.store import Store, events  # noqa: E402
 from server.timestamps import to_micros  # noqa: E402
 
@@ -110,7 +111,7 @@ def calibrate_days(profiles: int, events_wanted: int, seed_value: int) -> int:
 async def _create_tables(url: str) -> None:
     store = Store(url)
     try:
-        await store.create_tables()
+        await migrate.prepare(store)
     finally:
         await store.dispose()
 

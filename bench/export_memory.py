@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from server.agent_metrics import metric_key  # noqa: E402
+from server import migrate  # noqa: E402
 from server.store import Store  # noqa: E402
 from server.timestamps import MICROS_PER_DAY, format_datetime, now_utc, to_micros  # noqa: E402
 
@@ -65,7 +66,7 @@ def build_store(path: Path, n: int) -> None:
 
 async def _create_tables(url: str) -> None:
     store = Store(url)
-    await store.create_tables()
+    await migrate.prepare(store)
     await store.dispose()
 
 

@@ -129,12 +129,6 @@ class Store:
             pool_size=settings.pool_size, pool_timeout=settings.pool_timeout,
         )
 
-    async def create_tables(self) -> None:
-        """Bring a new store up to the current schema (see server/migrate.py)."""
-        from server.migrate import prepare
-
-        await prepare(self)
-
     def connect(self) -> Any:
         return self.engine.connect()
 
