@@ -33,8 +33,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import seed  # noqa: E402
-from server.agent_metrics import canonical_metric_name, metric_key  # noqa: E402
 from server import migrate  # noqa: E402
+from server.agent_metrics import canonical_metric_name, metric_key  # noqa: E402
 from server.store import Store, events  # noqa: E402
 from server.timestamps import to_micros  # noqa: E402
 

@@ -33,8 +33,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server.agent_metrics import metric_key  # noqa: E402
 from server import migrate  # noqa: E402
+from server.agent_metrics import metric_key  # noqa: E402
 from server.store import Store  # noqa: E402
 from server.timestamps import MICROS_PER_DAY, format_datetime, now_utc, to_micros  # noqa: E402
 
