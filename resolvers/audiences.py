@@ -65,7 +65,7 @@ async def profile_page(
     cursor tells the next pages to walk: a dense audience's later pages then cost a page each.
     """
     check_page_size(first)
-    after_id, shape = decode_cursor(after, PROFILE_CURSOR, 2) if after else (None, SET_SHAPE)
+    after_id, shape = decode_cursor(after, PROFILE_CURSOR, int, int) if after else (None, SET_SHAPE)
     started = time.perf_counter()
     rows = await _fetch(store, page_statement(audience, after_id, first + 1, walk=shape == WALK_SHAPE))
     page, has_next_page = rows[:first], len(rows) > first

@@ -22,17 +22,15 @@ Rules (all times are the events' occurredAt):
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resolvers import filter_ast as ast
+from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import UserInputError
 from resolvers.events import event_query
 from resolvers.filter_limits import check_page_size
@@ -68,25 +66,7 @@ class ConversationPage:
 
     @staticmethod
     def cursor(conversation: Conversation) -> str:
-        return encode_cursor(conversation.started_at, conversation.id)
-
-
-# ---------------------------------------------------------------- cursors
-
-
-def encode_cursor(started_at: int, conversation_id: str) -> str:
-    text = orjson.dumps([CONVERSATION_CURSOR, started_at, conversation_id])
-    return base64.urlsafe_b64encode(text).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        kind, started_at, conversation_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if kind != CONVERSATION_CURSOR or type(started_at) is not int or not isinstance(conversation_id, str):
-            raise ValueError
-        return started_at, conversation_id
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise UserInputError(f"not a cursor of this list: {cursor!r}", ("after",)) from None
+        return encode_cursor(CONVERSATION_CURSOR, conversation.started_at, conversation.id)
 
 
 # ---------------------------------------------------------------- queries
@@ -115,7 +95,7 @@ async def conversation_page(
     """Conversations newest first, filtered by status, channel and a start window (plain TimeWindow JSON)."""
     check_page_size(first)
     window = parse_window(within, ("within",))
-    cursor = decode_cursor(after) if after else None
+    cursor = decode_cursor(after, CONVERSATION_CURSOR, int, str) if after else None
     if status is not None and status not in STATUSES:
         raise UserInputError(f"unknown status {status!r}", ("status",))
     async with store.connect() as connection:

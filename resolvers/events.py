@@ -44,7 +44,7 @@ async def event_page(
     if profile_id is not None:
         query = query.where(events.c.profile_id == profile_id)
     if after:
-        ts, event_id = decode_cursor(after, EVENT_CURSOR, 2)
+        ts, event_id = decode_cursor(after, EVENT_CURSOR, int, int)
         query = query.where(sa.or_(events.c.ts < ts, sa.and_(events.c.ts == ts, events.c.id < event_id)))
     async with store.connect() as connection:
         rows = list((await connection.execute(query)).all())
