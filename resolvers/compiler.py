@@ -198,7 +198,7 @@ class FilterCompiler:
     def _qualifying(self, event: Any, condition: ast.EventCondition) -> list[ColumnElement[bool]]:
         conditions = [
             event.c.metric_id == _metric_id(condition.metric),
-            *self._window(event.c.ts, condition.within),
+            *self.window(event.c.ts, condition.within),
             *(self._event_predicate(event, where) for where in condition.where),
         ]
         if condition.followed_by is not None:
@@ -224,7 +224,8 @@ class FilterCompiler:
               for key in follow_up.same_properties),
         ).with_hint(later, "INDEXED BY ix_events_profile_metric_ts", "sqlite").exists()
 
-    def _window(self, ts: Any, window: ast.Window | None) -> list[ColumnElement[bool]]:
+    def window(self, ts: Any, window: ast.Window | None) -> list[ColumnElement[bool]]:
+        """`ts` inside the window, measured back from `as_of` (None: all time up to `as_of`)."""
         match window:
             case None:
                 return [ts <= self.as_of]

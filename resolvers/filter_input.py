@@ -63,7 +63,7 @@ def _event_condition(value: Any, path: InputPath) -> ast.EventCondition:
         metric=_metric(fields["metric"], (*path, "metric")),
         where=_where(fields.get("where"), (*path, "where")),
         count=count,
-        within=_window(fields["within"], (*path, "within")) if fields.get("within") is not None else None,
+        within=window_from_input(fields["within"], (*path, "within")) if fields.get("within") is not None else None,
         followed_by=_follow_up(fields.get("followedBy"), (*path, "followedBy")),
         not_followed_by=_follow_up(fields.get("notFollowedBy"), (*path, "notFollowedBy")),
     )
@@ -83,7 +83,8 @@ def _follow_up(value: Any, path: InputPath) -> ast.FollowUp | None:
     )
 
 
-def _window(value: Any, path: InputPath) -> ast.Window:
+def window_from_input(value: Any, path: InputPath) -> ast.Window:
+    """A TimeWindow given as plain JSON."""
     key, inner = _one_of(value, WINDOW_KEYS, "TimeWindow", path)
     at = (*path, key)
     if key == "lastDays":

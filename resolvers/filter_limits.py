@@ -63,13 +63,8 @@ def _check_event_condition(condition: ast.EventCondition, path: InputPath) -> in
         check_property_condition(where, (*path, "where", i))
     count_key = type(condition.count).__name__[0].lower() + type(condition.count).__name__[1:]
     _check_range(condition.count.n, 0, MAX_COUNT, (*path, "count", count_key))
-    match condition.within:
-        case ast.LastDays(n):
-            _check_range(n, 1, MAX_DAYS, (*path, "within", "lastDays"))
-        case ast.LastHours(n):
-            _check_range(n, 1, MAX_HOURS, (*path, "within", "lastHours"))
-        case ast.Between(start, end) if start >= end:
-            raise UserInputError("between needs from < to", (*path, "within", "between"))
+    if condition.within is not None:
+        check_window(condition.within, (*path, "within"))
     conditions = len(condition.where)
     for key, follow_up in (("followedBy", condition.followed_by), ("notFollowedBy", condition.not_followed_by)):
         if follow_up is None:
@@ -81,6 +76,16 @@ def _check_event_condition(condition: ast.EventCondition, path: InputPath) -> in
             _check_property_name(name, (*path, key, "sameProperties", i))
         conditions += len(follow_up.where)
     return conditions
+
+
+def check_window(window: ast.Window, path: InputPath) -> None:
+    match window:
+        case ast.LastDays(n):
+            _check_range(n, 1, MAX_DAYS, (*path, "lastDays"))
+        case ast.LastHours(n):
+            _check_range(n, 1, MAX_HOURS, (*path, "lastHours"))
+        case ast.Between(start, end) if start >= end:
+            raise UserInputError("between needs from < to", (*path, "between"))
 
 
 def check_property_condition(condition: ast.PropertyCondition, path: InputPath, profile: bool = False) -> None:

@@ -25,8 +25,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from resolvers import filter_ast as ast
 from resolvers.compiler import FilterCompiler
 from resolvers.errors import InputPath, UserInputError
-from resolvers.filter_input import _window as window_from_input
-from resolvers.filter_limits import MAX_DAYS, MAX_HOURS
+from resolvers.filter_input import window_from_input
+from resolvers.filter_limits import check_window
 from server.agent_metrics import AGENT_METRICS, agent_metric, metric_key
 from server.store import Store, events, metrics
 from server.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, now_utc, to_micros
@@ -53,19 +53,13 @@ def parse_window(value: Any, path: InputPath = ("within",)) -> ast.Window | None
     if value is None:
         return None
     window = window_from_input(value, path)
-    match window:
-        case ast.LastDays(n) if not 1 <= n <= MAX_DAYS:
-            raise UserInputError(f"must be between 1 and {MAX_DAYS}, got {n}", (*path, "lastDays"))
-        case ast.LastHours(n) if not 1 <= n <= MAX_HOURS:
-            raise UserInputError(f"must be between 1 and {MAX_HOURS}, got {n}", (*path, "lastHours"))
-        case ast.Between(start, end) if start >= end:
-            raise UserInputError("between needs from < to", (*path, "between"))
+    check_window(window, path)
     return window
 
 
 def window_conditions(dialect: str, ts: Any, window: ast.Window | None, now: int) -> list[ColumnElement[bool]]:
     """`ts` inside the window measured back from `now` (no window: all time up to now), as the compiler does."""
-    return FilterCompiler(dialect, now)._window(ts, window)
+    return FilterCompiler(dialect, now).window(ts, window)
 
 
 def window_span(window: ast.Window, now: int) -> tuple[int | None, int]:
