@@ -12,7 +12,7 @@ of a large audience costs a page, where the set shape rebuilds the whole set for
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +40,12 @@ SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-ass
 
 @dataclass(frozen=True)
 class Audience:
-    """`ids` (None: no one) or, when `negated`, every profile except `ids`; `walk` tests one profile."""
+    """`ids` (None: no one) or, when `negated`, every profile except `ids`; `walk()` tests one profile."""
 
     ids: IdSet | None
     negated: bool = False
-    walk: ColumnElement[bool] | None = None
+    # Built only when a page walks: most requests need the set shape alone.
+    walk: Callable[[], ColumnElement[bool]] | None = None
 
     def invert(self) -> Audience:
         return Audience(self.ids, not self.negated)
@@ -69,9 +70,9 @@ class FilterCompiler:
     def audience(self, node: ast.Filter | None) -> Audience:
         """Both shapes of a filter (None: everyone)."""
         if node is None:
-            return Audience(None, negated=True, walk=sa.true())
+            return Audience(None, negated=True, walk=sa.true)
         found = self._set(node)
-        return Audience(found.ids, found.negated, self._member(node))
+        return Audience(found.ids, found.negated, lambda: self._member(node))
 
     def _set(self, node: ast.Filter) -> Audience:
         match node:
@@ -334,7 +335,7 @@ def page_statement(
     if after_id is not None:
         query = query.where(profiles.c.id > after_id)
     if walk and audience.walk is not None:
-        return query.where(audience.walk)
+        return query.where(audience.walk())
     if audience.ids is None:
         return query if audience.negated else query.where(sa.false())
     membership = profiles.c.id.in_(audience.ids)
