@@ -21,6 +21,8 @@ def decode_cursor(cursor: str, kind: str, *types: type, path: tuple[str, ...] = 
         found_kind, *key = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if found_kind != kind or len(key) != len(types) or any(type(k) is not t for k, t in zip(key, types, strict=True)):
             raise ValueError
+        if any(type(k) is int and not -(2**63) <= k < 2**63 for k in key):
+            raise ValueError
         return tuple(key)
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise UserInputError(f"not a cursor of this list: {cursor!r}", path) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +27,16 @@ class PreparedFilter:
     segments: dict[str, ast.Filter]
 
 
+def database_id(text: str) -> int | None:
+    """The integer an ID names, when it is one (ASCII digits that fit 64 bits); else None."""
+    return int(text) if re.fullmatch(r"[0-9]{1,18}", text) else None
+
+
 def parse_segment_id(segment_id: str, path: InputPath) -> int:
-    if not segment_id.isdigit() or len(segment_id) > 18:
+    key = database_id(segment_id)
+    if key is None:
         raise NotFoundError(f"no segment with id {segment_id!r}", path)
-    return int(segment_id)
+    return key
 
 
 async def prepare_filter(connection: AsyncConnection, value: Any, path: InputPath) -> PreparedFilter:
@@ -51,7 +58,7 @@ async def _reachable_segments(connection: AsyncConnection, ids: Iterable[str]) -
     reached: dict[str, ast.Filter] = {}
     frontier = set(ids)
     while frontier:
-        wanted = [int(i) for i in frontier if i.isdigit() and len(i) <= 18]
+        wanted = [key for key in map(database_id, frontier) if key is not None]
         rows = (await connection.execute(
             sa.select(segments.c.id, segments.c.filter).where(segments.c.id.in_(wanted))
         )).all() if wanted else []
@@ -87,6 +94,9 @@ async def create_segment(store: Store, name: str, description: str | None, value
 async def update_segment(store: Store, segment_id: str, changes: dict[str, Any]) -> int:
     key = parse_segment_id(segment_id, ("id",))
     async with store.begin() as connection:
+        if store.dialect == "postgresql":
+            # Two concurrent updates (A → B, B → A) must not both pass the cycle check.
+            await connection.execute(sa.text("LOCK TABLE segments IN SHARE ROW EXCLUSIVE MODE"))
         if await connection.scalar(sa.select(segments.c.id).where(segments.c.id == key)) is None:
             raise NotFoundError(f"no segment with id {segment_id!r}", ("id",))
         values: dict[str, Any] = {"updated_at": to_micros(now_utc())}
@@ -125,7 +135,8 @@ def _check_name(name: str, path: InputPath) -> None:
 async def segment_rows(connection: AsyncConnection, segment_id: str | None = None) -> list[Any]:
     query = sa.select(segments).order_by(segments.c.id)
     if segment_id is not None:
-        if not segment_id.isdigit() or len(segment_id) > 18:
+        key = database_id(segment_id)
+        if key is None:
             return []
-        query = query.where(segments.c.id == int(segment_id))
+        query = query.where(segments.c.id == key)
     return list((await connection.execute(query)).all())

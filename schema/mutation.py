@@ -14,10 +14,11 @@ from schema.types import Event, Profile, Segment, event_from_row
 from server import ingest
 
 
-def _event_input(event: TrackEventInput) -> ingest.EventInput:
+def _event_input(fields: dict[str, Any]) -> ingest.EventInput:
+    """A TrackEventInput given as plain JSON (GraphQL field names)."""
     return ingest.EventInput(
-        metric=event.metric, profile=plain(event.profile), occurred_at=event.occurred_at,
-        properties=event.properties, unique_id=event.unique_id,
+        metric=fields["metric"], profile=fields["profile"], occurred_at=fields.get("occurredAt"),
+        properties=fields.get("properties"), unique_id=fields.get("uniqueId"),
     )
 
 
@@ -33,7 +34,7 @@ class Mutation:
     async def track_event(self, info: GraphQLInfo, input: TrackEventInput) -> Event:
         store = info.context.store
         try:
-            result = await ingest.track_events(store, [_event_input(input)], with_ids=True)
+            result = await ingest.track_events(store, [_event_input(plain(input))], with_ids=True)
         except ingest.BatchError as error:
             (problem,) = error.problems
             raise UserInputError(problem["message"], ["input", *problem["path"][2:]]) from None
@@ -44,9 +45,8 @@ class Mutation:
 
     @strawberry.mutation
     async def track_events(self, info: GraphQLInfo, events: list[TrackEventInput]) -> TrackEventsPayload:
-        # Served by `track_events_from_plain_input` (see schema/__init__.py); kept as the declaration.
-        result = await ingest.track_events(info.context.store, [_event_input(e) for e in events])
-        return TrackEventsPayload(accepted=result.accepted, duplicates=result.duplicates)
+        # The schema serves this field with `track_events_from_plain_input` directly (schema/__init__.py).
+        return await track_events_from_plain_input(None, info, [plain(event) for event in events])
 
     @strawberry.mutation
     async def upsert_profile(self, info: GraphQLInfo, input: ProfileInput) -> Profile:
@@ -79,14 +79,7 @@ async def track_events_from_plain_input(_root: object, info: Any, events: list[d
 
     Strawberry turning 10,000 inputs into objects was half of a batch's CPU; ingest reads the dicts.
     """
-    batch = [
-        ingest.EventInput(
-            metric=event["metric"], profile=event["profile"], occurred_at=event.get("occurredAt"),
-            properties=event.get("properties"), unique_id=event.get("uniqueId"),
-        )
-        for event in events
-    ]
-    result = await ingest.track_events(info.context.store, batch)
+    result = await ingest.track_events(info.context.store, [_event_input(event) for event in events])
     return TrackEventsPayload(accepted=result.accepted, duplicates=result.duplicates)
 
 

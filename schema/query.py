@@ -17,9 +17,10 @@ from schema.types import EventConnection, Profile, ProfileConnection, Segment
 class Query:
     @strawberry.field
     async def profile(self, info: GraphQLInfo, id: strawberry.ID) -> Profile | None:
-        if not id.isdigit() or len(id) > 18:
+        key = segments.database_id(id)
+        if key is None:
             return None
-        row = await info.context.profiles.load(int(id))
+        row = await info.context.profiles.load(key)
         return Profile.from_row(row) if row is not None else None
 
     @strawberry.field

@@ -30,8 +30,12 @@ RECOMMENDED = AgentMetric(
 
 AGENT_METRICS = (STARTED, RESOLVED, ESCALATED, RECOMMENDED)
 
+def _normal(name: str) -> str:
+    return re.sub(r"\s+", " ", name.strip()).lower()
+
+
 _BY_SPELLING: dict[str, AgentMetric] = {
-    spelling.lower(): metric
+    _normal(spelling): metric
     for metric in AGENT_METRICS
     for spelling in (metric.name, metric.enum_name, *metric.aliases)
 }
@@ -54,12 +58,13 @@ PROPERTY_ALIASES: dict[str, str] = {
 
 @functools.lru_cache(maxsize=4096)  # a batch names few metrics, thousands of times
 def metric_key(name: str) -> str:
-    """The case-insensitive matching key of a metric name."""
-    return re.sub(r"\s+", " ", name.strip()).lower()
+    """The key a metric is matched by: case-insensitive, and the same for every spelling of an agent metric."""
+    found = _BY_SPELLING.get(_normal(name))
+    return _normal(found.name) if found else _normal(name)
 
 
 def agent_metric(name: str) -> AgentMetric | None:
-    return _BY_SPELLING.get(metric_key(name))
+    return _BY_SPELLING.get(_normal(name))
 
 
 def canonical_metric_name(name: str) -> str:

@@ -95,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"segmentql serve: refusing to serve openly on {args.host}: this store has no API keys. Create one "
               "first (`segmentql keys create --name NAME --scope read`), or serve on 127.0.0.1.", file=sys.stderr)
         return EXIT_USAGE
-    print(f"SegmentQL on http://{args.host}:{args.port}/graphql  (store: {settings.database_url})", file=sys.stderr)
+    print(f"SegmentQL on http://{args.host}:{args.port}/graphql  (store: {store.safe_url})", file=sys.stderr)
     uvicorn.run("server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_level="info", log_config=_log_config())
     return 0

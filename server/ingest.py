@@ -217,84 +217,83 @@ async def _known_unique_ids(
 # ---------------------------------------------------------------- profiles
 
 
+ProfileKeyValues = tuple[str | None, str | None, str | None]
+KEY_COLUMNS = tuple(column for _, column in KEY_FIELDS)
+
+
+@dataclass(eq=False)
+class _NewProfile:
+    identifiers: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(KEY_COLUMNS))
+
+
 async def resolve_profiles(
-    connection: AsyncConnection, store: Store, keys: Sequence[tuple[str | None, str | None, str | None]]
-) -> dict[tuple[str | None, str | None, str | None], int]:
-    """The profile id of every key (email, then phone, then external id), creating missing profiles."""
+    connection: AsyncConnection, store: Store, keys: Sequence[ProfileKeyValues]
+) -> dict[ProfileKeyValues, int]:
+    """The profile id of every key, creating missing profiles.
+
+    Each identifier names one profile, stored or new in this batch: a key whose identifiers name
+    two is an error. A profile named with identifiers it lacks takes them (never replacing one).
+    """
     distinct = list(dict.fromkeys(keys))
-    found = await _profiles_by_identifiers(connection, distinct)
-    resolved: dict[tuple[str | None, str | None, str | None], int] = {}
-    missing: list[tuple[str | None, str | None, str | None]] = []
+    stored = await _profiles_by_identifiers(connection, distinct)
+    owner: dict[tuple[str, str], int | _NewProfile] = {
+        (column, value): profile_id
+        for profile_id, identifiers in stored.items() for column, value in identifiers.items() if value is not None
+    }
+    chosen: dict[ProfileKeyValues, int | _NewProfile] = {}
+    additions: dict[int, dict[str, str]] = {}
     for key in distinct:
-        matches = {found[column][value] for (_, column), value in zip(KEY_FIELDS, key, strict=True)
-                   if value is not None and value in found[column]}
-        if len(matches) > 1:
-            raise UserInputError(f"profile key {_describe(key)} names {len(matches)} different profiles",
+        given = {column: value for column, value in zip(KEY_COLUMNS, key, strict=True) if value is not None}
+        owners = {owner[(column, value)] for column, value in given.items() if (column, value) in owner}
+        if len(owners) > 1:
+            raise UserInputError(f"profile key {_describe(key)} names {len(owners)} different profiles",
                                  ("events", keys.index(key), "profile"))
-        if matches:
-            resolved[key] = matches.pop()
-            await _add_identifiers(connection, resolved[key], key)
-        else:
-            missing.append(key)
-    if missing:
-        await _create_profiles(connection, missing, resolved)
-    return resolved
-
-
-async def _add_identifiers(connection: AsyncConnection, profile_id: int, key: tuple[str | None, ...]) -> None:
-    """A known profile named with more identifiers than it has takes the new ones (never replacing)."""
-    given = {column: value for (_, column), value in zip(KEY_FIELDS, key, strict=True) if value is not None}
-    if len(given) > 1:
+        target = owners.pop() if owners else _NewProfile()
+        identifiers = target.identifiers if isinstance(target, _NewProfile) else stored[target]
+        for column, value in given.items():
+            if identifiers[column] is None:
+                identifiers[column] = value
+                owner[(column, value)] = target
+                if isinstance(target, int):
+                    additions.setdefault(target, {})[column] = value
+        chosen[key] = target
+    for profile_id, values in additions.items():
         await connection.execute(sa.update(profiles).where(profiles.c.id == profile_id).values(
-            {column: sa.func.coalesce(profiles.c[column], value) for column, value in given.items()}))
+            {column: sa.func.coalesce(profiles.c[column], value) for column, value in values.items()}))
+    new = list(dict.fromkeys(target for target in chosen.values() if isinstance(target, _NewProfile)))
+    ids = await _create_profiles(connection, new) if new else {}
+    return {key: target if isinstance(target, int) else ids[target] for key, target in chosen.items()}
 
 
 async def _profiles_by_identifiers(
-    connection: AsyncConnection, keys: list[tuple[str | None, str | None, str | None]]
-) -> dict[str, dict[str, int]]:
-    found: dict[str, dict[str, int]] = {column: {} for _, column in KEY_FIELDS}
-    for position, (_, column) in enumerate(KEY_FIELDS):
+    connection: AsyncConnection, keys: Sequence[ProfileKeyValues]
+) -> dict[int, dict[str, str | None]]:
+    """The stored profiles any of these identifiers name, with all their identifiers."""
+    found: dict[int, dict[str, str | None]] = {}
+    for position, column in enumerate(KEY_COLUMNS):
         values = sorted({key[position] for key in keys if key[position] is not None})  # type: ignore[type-var]
         for start in range(0, len(values), 500):
             rows = await connection.execute(
-                sa.select(profiles.c[column], profiles.c.id).where(profiles.c[column].in_(values[start:start + 500]))
+                sa.select(profiles.c.id, *(profiles.c[c] for c in KEY_COLUMNS))
+                .where(profiles.c[column].in_(values[start:start + 500]))
             )
-            found[column].update({value: profile_id for value, profile_id in rows.all()})
+            found.update({row[0]: dict(zip(KEY_COLUMNS, row[1:], strict=True)) for row in rows.all()})
     return found
 
 
-async def _create_profiles(
-    connection: AsyncConnection,
-    keys: list[tuple[str | None, str | None, str | None]],
-    resolved: dict[tuple[str | None, str | None, str | None], int],
-) -> None:
-    # Two keys of one batch may share an identifier ({email a} and {email a, phone p}): merge them.
-    merged: list[dict[str, str | None]] = []
-    owner: dict[tuple[str, str], int] = {}
-    for key in keys:
-        slots = {owner[(column, value)] for (_, column), value in zip(KEY_FIELDS, key, strict=True)
-                 if value is not None and (column, value) in owner}
-        if len(slots) > 1:
-            raise UserInputError(f"profile key {_describe(key)} names 2 different new profiles", ("events",))
-        slot = slots.pop() if slots else len(merged)
-        if slot == len(merged):
-            merged.append({column: None for _, column in KEY_FIELDS})
-        for (_, column), value in zip(KEY_FIELDS, key, strict=True):
-            if value is not None:
-                if merged[slot][column] not in (None, value):
-                    raise UserInputError(f"profile key {_describe(key)} conflicts with another key of the batch",
-                                         ("events",))
-                merged[slot][column] = value
-                owner[(column, value)] = slot
+async def _create_profiles(connection: AsyncConnection, new: list[_NewProfile]) -> dict[_NewProfile, int]:
     now = to_micros(now_utc())
     await connection.execute(
         sa.insert(profiles),
-        [{**identifiers, "properties": {}, "created_at": now, "updated_at": now} for identifiers in merged],
+        [{**profile.identifiers, "properties": {}, "created_at": now, "updated_at": now} for profile in new],
     )
-    found = await _profiles_by_identifiers(connection, keys)
-    for key in keys:
-        column, value = next((c, v) for (_, c), v in zip(KEY_FIELDS, key, strict=True) if v is not None)
-        resolved[key] = found[column][value]
+    keys = [tuple(profile.identifiers[c] for c in KEY_COLUMNS) for profile in new]
+    stored = await _profiles_by_identifiers(connection, keys)  # type: ignore[arg-type]
+    by_identifier = {(c, v): profile_id for profile_id, ids in stored.items() for c, v in ids.items() if v is not None}
+    return {
+        profile: next(by_identifier[(c, v)] for c, v in profile.identifiers.items() if v is not None)
+        for profile in new
+    }
 
 
 def _describe(key: tuple[str | None, ...]) -> str:
@@ -310,11 +309,9 @@ async def upsert_profile(store: Store, fields: Mapping[str, Any]) -> int:
     return await _retrying(store, lambda connection: _upsert_profile(connection, key, fields, properties))
 
 
-async def _upsert_profile(connection: AsyncConnection, key: tuple[str | None, str | None, str | None],
+async def _upsert_profile(connection: AsyncConnection, key: ProfileKeyValues,
                           fields: Mapping[str, Any], properties: dict[str, Any] | None) -> int:
-    found = await _profiles_by_identifiers(connection, [key])
-    ids = {found[column][value] for (_, column), value in zip(KEY_FIELDS, key, strict=True)
-           if value is not None and value in found[column]}
+    ids = set(await _profiles_by_identifiers(connection, [key]))
     if len(ids) > 1:
         raise UserInputError(f"the identifiers {_describe(key)} name {len(ids)} different profiles", ("input",))
     now = to_micros(now_utc())

@@ -55,6 +55,6 @@ async def prepare(store: Store) -> None:
         await upgrade(store)
         return
     raise StoreOutOfDate(
-        f"the store at {store.url} is at schema revision {current or 'none'}, this SegmentQL needs "
-        f"{head_revision()}: run `segmentql migrate --database-url {store.url}` first"
+        f"the store at {store.safe_url} is at schema revision {current or 'none'}, this SegmentQL needs "
+        f"{head_revision()}: run `segmentql migrate --database-url {store.safe_url}` first"
     )

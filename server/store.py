@@ -129,6 +129,11 @@ class Store:
             pool_size=settings.pool_size, pool_timeout=settings.pool_timeout,
         )
 
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password masked, for messages and logs."""
+        return sa.make_url(self.url).render_as_string(hide_password=True)
+
     def connect(self) -> Any:
         return self.engine.connect()
 

@@ -22,7 +22,10 @@ def parse_datetime(value: str | datetime) -> datetime:
         raise ValueError(f"not an ISO 8601 datetime: {value!r}")
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 falls before year 1 in UTC
+        raise ValueError(f"datetime out of range: {value!r}") from None
 
 
 def format_datetime(value: datetime) -> str:

@@ -151,3 +151,17 @@ async def test_segment_in_use_cannot_be_deleted(gql: Any) -> None:
     error = await gql.error(f'mutation {{ deleteSegment(id: "{a}") }}')
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert len((await gql.data(SEGMENTS))["segments"]) == 2
+
+
+@pytest.mark.parametrize("query", [
+    '{ segment(id: "²") { id } }',
+    '{ profile(id: "٣") { id } }',
+    '{ profiles(filter: {inSegment: "²"}) { totalCount } }',
+    '{ profiles(filter: {expression: "did \\"x\\" since 0001-01-01T00:00:00+01:00"}) { totalCount } }',
+    '{ profiles(filter: {profile: {property: "createdAt", op: GT, value: "0001-01-01T00:00:00+01:00"}}) { totalCount } }',
+    '{ profiles(after: "WyJwcm9maWxlIiwxODQ0Njc0NDA3MzcwOTU1MTYxNSwwXQ") { totalCount } }',
+])
+async def test_odd_ids_dates_and_cursors_are_clean_answers(gql: Any, query: str) -> None:
+    body = await gql(query)
+    for error in body.get("errors", []):
+        assert error["extensions"]["code"] in ("BAD_USER_INPUT", "NOT_FOUND"), error

@@ -108,3 +108,29 @@ async def test_graphiql_and_healthz(client: Any) -> None:
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     health = await client.get("/healthz")
     assert health.status_code == 200 and health.json() == {"status": "ok"}
+
+
+async def test_keys_of_one_batch_share_identifiers_with_stored_and_new_profiles(gql: Any) -> None:
+    await gql.data('mutation { upsertProfile(input: {email: "b@x"}) { id } }')
+    await track(
+        gql,
+        {"metric": "Placed Order", "profile": {"email": "b@x", "phoneNumber": "+1"}},
+        {"metric": "Placed Order", "profile": {"phoneNumber": "+1"}},
+        {"metric": "Placed Order", "profile": {"email": "n@x"}},
+        {"metric": "Placed Order", "profile": {"email": "n@x", "externalId": "e1"}},
+        {"metric": "Placed Order", "profile": {"externalId": "e1"}},
+    )
+    found = await gql.data("{ profiles { nodes { email phoneNumber externalId events { nodes { id } } } } }")
+    summary = sorted((p["email"], p["phoneNumber"], p["externalId"], len(p["events"]["nodes"]))
+                     for p in found["profiles"]["nodes"])
+    assert summary == [("b@x", "+1", None, 2), ("n@x", None, "e1", 3)]
+
+
+async def test_metric_aliases_work_in_event_lists_and_replays(gql: Any) -> None:
+    tracked = {"metric": "STARTED_CONVERSATION", "profile": {"email": "s@x"},
+               "properties": {"conversation_id": "c1"}, "uniqueId": "u1"}
+    first = await gql.data(TRACK_ONE, {"e": tracked})
+    again = await gql.data(TRACK_ONE, {"e": {**tracked, "metric": "Started Customer Agent Conversation"}})
+    assert again["trackEvent"]["id"] == first["trackEvent"]["id"]
+    listed = await gql.data('{ events(metric: "started_conversation") { nodes { id } } }')
+    assert [n["id"] for n in listed["events"]["nodes"]] == [first["trackEvent"]["id"]]
