@@ -242,12 +242,15 @@ async def resolve_profiles(
     }
     chosen: dict[ProfileKeyValues, int | _NewProfile] = {}
     additions: dict[int, dict[str, str]] = {}
+    problems: list[dict[str, Any]] = []
     for key in distinct:
         given = {column: value for column, value in zip(KEY_COLUMNS, key, strict=True) if value is not None}
         owners = {owner[(column, value)] for column, value in given.items() if (column, value) in owner}
         if len(owners) > 1:
-            raise UserInputError(f"profile key {_describe(key)} names {len(owners)} different profiles",
-                                 ("events", keys.index(key), "profile"))
+            message = f"profile key {_describe(key)} names {len(owners)} different profiles"
+            problems += [{"index": i, "path": ["events", i, "profile"], "message": message}
+                         for i, other in enumerate(keys) if other == key]
+            continue
         target = owners.pop() if owners else _NewProfile()
         identifiers = target.identifiers if isinstance(target, _NewProfile) else stored[target]
         for column, value in given.items():
@@ -257,6 +260,9 @@ async def resolve_profiles(
                 if isinstance(target, int):
                     additions.setdefault(target, {})[column] = value
         chosen[key] = target
+    if problems:  # raised inside the write transaction: nothing of the batch is stored
+        problems.sort(key=lambda problem: problem["index"])
+        raise BatchError(_batch_message(problems), ("events", problems[0]["index"], "profile"), problems)
     for profile_id, values in additions.items():
         await connection.execute(sa.update(profiles).where(profiles.c.id == profile_id).values(
             {column: sa.func.coalesce(profiles.c[column], value) for column, value in values.items()}))

@@ -116,11 +116,13 @@ async def test_invalid_batch_item_stores_nothing_and_lists_every_bad_index(gql: 
 async def test_key_naming_two_profiles_stores_nothing(gql: Any) -> None:
     await track(gql, event("a@x", "Placed Order", before(hours=1)))
     await gql.data('mutation { upsertProfile(input: {phoneNumber: "+1555"}) { id } }')
-    batch = [event("new@x", "Placed Order", before(hours=1)),
-             {"metric": "Placed Order", "profile": {"email": "a@x", "phoneNumber": "+1555"}}]
+    conflicting = {"metric": "Placed Order", "profile": {"email": "a@x", "phoneNumber": "+1555"}}
+    batch = [event("new@x", "Placed Order", before(hours=1)), conflicting, conflicting,
+             {"metric": "Viewed Product", "profile": {"email": "a@x", "externalId": "x-1"}}]
     error = await gql.error(TRACK, {"events": batch})
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["extensions"]["inputPath"] == ["events", 1, "profile"]
+    assert [d["index"] for d in error["extensions"]["details"]] == [1, 2]
     assert len((await gql.data(COUNT_EVENTS))["events"]["nodes"]) == 1
     assert (await gql.data(AUDIENCE))["profiles"]["totalCount"] == 2
 
