@@ -51,6 +51,29 @@ async def event_page(
     return EventPage(rows[:first], len(rows) > first)
 
 
+async def first_pages_by_profile(
+    store: Store, profile_ids: list[int], first: int, metric: str | None = None
+) -> list[EventPage]:
+    """The first page of each profile's events (newest first), all in one statement."""
+    check_page_size(first)
+    newest = sa.func.row_number().over(
+        partition_by=events.c.profile_id, order_by=(events.c.ts.desc(), events.c.id.desc())
+    ).label("position")
+    ranked = event_query().add_columns(newest).where(events.c.profile_id.in_(profile_ids))
+    if metric is not None:
+        ranked = ranked.where(metrics.c.name_key == metric_key(metric))
+    ranked_rows = ranked.subquery()
+    query = (sa.select(*(ranked_rows.c[c.name] for c in EVENT_COLUMNS))
+             .where(ranked_rows.c.position <= first + 1)
+             .order_by(ranked_rows.c.profile_id, ranked_rows.c.position))
+    async with store.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    grouped: dict[int, list[Any]] = {profile_id: [] for profile_id in profile_ids}
+    for row in rows:
+        grouped[row.profile_id].append(row)
+    return [EventPage(grouped[p][:first], len(grouped[p]) > first) for p in profile_ids]
+
+
 async def events_by_id(store: Store, ids: list[int]) -> list[Any]:
     async with store.connect() as connection:
         rows = {row.id: row for row in (await connection.execute(event_query().where(events.c.id.in_(ids)))).all()}

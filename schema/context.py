@@ -8,6 +8,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
+from resolvers.events import EventPage, first_pages_by_profile
 from resolvers.profiles import profiles_by_id
 from server.store import Store
 
@@ -17,12 +18,22 @@ class Context:
     store: Store
     request: Any = None
     profiles: DataLoader[int, Any] = field(init=False)
+    # First pages of profiles' events, one loader per (metric, first): one query for a page of profiles.
+    event_pages: dict[tuple[str | None, int], DataLoader[int, EventPage]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         async def load(ids: list[int]) -> list[Any]:
             return await profiles_by_id(self.store, ids)
 
         self.profiles = DataLoader(load_fn=load)
+
+    def first_event_pages(self, metric: str | None, first: int) -> DataLoader[int, EventPage]:
+        if (metric, first) not in self.event_pages:
+            async def load(ids: list[int]) -> list[EventPage]:
+                return await first_pages_by_profile(self.store, ids, first, metric)
+
+            self.event_pages[(metric, first)] = DataLoader(load_fn=load)
+        return self.event_pages[(metric, first)]
 
 
 GraphQLInfo = Info[Context, None]

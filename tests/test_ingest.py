@@ -134,3 +134,23 @@ async def test_metric_aliases_work_in_event_lists_and_replays(gql: Any) -> None:
     assert again["trackEvent"]["id"] == first["trackEvent"]["id"]
     listed = await gql.data('{ events(metric: "started_conversation") { nodes { id } } }')
     assert [n["id"] for n in listed["events"]["nodes"]] == [first["trackEvent"]["id"]]
+
+
+async def test_events_of_a_page_of_profiles_are_each_profiles_newest_first(gql: Any) -> None:
+    await track(gql, *[event("three@x", "Viewed Product", before(hours=h), n=h) for h in (1, 2, 3)],
+                event("one@x", "Placed Order", before(hours=5), n=5),
+                event("one@x", "Viewed Product", before(hours=4), n=4))
+    await gql.data('mutation { upsertProfile(input: {email: "none@x"}) { id } }')
+    query = """query($m: String) { profiles { nodes { email events(first: 2, metric: $m) {
+        nodes { properties } pageInfo { hasNextPage endCursor } } } } }"""
+    found = {p["email"]: p["events"] for p in (await gql.data(query))["profiles"]["nodes"]}
+    assert [e["properties"]["n"] for e in found["three@x"]["nodes"]] == [1, 2]
+    assert found["three@x"]["pageInfo"]["hasNextPage"] is True
+    assert [e["properties"]["n"] for e in found["one@x"]["nodes"]] == [4, 5]
+    assert found["one@x"]["pageInfo"]["hasNextPage"] is False
+    assert found["none@x"]["nodes"] == []
+    rest = await gql.data('query($a: String) { profileByKey(key: {email: "three@x"}) { events(first: 2, after: $a) '
+                          "{ nodes { properties } } } }", {"a": found["three@x"]["pageInfo"]["endCursor"]})
+    assert [e["properties"]["n"] for e in rest["profileByKey"]["events"]["nodes"]] == [3]
+    viewed = {p["email"]: p["events"] for p in (await gql.data(query, {"m": "viewed product"}))["profiles"]["nodes"]}
+    assert [e["properties"]["n"] for e in viewed["one@x"]["nodes"]] == [4]
