@@ -73,7 +73,7 @@ def _check_event_condition(condition: ast.EventCondition, path: InputPath) -> in
         for i, where in enumerate(follow_up.where):
             check_property_condition(where, (*path, key, "where", i))
         for i, name in enumerate(follow_up.same_properties):
-            _check_property_name(name, (*path, key, "sameProperties", i))
+            check_property_name(name, (*path, key, "sameProperties", i))
         conditions += len(follow_up.where)
     return conditions
 
@@ -90,7 +90,7 @@ def check_window(window: ast.Window, path: InputPath) -> None:
 
 def check_property_condition(condition: ast.PropertyCondition, path: InputPath, profile: bool = False) -> None:
     """Values must suit their op: a scalar, a list of scalars for IN, a string for STARTS_WITH."""
-    _check_property_name(condition.property, (*path, "property"))
+    check_property_name(condition.property, (*path, "property"))
     op, value, at = condition.op, condition.value, (*path, "value")
     if op in VALUELESS_OPS:
         return
@@ -128,7 +128,8 @@ def _check_scalar(value: object, op: ast.PropertyOp, path: InputPath) -> None:
                              path)
 
 
-def _check_property_name(name: str, path: InputPath) -> None:
+def check_property_name(name: str, path: InputPath) -> None:
+    """Property names are bound as parameters, but SQLite's JSON paths quote them: no quotes inside."""
     if not name or any(c in name for c in '"`\\') or len(name) > 200:
         raise UserInputError("a property name must be 1-200 characters without \", ` or \\", path)
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -26,14 +25,14 @@ from resolvers import filter_ast as ast
 from resolvers.compiler import FilterCompiler
 from resolvers.errors import InputPath, UserInputError
 from resolvers.filter_input import window_from_input
-from resolvers.filter_limits import check_window
+from resolvers.filter_limits import check_property_name, check_window
+from resolvers.property_sql import property_dialect
 from server.agent_metrics import AGENT_METRICS, agent_metric, metric_key
 from server.store import Store, events, metrics
 from server.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, now_utc, to_micros
 
 MAX_BUCKETS = 10_000
 MAX_POINTS = 100_000
-MAX_GROUP_BY_LENGTH = 200
 
 INTERVALS: dict[str, tuple[int, int]] = {
     # name: (bucket width, offset of bucket starts from the epoch), both in microseconds
@@ -174,32 +173,13 @@ def _bucket_sql(ts: Any, interval: str) -> Any:
 
 
 def group_value(dialect: str, properties: Any, key: str) -> Any:
-    """The property's value as text: strings as they are, integers in decimal, booleans as
-    true/false; NULL when absent, null, a fractional number, a list or an object."""
-    if dialect == "postgresql":
-        doc = sa.type_coerce(properties, postgresql.JSONB)
-        kind = sa.func.jsonb_typeof(doc[sa.literal(key, sa.String)])
-        text = doc[sa.literal(key, sa.String)].astext
-        return sa.case(
-            (kind.in_(["string", "boolean"]), text),
-            (sa.and_(kind == "number", text.op("~")("^-?[0-9]+$")), text),
-        )
-    path = sa.literal(f'$."{key}"', sa.String)
-    kind = sa.func.json_type(properties, path)
-    value = sa.func.json_extract(properties, path)
-    return sa.case(
-        (kind == "text", value),
-        (kind == "integer", sa.cast(value, sa.String)),
-        (kind.in_(["true", "false"]), kind),
-    )
+    """The property's value as text (see PropertyDialect.group_text)."""
+    return property_dialect(dialect).group_text(properties, key)
 
 
 def check_group_by(group_by: str | None, path: InputPath = ("groupBy",)) -> None:
-    if group_by is None:
-        return
-    if not group_by or any(c in group_by for c in '"`\\') or len(group_by) > MAX_GROUP_BY_LENGTH:
-        raise UserInputError(
-            f"groupBy must be a property name of 1-{MAX_GROUP_BY_LENGTH} characters without \", ` or \\", path)
+    if group_by is not None:
+        check_property_name(group_by, path)
 
 
 async def series(

@@ -86,6 +86,11 @@ class PropertyDialect:
         """Both documents hold the key, not null, with equal values."""
         raise NotImplementedError
 
+    def group_text(self, doc: Any, key: str) -> ColumnElement[Any]:
+        """The value as text for grouping: strings as they are, integers in decimal, booleans as
+        true/false; NULL when absent, null, a fractional number, a list or an object."""
+        raise NotImplementedError
+
 
 class SQLiteProperties(PropertyDialect):
     """SQLite's JSON1: json_type / json_extract on a quoted-label path."""
@@ -156,6 +161,14 @@ class SQLiteProperties(PropertyDialect):
         same_kind = sa.or_(kind == other_kind, sa.and_(kind.in_(numeric), other_kind.in_(numeric)))
         return sa.and_(kind != "null", same_kind, self._value(doc, key) == self._value(other, key))
 
+    def group_text(self, doc: Any, key: str) -> ColumnElement[Any]:
+        kind, value = self._type(doc, key), self._value(doc, key)
+        return sa.case(
+            (kind == "text", value),
+            (kind == "integer", sa.cast(value, sa.String)),
+            (kind.in_(["true", "false"]), kind),
+        )
+
 
 class PostgresProperties(PropertyDialect):
     """PostgreSQL's jsonb: ->, ->>, jsonb_typeof and containment."""
@@ -202,6 +215,14 @@ class PostgresProperties(PropertyDialect):
 
     def same_value(self, doc: Any, other: Any, key: str) -> Predicate:
         return sa.and_(self._type(doc, key) != "null", self._get(doc, key) == self._get(other, key))
+
+    def group_text(self, doc: Any, key: str) -> ColumnElement[Any]:
+        kind = self._type(doc, key)
+        text = sa.type_coerce(doc, postgresql.JSONB)[sa.literal(key, sa.String)].astext
+        return sa.case(
+            (kind.in_(["string", "boolean"]), text),
+            (sa.and_(kind == "number", text.op("~")("^-?[0-9]+$")), text),
+        )
 
 
 def property_dialect(name: str) -> PropertyDialect:
