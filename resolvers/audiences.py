@@ -60,12 +60,15 @@ async def profile_page(
 ) -> ProfilePage:
     """`first` members after the cursor, in id order; totalCount is computed only when awaited.
 
-    The first page takes the set shape. When walking profiles in id order would have been
-    cheaper for it (judged by the id span the page covered against the time it took), the
-    cursor tells the next pages to walk: a dense audience's later pages then cost a page each.
+    The first page of a complement ("didn't", "at most") walks: its members are most profiles, and
+    the set shape would first build the whole excluded set. Other first pages take the set shape;
+    when walking would have been cheaper for it (judged by the id span the page covered against
+    the time it took), the cursor tells the next pages to walk, so that a dense audience's later
+    pages cost a page each.
     """
     check_page_size(first)
-    after_id, shape = decode_cursor(after, PROFILE_CURSOR, int, int) if after else (None, SET_SHAPE)
+    first_shape = WALK_SHAPE if audience.negated else SET_SHAPE
+    after_id, shape = decode_cursor(after, PROFILE_CURSOR, int, int) if after else (None, first_shape)
     started = time.perf_counter()
     rows = await _fetch(store, page_statement(audience, after_id, first + 1, walk=shape == WALK_SHAPE))
     page, has_next_page = rows[:first], len(rows) > first
@@ -93,14 +96,14 @@ async def _fetch(store: Store, statement: Any) -> list[Any]:
 
 
 def explain_sql(store: Store, audience: Audience) -> str:
-    """The statements as this store runs them, each with its parameters."""
-    shapes = (
-        ("the first page (set shape)", page_statement(audience, None, 101)),
-        ("later pages, when walking profiles in id order is cheaper (walk shape)",
-         page_statement(audience, 0, 101, walk=True)),
-        ("totalCount", count_statement(audience)),
-    )
-    return "\n\n".join(f"-- {title}\n{_render(store, statement)}" for title, statement in shapes)
+    """The statements as this store runs them, each with its parameters, the first page's first."""
+    walked = ("pages in the walk shape: every page of a complement, later pages of a dense audience",
+              page_statement(audience, 0, 101, walk=True))
+    built = ("pages in the set shape: the first page of any audience but a complement",
+             page_statement(audience, None, 101))
+    shapes = (walked, built) if audience.negated else (built, walked)
+    statements = (*shapes, ("totalCount", count_statement(audience)))
+    return "\n\n".join(f"-- {title}\n{_render(store, statement)}" for title, statement in statements)
 
 
 def _render(store: Store, statement: Any) -> str:

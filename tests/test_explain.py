@@ -1,0 +1,30 @@
+"""explain: the statements that run, with every untrusted value bound as a parameter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXPLAIN = "query($f: SegmentFilter!) { explain(filter: $f) }"
+SNEAKY = "x'); DROP TABLE events; --"
+
+
+async def test_explain_shows_both_shapes_and_binds_names_and_values(gql: Any) -> None:
+    filter = {"did": {"metric": SNEAKY, "where": [{"property": SNEAKY, "op": "EQ", "value": SNEAKY}]}}
+    text = (await gql.data(EXPLAIN, {"f": filter}))["explain"]
+    statements = text.split("\n\n")
+    assert [s.splitlines()[0] for s in statements] == [
+        "-- pages in the set shape: the first page of any audience but a complement",
+        "-- pages in the walk shape: every page of a complement, later pages of a dense audience",
+        "-- totalCount",
+    ]
+    for statement in statements:
+        sql = "\n".join(line for line in statement.splitlines() if not line.startswith("--"))
+        assert "SELECT" in sql
+        assert "DROP TABLE" not in sql  # metric name, property name and value are parameters
+        assert "DROP TABLE" in statement.splitlines()[-1]  # … listed after the statement
+
+
+async def test_explain_puts_the_walk_first_for_a_complement(gql: Any) -> None:
+    text = (await gql.data(EXPLAIN, {"f": {"didNot": {"metric": "Placed Order"}}}))["explain"]
+    assert text.startswith("-- pages in the walk shape")
+    assert "EXISTS" in text.split("\n\n")[0]
