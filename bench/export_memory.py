@@ -16,12 +16,8 @@ same asOf. Figures only: nothing here asserts on time.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,6 +33,7 @@ from server import migrate  # noqa: E402
 from server.agent_metrics import metric_key  # noqa: E402
 from server.store import Store  # noqa: E402
 from server.timestamps import MICROS_PER_DAY, format_datetime, now_utc, to_micros  # noqa: E402
+from tests.server_process import ServerProcess  # noqa: E402
 
 METRIC = "Placed Order"
 FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim"]
@@ -70,12 +67,6 @@ async def _create_tables(url: str) -> None:
     await store.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def proc_status(pid: int) -> dict[str, int]:
     """The kB figures of /proc/PID/status (VmHWM, VmRSS, RssAnon, RssFile, …)."""
     figures = {}
@@ -99,21 +90,8 @@ class AnonPeak(threading.Thread):
             time.sleep(0.005)
 
 
-def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--database-url", f"sqlite+aiosqlite:///{db}"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "SEGMENTQL_GRAPHIQL": "0"},
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("the server did not start within 30 s")
+def start_server(db: Path) -> ServerProcess:
+    return ServerProcess(f"sqlite+aiosqlite:///{db}", env={"SEGMENTQL_GRAPHIQL": "0"})
 
 
 def graphql(base: str, query: str, variables: dict[str, object]) -> dict[str, object]:
@@ -128,9 +106,8 @@ def run(n: int, directory: Path) -> bool:
     started = time.perf_counter()
     build_store(db, n)
     built = time.perf_counter() - started
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = start_server(db, port)
+    server = start_server(db)
+    base = server.base
     try:
         created = graphql(base, 'mutation { createSegment(input: {name: "buyers", filter: {did: {metric: "Placed Order"}}})'
                                 " { id } }", {})
@@ -154,11 +131,7 @@ def run(n: int, directory: Path) -> bool:
         sampler.join()
         after = proc_status(server.pid)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.stop()
     rows = lines - 1
     print(f"N={n:>7,}  store built in {built:5.1f} s ({db.stat().st_size / 2**20:5.1f} MiB)")
     print(f"  rows {rows:>7,}  Segment.count {count:>7,}  {'equal' if rows == count else 'DIFFERENT'}")

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +25,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.server_process import ServerProcess  # noqa: E402
+
 TRACK = "mutation($e: [TrackEventInput!]!) { trackEvents(events: $e) { accepted duplicates } }"
 AUDIENCES = [
     '{ profiles(filter: {did: {metric: "Placed Order", within: {lastHours: 1}}}, first: 100) { totalCount nodes { id } } }',
@@ -42,12 +44,6 @@ class Tally:
     write_latencies: list[float] = field(default_factory=list)
     read_latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def writer(client: httpx.AsyncClient, number: int, deadline: float, batch: int, tally: Tally) -> None:
@@ -112,27 +108,6 @@ async def admin(url: str, statement: str) -> None:
     await engine.dispose()
 
 
-def start_server(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "server.cli", "serve", "--database-url", url, "--port", str(port),
-               "--workers", str(workers)]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-async def wait_until_healthy(base: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    async with httpx.AsyncClient(base_url=base) as client:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
-            try:
-                if (await client.get("/healthz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("server did not become healthy")
-
-
 def percentile(values: list[float], share: float) -> float:
     return sorted(values)[min(len(values) - 1, int(share * len(values)))] * 1000 if values else float("nan")
 
@@ -145,12 +120,10 @@ async def run(args: argparse.Namespace) -> int:
         server_url = sa.make_url(url).set(database=database).render_as_string(hide_password=False)
     else:
         server_url = url
-    port = free_port()
-    process = start_server(server_url, args.workers, port)
-    base = f"http://127.0.0.1:{port}"
+    server = ServerProcess(server_url, workers=args.workers)
+    base = server.base
     tally = Tally()
     try:
-        await wait_until_healthy(base, process)
         deadline = time.monotonic() + args.seconds
         limits = httpx.Limits(max_connections=args.writers + args.readers)
         async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
@@ -159,8 +132,7 @@ async def run(args: argparse.Namespace) -> int:
                 *(reader(client, n, deadline, tally) for n in range(args.readers)),
             )
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
     stored_acknowledged, stored, repeated = await audit(server_url, tally.acknowledged)
     if database:
         await admin(url, f'DROP DATABASE "{database}"')

@@ -4,10 +4,8 @@ the bench asks of it over HTTP: segment counts and pages, paging throughput, CSV
 from __future__ import annotations
 
 import hashlib
-import signal
 import sqlite3
 import statistics
-import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -41,9 +39,8 @@ class Server:
 
     def __init__(self, path: Path, api_key: str | None = None) -> None:
         self.path = path
-        self.port = export_memory.free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.process = export_memory.start_server(path, self.port)
+        self.process = export_memory.start_server(path)
+        self.base = self.process.base
         headers = {"content-type": "application/json"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
@@ -83,11 +80,7 @@ class Server:
 
     def stop(self) -> None:
         self.client.close()
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        self.process.stop()
 
     def __enter__(self) -> Server:
         return self

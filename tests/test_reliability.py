@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import httpx
 from server.store import Store
 from tests.conftest import GraphQLClient
 from tests.helpers import RECOMMENDED_NAME, STARTED_NAME, TRACK, before
+from tests.server_process import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 SOAK_SECONDS = float(os.environ.get("SEGMENTQL_SOAK_SECONDS", "10"))
@@ -64,54 +64,13 @@ async def test_concurrent_batches_creating_the_same_profiles_all_succeed(gql: Gr
 # ---------------------------------------------------------------- a real server process
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Server:
-    """`segmentql serve` on a loopback port, in its own process."""
-
-    def __init__(self, database: Path, log: Path) -> None:
-        self.url = f"sqlite+aiosqlite:///{database}"
-        self.log_path = log
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "SEGMENTQL_KEY_CACHE_SECONDS": "2"}
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--database-url", self.url], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"the server did not start: {self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+def start(database: Path, log: Path) -> ServerProcess:
+    return ServerProcess(f"sqlite+aiosqlite:///{database}", env={"SEGMENTQL_KEY_CACHE_SECONDS": "2"}, log=log)
 
 
 @contextlib.contextmanager
-def serving(database: Path, log: Path) -> Iterator[Server]:
-    server = Server(database, log)
+def serving(database: Path, log: Path) -> Iterator[ServerProcess]:
+    server = start(database, log)
     try:
         yield server
     finally:
@@ -130,7 +89,7 @@ class Tally:
     errors: list[str] = field(default_factory=list)
 
 
-async def stream_until_killed(server: Server, round_: int, tally: Tally, senders: int = 4) -> None:
+async def stream_until_killed(server: ServerProcess, round_: int, tally: Tally, senders: int = 4) -> None:
     """Senders post batches one after another; the server is SIGKILLed while some are in flight."""
     async def sender(s: int) -> None:
         async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
@@ -160,7 +119,7 @@ async def test_sigkill_mid_stream_keeps_every_acknowledged_batch_and_no_partial_
     database, log = tmp_path / "kill.db", tmp_path / "server.log"
     tally = Tally()
     for round_ in range(KILL_ROUNDS):
-        server = Server(database, log)
+        server = start(database, log)
         try:
             await stream_until_killed(server, round_, tally)
         finally:
