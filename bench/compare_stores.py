@@ -31,7 +31,6 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
@@ -45,6 +44,7 @@ from resolvers.compiler import FilterCompiler, count_statement, page_statement  
 from resolvers.filter_input import filter_from_input  # noqa: E402
 from resolvers.filter_text import parse_filter  # noqa: E402
 from server.store import Store, events, metrics, profiles  # noqa: E402
+from tests.stores import create_database, drop_database  # noqa: E402
 
 PAGE = 1000
 HEADING = "## SQLite and PostgreSQL side by side"
@@ -78,26 +78,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------- the two stores
-
-
-async def create_database(server_url: str, name: str) -> str:
-    """CREATE DATABASE `name` on the server of `server_url`; returns the new database's URL."""
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_database(server_url: str, name: str) -> None:
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        await admin.dispose()
 
 
 def fresh_sqlite(args: argparse.Namespace) -> str:

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.server_process import ServerProcess  # noqa: E402
+from tests.stores import create_database, drop_database  # noqa: E402
 
 TRACK = "mutation($e: [TrackEventInput!]!) { trackEvents(events: $e) { accepted duplicates } }"
 AUDIENCES = [
@@ -101,13 +102,6 @@ async def audit(url: str, acknowledged: list[str]) -> tuple[int, int, int]:
     return len(set(acknowledged) & set(stored)), len(stored), repeated
 
 
-async def admin(url: str, statement: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as connection:
-        await connection.execute(sa.text(statement))
-    await engine.dispose()
-
-
 def percentile(values: list[float], share: float) -> float:
     return sorted(values)[min(len(values) - 1, int(share * len(values)))] * 1000 if values else float("nan")
 
@@ -115,11 +109,8 @@ def percentile(values: list[float], share: float) -> float:
 async def run(args: argparse.Namespace) -> int:
     url = args.database_url or f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'load.db'}"
     database = f"segmentql_load_{uuid.uuid4().hex[:10]}" if url.startswith("postgresql") else None
-    if database:  # a database of its own, dropped afterwards
-        await admin(url, f'CREATE DATABASE "{database}"')
-        server_url = sa.make_url(url).set(database=database).render_as_string(hide_password=False)
-    else:
-        server_url = url
+    # On PostgreSQL, a database of its own, dropped afterwards.
+    server_url = await create_database(url, database) if database else url
     server = ServerProcess(server_url, workers=args.workers)
     base = server.base
     tally = Tally()
@@ -135,7 +126,7 @@ async def run(args: argparse.Namespace) -> int:
         server.stop()
     stored_acknowledged, stored, repeated = await audit(server_url, tally.acknowledged)
     if database:
-        await admin(url, f'DROP DATABASE "{database}"')
+        await drop_database(url, database)
     store = "PostgreSQL" if database else "SQLite"
     print(f"{store}, {args.workers} workers, {args.writers} writers + {args.readers} readers, {args.seconds:g} s")
     print(f"  acknowledged events {len(tally.acknowledged):,} ({len(tally.acknowledged) / args.seconds:,.0f}/s), "

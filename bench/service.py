@@ -7,6 +7,7 @@ import hashlib
 import sqlite3
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -118,18 +119,26 @@ def _as_json(rows: list[Any], has_next: bool) -> bytes:
     return orjson.dumps({"data": {"profiles": {"nodes": nodes, "pageInfo": info}}})
 
 
-def _raw_all_pages(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
+def _fetch_all_pages(fetch: Callable[[int | None], list[Any]]) -> int:
+    """Pages of PAGE rows (fetched PAGE + 1 at a time), each turned into the GraphQL page's JSON."""
     fetched, after_id = 0, None
     while True:
-        # As the server pages this dense audience: the first page in the set shape, the others walking.
-        statement = compiled_page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS, walk=after_id is not None)
-        rows = db.execute(statement.sql, statement.params).fetchall()
+        rows = fetch(after_id)
         page, has_next = rows[:PAGE], len(rows) > PAGE
         _as_json(page, has_next)
         fetched += len(page)
         if not has_next:
             return fetched
         after_id = page[-1][0]
+
+
+def _raw_all_pages(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
+    def fetch(after_id: int | None) -> list[Any]:
+        # As the server pages this dense audience: the first page in the set shape, the others walking.
+        statement = compiled_page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS, walk=after_id is not None)
+        return db.execute(statement.sql, statement.params).fetchall()
+
+    return _fetch_all_pages(fetch)
 
 
 def _raw_single(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
@@ -140,15 +149,9 @@ def _raw_single(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
 
 
 def _raw_exists_pages(db: sqlite3.Connection, audience: PagingAudience, params: dict[str, int]) -> int:
-    fetched, after_id = 0, None
-    while True:
-        rows = db.execute(audience.EXISTS_PAGE, audience.exists_page_params(params, after_id, PAGE + 1)).fetchall()
-        page, has_next = rows[:PAGE], len(rows) > PAGE
-        _as_json(page, has_next)
-        fetched += len(page)
-        if not has_next:
-            return fetched
-        after_id = page[-1][0]
+    return _fetch_all_pages(
+        lambda after_id: db.execute(audience.EXISTS_PAGE, audience.exists_page_params(params, after_id, PAGE + 1)).fetchall()
+    )
 
 
 def paging(server: Server, db: sqlite3.Connection, audience: PagingAudience, params: dict[str, int],
