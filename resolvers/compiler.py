@@ -233,21 +233,7 @@ class FilterCompiler:
         ).with_hint(later, "INDEXED BY ix_events_profile_metric_ts", "sqlite").exists()
 
     def window(self, ts: Any, window: ast.Window | None) -> list[ColumnElement[bool]]:
-        """`ts` inside the window, measured back from `as_of` (None: all time up to `as_of`)."""
-        match window:
-            case None:
-                return [ts <= self.as_of]
-            case ast.LastDays(n):
-                return [ts >= self.as_of_micros - n * MICROS_PER_DAY, ts <= self.as_of]
-            case ast.LastHours(n):
-                return [ts >= self.as_of_micros - n * MICROS_PER_HOUR, ts <= self.as_of]
-            case ast.Since(at):
-                return [ts >= to_micros(at), ts <= self.as_of]
-            case ast.Before(at):
-                return [ts < to_micros(at), ts <= self.as_of]
-            case ast.Between(start, end):
-                return [ts >= to_micros(start), ts < to_micros(end), ts <= self.as_of]
-        raise TypeError(f"not a window: {window!r}")
+        return window_conditions(ts, window, self.as_of_micros)
 
     def _event_predicate(self, event: Any, condition: ast.PropertyCondition) -> ColumnElement[bool]:
         promoted = {"channel": event.c.channel, "conversation_id": event.c.conversation_id}
@@ -298,6 +284,31 @@ PROFILE_COLUMNS = {
     "lastName": profiles.c.last_name,
     "createdAt": profiles.c.created_at,
 }
+
+
+def window_bounds(window: ast.Window | None, as_of: int) -> tuple[int | None, int]:
+    """The first and last microsecond (inclusive) a window admits at `as_of`; None: no lower bound."""
+    match window:
+        case None:
+            return None, as_of
+        case ast.LastDays(n):
+            return as_of - n * MICROS_PER_DAY, as_of
+        case ast.LastHours(n):
+            return as_of - n * MICROS_PER_HOUR, as_of
+        case ast.Since(at):
+            return to_micros(at), as_of
+        case ast.Before(at):
+            return None, min(to_micros(at) - 1, as_of)
+        case ast.Between(start, end):
+            return to_micros(start), min(to_micros(end) - 1, as_of)
+    raise TypeError(f"not a window: {window!r}")
+
+
+def window_conditions(ts: Any, window: ast.Window | None, as_of: int) -> list[ColumnElement[bool]]:
+    """`ts` inside the window, measured back from `as_of` (None: all time up to `as_of`)."""
+    low, high = window_bounds(window, as_of)
+    upper = ts <= sa.literal(high, sa.BigInteger)
+    return [upper] if low is None else [ts >= sa.literal(low, sa.BigInteger), upper]
 
 
 def _metric_id(name: str) -> Any:

@@ -30,11 +30,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resolvers import filter_ast as ast
+from resolvers.compiler import window_conditions
 from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import UserInputError
 from resolvers.events import event_query
 from resolvers.filter_limits import check_page_size
-from resolvers.metrics import now_micros, parse_window, window_conditions
+from resolvers.metrics import now_micros, parse_window
 from server.agent_metrics import AGENT_METRICS, ESCALATED, RECOMMENDED, RESOLVED, STARTED, metric_key
 from server.store import Store, events, metrics
 
@@ -196,11 +197,11 @@ def _filtered(
     if window is not None:
         event = events.alias("in_window")
         in_window = sa.select(event.c.conversation_id).where(
-            event.c.metric_id.in_(agent_ids), *window_conditions(dialect, event.c.ts, window, now))
+            event.c.metric_id.in_(agent_ids), *window_conditions(event.c.ts, window, now))
         prune.append(events.c.conversation_id.in_(in_window))
     query = _Summaries(dialect, ids, *prune)
     if window is not None:
-        conditions.extend(window_conditions(dialect, query.start, window, now))
+        conditions.extend(window_conditions(query.start, window, now))
     if channel is not None:
         conditions.append(query.grouped.c.channel == channel)
     if status is not None:

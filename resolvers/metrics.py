@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from resolvers import filter_ast as ast
-from resolvers.compiler import FilterCompiler
+from resolvers.compiler import window_bounds, window_conditions
 from resolvers.errors import InputPath, UserInputError
 from resolvers.filter_input import window_from_input
 from resolvers.filter_limits import check_property_name, check_window
@@ -54,27 +54,6 @@ def parse_window(value: Any, path: InputPath = ("within",)) -> ast.Window | None
     window = window_from_input(value, path)
     check_window(window, path)
     return window
-
-
-def window_conditions(dialect: str, ts: Any, window: ast.Window | None, now: int) -> list[ColumnElement[bool]]:
-    """`ts` inside the window measured back from `now` (no window: all time up to now), as the compiler does."""
-    return FilterCompiler(dialect, now).window(ts, window)
-
-
-def window_span(window: ast.Window, now: int) -> tuple[int | None, int]:
-    """The first and last microsecond (inclusive) the window admits; None: no lower bound."""
-    match window:
-        case ast.LastDays(n):
-            return now - n * MICROS_PER_DAY, now
-        case ast.LastHours(n):
-            return now - n * MICROS_PER_HOUR, now
-        case ast.Since(at):
-            return to_micros(at), now
-        case ast.Before(at):
-            return None, min(to_micros(at) - 1, now)
-        case ast.Between(start, end):
-            return to_micros(start), min(to_micros(end) - 1, now)
-    raise TypeError(f"not a window: {window!r}")
 
 
 def now_micros() -> int:
@@ -143,7 +122,7 @@ async def _aggregate(store: Store, metric_id: int | None, window: ast.Window | N
     if metric_id is None:
         return 0
     query = sa.select(value).where(
-        events.c.metric_id == metric_id, *window_conditions(store.dialect, events.c.ts, window, now_micros()))
+        events.c.metric_id == metric_id, *window_conditions(events.c.ts, window, now_micros()))
     async with store.connect() as connection:
         return int(await connection.scalar(query) or 0)
 
@@ -193,8 +172,8 @@ async def series(
     """
     check_group_by(group_by)
     now = now_micros()
-    low, high = window_span(window, now)
-    conditions = window_conditions(store.dialect, events.c.ts, window, now)
+    low, high = window_bounds(window, now)
+    conditions = window_conditions(events.c.ts, window, now)
     if low is None and metric_id is not None:
         async with store.connect() as connection:
             low = await _first_event(connection, metric_id, conditions)
