@@ -118,13 +118,21 @@ class CachedValidation(ValidationCache):
         yield from super().on_validate()
 
 
-def query_cost(schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any],
-               operation_name: str | None = None) -> tuple[int, int]:
-    """(cost, selections once fragments are expanded) of the costliest operation that may run (the named one, else any)."""
+def operations_and_fragments(
+    document: DocumentNode, operation_name: str | None
+) -> tuple[list[OperationDefinitionNode], dict[str, FragmentDefinitionNode]]:
+    """The operations that may run (the named one, else all of them) and the document's fragments by name."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     named = [op for op in operations if op.name is not None and op.name.value == operation_name]
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    found = [_Coster(schema, fragments, variables, op).operation_cost() for op in named or operations]
+    return named or operations, fragments
+
+
+def query_cost(schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any],
+               operation_name: str | None = None) -> tuple[int, int]:
+    """(cost, selections once fragments are expanded) of the costliest operation that may run."""
+    operations, fragments = operations_and_fragments(document, operation_name)
+    found = [_Coster(schema, fragments, variables, op).operation_cost() for op in operations]
     return max(found, default=(0, 0))
 
 

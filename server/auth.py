@@ -31,11 +31,11 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     InlineFragmentNode,
-    OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
 )
 
+from schema.limits import operations_and_fragments
 from server.store import Store, api_keys
 from server.timestamps import now_utc, to_micros
 
@@ -255,11 +255,7 @@ def required_scopes(document: DocumentNode, operation_name: str | None) -> dict[
     operation of the document counts. Fragments at the root are followed; @skip/@include are not
     evaluated, so a skipped field still needs its scope.
     """
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    named = [op for op in operations if op.name is not None and op.name.value == operation_name]
-    if named:
-        operations = named
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    operations, fragments = operations_and_fragments(document, operation_name)
     needed: dict[str, str] = {}
     for operation in operations:
         for field in _root_fields(operation.selection_set, fragments, set()):
