@@ -15,7 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resolvers.errors import UserInputError
-from server.agent_metrics import agent_metric, canonical_metric_name, canonical_property_key, metric_key
+from server.agent_metrics import (
+    RECOMMENDED,
+    AgentMetric,
+    agent_metric,
+    canonical_metric_name,
+    canonical_property_key,
+    metric_key,
+)
 from server.store import Store, events, metric_ids, profiles
 from server.timestamps import now_utc, to_micros
 
@@ -71,14 +78,14 @@ def normalise_event(event: EventInput, received_at: int) -> _ValidEvent:
     agent = agent_metric(event.metric)
     if agent is not None:
         properties = {canonical_property_key(k): v for k, v in properties.items()}
-        _check_agent_properties(properties)
+        _check_agent_properties(agent, properties)
     if event.unique_id is not None and not event.unique_id.strip():
         raise UserInputError("uniqueId cannot be empty", ("uniqueId",))
     ts = to_micros(event.occurred_at) if event.occurred_at is not None else received_at
     return _ValidEvent(canonical_metric_name(event.metric), key, ts, properties, event.unique_id)
 
 
-def _check_agent_properties(properties: dict[str, Any]) -> None:
+def _check_agent_properties(agent: AgentMetric, properties: dict[str, Any]) -> None:
     conversation_id = properties.get("conversation_id")
     if not isinstance(conversation_id, str) or not conversation_id:
         raise UserInputError("conversation_id is required: a non-empty string", ("properties", "conversation_id"))
@@ -91,11 +98,8 @@ def _check_agent_properties(properties: dict[str, Any]) -> None:
     for key in ("channel", "initial_skill", "final_skill", "escalation_reason"):
         if properties.get(key) is not None and not isinstance(properties[key], str):
             raise UserInputError(f"{key} must be a string", ("properties", key))
-
-
-def _needs_products(metric: str) -> bool:
-    found = agent_metric(metric)
-    return found is not None and found.enum_name == "RECEIVED_PRODUCT_RECOMMENDATION"
+    if agent is RECOMMENDED and "products" not in properties:
+        raise UserInputError("products is required: a non-empty list", ("properties", "products"))
 
 
 def profile_key(key: Mapping[str, str | None], path: tuple[str, ...]) -> tuple[str | None, str | None, str | None]:
@@ -120,8 +124,6 @@ async def track_events(store: Store, batch: Sequence[EventInput], with_ids: bool
     for index, event in enumerate(batch):
         try:
             normalised = normalise_event(event, received_at)
-            if _needs_products(normalised.metric) and "products" not in normalised.properties:
-                raise UserInputError("products is required: a non-empty list", ("properties", "products"))
             valid.append(normalised)
         except UserInputError as error:
             problems.append({"index": index, "path": ["events", index, *error.input_path], "message": error.message})
