@@ -28,7 +28,7 @@ from server.timestamps import format_datetime, now_utc, parse_datetime
 
 COLUMNS = ("id", "email", "phone_number", "external_id", "first_name", "last_name")
 PAGE_SIZE = 5000
-"""Members per SELECT (module-level so that tests can make pages small)."""
+"""Members per chunk of the one streamed SELECT (module-level so that tests can make chunks small)."""
 
 Rows = Sequence[Sequence[Any]]
 

@@ -1,7 +1,7 @@
 """Ingest: validate and normalise events and profiles, then write them in one transaction each.
 
-A batch is checked whole before anything is written, and written inside one transaction,
-so a bad event or a conflicting profile key leaves the store as it was.
+A batch's events are checked whole before anything is written; its profile keys are resolved
+inside the one write transaction, so a bad event or a conflicting key leaves the store as it was.
 """
 
 from __future__ import annotations
