@@ -24,7 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from resolvers import filter_ast as ast
 from resolvers.property_sql import NEGATED_OPS, PropertyDialect, matches, property_dialect
 from server.agent_metrics import metric_key
-from server.store import events, metrics, profiles
+from server.store import PROFILE_ROW, events, metrics, profiles
 from server.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, parse_datetime, to_micros
 
 IdSet = Select[Any] | CompoundSelect[Any]
@@ -342,7 +342,7 @@ def page_statement(
 
     With `walk`, profiles are tested one by one in id order (the walk shape), stopping at `limit`.
     """
-    query = sa.select(*(columns or list(profiles.c))).order_by(profiles.c.id).limit(limit)
+    query = sa.select(*(columns or PROFILE_ROW)).order_by(profiles.c.id).limit(limit)
     if after_id is not None:
         query = query.where(profiles.c.id > after_id)
     if walk and audience.walk is not None:

@@ -8,12 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.ingest import KEY_FIELDS
-from server.store import Store, profiles
+from server.store import PROFILE_ROW, Store, profiles
 
 
 async def profiles_by_id(store: Store, ids: Sequence[int]) -> list[Any | None]:
     async with store.connect() as connection:
-        rows = (await connection.execute(sa.select(profiles).where(profiles.c.id.in_(list(ids))))).all()
+        rows = (await connection.execute(sa.select(*PROFILE_ROW).where(profiles.c.id.in_(list(ids))))).all()
     by_id = {row.id: row for row in rows}
     return [by_id.get(i) for i in ids]
 
@@ -24,7 +24,7 @@ async def profile_by_key(store: Store, key: Mapping[str, str | None]) -> Any | N
         for name, column in KEY_FIELDS:
             value = (key.get(name) or "").strip()  # as ingest stores identifiers: trimmed
             if value:
-                row = (await connection.execute(sa.select(profiles).where(profiles.c[column] == value))).first()
+                row = (await connection.execute(sa.select(*PROFILE_ROW).where(profiles.c[column] == value))).first()
                 if row is not None:
                     return row
     return None

@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from schema import limits
+from schema.execution import PlainFieldsExecutionContext
 from schema.mutation import Mutation, track_events_from_plain_input
 from schema.query import Query
 from schema.scalars import DateTime
@@ -40,6 +41,7 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
         ],
         scalar_overrides={datetime: DateTime},
         extensions=limits.extensions(introspection),
+        execution_context_class=PlainFieldsExecutionContext,
     )
     # The ingest hot path skips Strawberry's conversion of input objects (see the resolver's docstring).
     mutation_type = built._schema.mutation_type

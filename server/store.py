@@ -46,6 +46,21 @@ profiles = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
+# A profile as the API reads it, in this order (schema.types.Profile.from_row unpacks it). Properties
+# come as their stored text on SQLite and are decoded only when a client asks for them: pages of a
+# thousand profiles rarely do. (PostgreSQL's driver decodes jsonb itself.)
+PROFILE_ROW = (
+    profiles.c.id, profiles.c.email, profiles.c.phone_number, profiles.c.external_id, profiles.c.first_name,
+    profiles.c.last_name, sa.type_coerce(profiles.c.properties, sa.Text).label("properties"),
+    profiles.c.created_at, profiles.c.updated_at,
+)
+
+
+def decode_properties(stored: Any) -> Any:
+    """Properties read through PROFILE_ROW: text on SQLite, already decoded on PostgreSQL."""
+    return orjson.loads(stored) if isinstance(stored, str | bytes) else stored
+
+
 events = sa.Table(
     "events", metadata,
     sa.Column("id", Id, primary_key=True),
