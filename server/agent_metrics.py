@@ -63,10 +63,12 @@ def metric_key(name: str) -> str:
     return _normal(found.name) if found else _normal(name)
 
 
+@functools.lru_cache(maxsize=4096)
 def agent_metric(name: str) -> AgentMetric | None:
     return _BY_SPELLING.get(_normal(name))
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_metric_name(name: str) -> str:
     """An agent metric's canonical name for any accepted spelling; other names stay as given."""
     found = agent_metric(name)

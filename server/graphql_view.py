@@ -163,22 +163,35 @@ class GraphQLView(GraphQL[Context, None]):
 def _variables_problem(variables: Any) -> str | None:
     """Why the variables cannot be taken as they are: U+0000 in a string or a key (PostgreSQL cannot
     store it, so neither store takes it), or nesting too deep for JSON columns. None when fine."""
-    stack: list[tuple[Any, int]] = [(variables, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_VARIABLE_DEPTH:
-            return f"variables may nest at most {MAX_VARIABLE_DEPTH} levels deep"
-        if isinstance(value, str):
-            if "\x00" in value:
-                return NUL_MESSAGE
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if "\x00" in key:
-                    return NUL_MESSAGE
-                stack.append((item, depth + 1))
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
+    if type(variables) in (dict, list) and not _nests_within(variables, MAX_VARIABLE_DEPTH):
+        return f"variables may nest at most {MAX_VARIABLE_DEPTH} levels deep"
+    # orjson writes U+0000 as \u0000: one pass in C over a batch of a thousand events. A hit may be an
+    # escaped backslash followed by "u0000" (not a NUL), which only the exact walk tells apart.
+    if b"\\u0000" in orjson.dumps(variables) and _has_nul(variables):
+        return NUL_MESSAGE
     return None
+
+
+def _nests_within(container: Any, levels: int) -> bool:
+    """Whether every value inside lies at most `levels` below the container (recursion: at most `levels` deep)."""
+    if levels == 0:
+        return not container
+    # Exact types (decoded JSON has no subclasses): twice as fast as isinstance over a batch's values.
+    for item in container.values() if type(container) is dict else container:
+        kind = type(item)
+        if (kind is dict or kind is list) and not _nests_within(item, levels - 1):
+            return False
+    return True
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def _has_nul_literal(document: DocumentNode) -> bool:

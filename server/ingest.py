@@ -205,14 +205,20 @@ def event_row(profile_id: int, metric_id: int, ts: int, properties: dict[str, An
 async def _known_unique_ids(
     connection: AsyncConnection, ids_by_key: dict[str, int], batch: list[_ValidEvent]
 ) -> set[tuple[int, str]]:
-    wanted = {(ids_by_key[metric_key(e.metric)], e.unique_id) for e in batch if e.unique_id is not None}
+    """The (metric id, uniqueId) pairs of the batch already stored: probes of the unique index, metric by metric."""
+    wanted: dict[int, set[str]] = {}
+    for event in batch:
+        if event.unique_id is not None:
+            wanted.setdefault(ids_by_key[metric_key(event.metric)], set()).add(event.unique_id)
     known: set[tuple[int, str]] = set()
-    unique_ids = sorted({u for _, u in wanted})
-    for start in range(0, len(unique_ids), 500):
-        rows = await connection.execute(
-            sa.select(events.c.metric_id, events.c.unique_id).where(events.c.unique_id.in_(unique_ids[start:start + 500]))
-        )
-        known.update((m, u) for m, u in rows.all() if (m, u) in wanted)
+    for metric_id, unique_ids in wanted.items():
+        ordered = sorted(unique_ids)
+        for start in range(0, len(ordered), 500):
+            rows = await connection.execute(
+                sa.select(events.c.unique_id)
+                .where(events.c.metric_id == metric_id, events.c.unique_id.in_(ordered[start:start + 500]))
+            )
+            known.update((metric_id, unique_id) for unique_id in rows.scalars())
     return known
 
 

@@ -262,6 +262,38 @@ async def test_text_with_nul_is_refused_on_both_stores(gql: GraphQLClient) -> No
         error = await gql.error(query, variables)
         assert error["extensions"]["code"] == "BAD_USER_INPUT" and "NUL" in error["message"], query
     assert await gql.data('{ profileByKey(key: {email: "a\\\\u0000b"}) { id } }') == {"profileByKey": None}
+    # A backslash followed by "u0000" is text, not a NUL, in variables too.
+    by_key = 'query($k: ProfileKey!) { profileByKey(key: $k) { id } }'
+    assert await gql.data(by_key, {"k": {"email": "a\\u0000b"}}) == {"profileByKey": None}
+
+
+def test_variables_may_nest_exactly_max_levels() -> None:
+    from server.graphql_view import MAX_VARIABLE_DEPTH, _variables_problem
+
+    def nested(levels: int, leaf: Any = "x") -> Any:
+        value = leaf
+        for level in range(levels):
+            value = {"a": value} if level % 2 else [value]
+        return value
+
+    assert _variables_problem(nested(MAX_VARIABLE_DEPTH)) is None
+    assert _variables_problem(nested(MAX_VARIABLE_DEPTH - 1, leaf={})) is None
+    assert "nest at most" in (_variables_problem(nested(MAX_VARIABLE_DEPTH + 1)) or "")
+    assert "nest at most" in (_variables_problem(nested(MAX_VARIABLE_DEPTH, leaf={"b": 1})) or "")
+    assert "NUL" in (_variables_problem({"k": [{"v": "a\x00b"}]}) or "")
+    assert "NUL" in (_variables_problem({"k\x00": 1}) or "")
+    assert _variables_problem({"k": "a\\u0000b"}) is None
+
+
+async def test_variables_nested_too_deeply_are_bad_input(gql: GraphQLClient) -> None:
+    deep: Any = "bottom"
+    for _ in range(150):
+        deep = {"inner": deep}
+    event = {"metric": "X", "profile": {"email": "a@x"}, "properties": {"deep": deep}}
+    error = await gql.error(TRACK, {"events": [event]})
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and "nest at most 100 levels" in error["message"]
+    shallow = {"metric": "X", "profile": {"email": "a@x"}, "properties": {"deep": {"a": [{"b": [1, {"c": "d"}]}]}}}
+    assert await gql.data(TRACK, {"events": [shallow]}) == {"trackEvents": {"accepted": 1, "duplicates": 0}}
 
 
 async def test_filter_integers_beyond_64_bits_are_bad_input(gql: GraphQLClient) -> None:
