@@ -2,13 +2,19 @@
 
 An export is compiled once, at one instant `as_of` (default: when it was asked for), and runs as
 one statement whose rows are streamed (a server-side cursor) `PAGE_SIZE` at a time: each chunk is
-encoded and handed on before the next is read, so memory stays constant whatever the audience
+encoded and handed on while the next is read, so memory stays constant whatever the audience
 size. One statement rather than keyset pages because every page would rebuild the member set:
 pages made a 200k-member export quadratic (73k rows/s, falling as the audience grows).
+
+The statement takes the walk shape (each profile tested in id order) when a probe of the first
+DENSITY_SAMPLE profiles finds the audience dense, else the set shape: on a 113k-member audience
+of 200k profiles the walk streams ~250k rows/s where the set shape, which first builds the whole
+member set, streams ~190k; on a sparse audience the walk would test every profile for few members.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -18,6 +24,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resolvers.audiences import compile_filter, count_members
 from resolvers.compiler import Audience, page_statement
@@ -29,6 +37,9 @@ from server.timestamps import format_datetime, now_utc, parse_datetime
 COLUMNS = ("id", "email", "phone_number", "external_id", "first_name", "last_name")
 PAGE_SIZE = 5000
 """Members per chunk of the one streamed SELECT (module-level so that tests can make chunks small)."""
+DENSITY_SAMPLE = 2000
+WALK_DENSITY = 0.25
+"""The share of sampled profiles that must be members for an export to walk (module-level for tests)."""
 
 Rows = Sequence[Sequence[Any]]
 
@@ -94,12 +105,38 @@ class Export:
         return await count_members(self.store, self.audience)
 
     async def rows(self, page_size: int | None = None) -> AsyncIterator[Rows]:
-        """The members in id order, `page_size` rows at a time from one streamed statement."""
+        """The members in id order, `page_size` rows at a time from one streamed statement.
+
+        The next page is read while the caller encodes and sends this one: the database's thread
+        and the event loop work side by side rather than in turns (~1.4x the rows per second).
+        """
+        size = page_size or PAGE_SIZE
         columns = [profiles.c[name] for name in COLUMNS]
         async with self.store.read() as connection:
-            result = await connection.stream(page_statement(self.audience, None, None, columns))
-            async for page in result.partitions(page_size or PAGE_SIZE):
-                yield page
+            walk = await self._is_dense(connection)
+            statement = page_statement(self.audience, None, None, columns, walk=walk)
+            result = await connection.stream(statement)
+            reading = asyncio.ensure_future(result.fetchmany(size))
+            try:
+                while page := await reading:
+                    reading = asyncio.ensure_future(result.fetchmany(size))
+                    yield page
+            finally:
+                # A client that left mid-export: let the read in flight end before the connection is returned.
+                await asyncio.wait([reading])
+                if not reading.cancelled():
+                    reading.exception()  # retrieved, so that a failed read is not reported as never awaited
+
+    async def _is_dense(self, connection: AsyncConnection) -> bool:
+        """Whether at least WALK_DENSITY of the first DENSITY_SAMPLE profiles are members (a bounded probe)."""
+        if self.audience.walk is None:
+            return False
+        bound = sa.select(profiles.c.id).order_by(profiles.c.id).offset(DENSITY_SAMPLE - 1).limit(1).scalar_subquery()
+        sampled, members = (await connection.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((self.audience.walk(), 1), else_=0)), 0))
+            .where(profiles.c.id <= sa.func.coalesce(bound, profiles.c.id))
+        )).one()
+        return bool(sampled) and members >= WALK_DENSITY * sampled
 
     async def chunks(self, page_size: int | None = None) -> AsyncIterator[bytes]:
         """The encoded file: the header (CSV), then one chunk per page."""

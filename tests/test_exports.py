@@ -206,10 +206,14 @@ async def test_a_segment_without_members_gives_just_the_header(client: httpx.Asy
     assert response.content == b""
 
 
-@pytest.mark.parametrize(("page_size", "chunks"), [(7, 5), (10, 3), (30, 1), (1000, 1)])
+@pytest.mark.parametrize(("page_size", "chunks", "walk_density", "walks"), [
+    (7, 5, 2.0, False), (10, 3, 0.0, True), (30, 1, 0.5, True), (1000, 1, 0.7, False),
+])
 async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_repeating(
-    client: httpx.AsyncClient, gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch, page_size: int, chunks: int
+    client: httpx.AsyncClient, gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch, page_size: int, chunks: int,
+    walk_density: float, walks: bool,
 ) -> None:
+    """Either shape (the probe finds 30 of 45 profiles members: 0.67), chunked or not, gives every member once."""
     # 30 members among 45 profiles, interleaved so that pages skip over non-members.
     events = [
         event(f"p{i:02d}@x", "Placed Order" if i % 3 else "Viewed Product", before(hours=i + 1)) for i in range(45)
@@ -218,12 +222,15 @@ async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_re
     ordered = await create_segment(gql, ORDERED, "ordered")
     did_not = await create_segment(gql, {"didNot": {"metric": "Placed Order"}}, "did not order")
     monkeypatch.setattr(server.exports, "PAGE_SIZE", page_size)
+    monkeypatch.setattr(server.exports, "WALK_DENSITY", walk_density)
     statements = 0
+    shapes: list[bool] = []
     real_page_statement = server.exports.page_statement
 
     def counting_page_statement(*args: Any, **kwargs: Any) -> Any:
         nonlocal statements
         statements += 1
+        shapes.append(kwargs.get("walk", False))
         return real_page_statement(*args, **kwargs)
 
     monkeypatch.setattr(server.exports, "page_statement", counting_page_statement)
@@ -240,7 +247,7 @@ async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_re
     rows = csv_rows(await client.get(f"/segments/{ordered}/members.csv", params={"asOf": iso(AS_OF)}))
     count, nodes = await graphql_members(gql, ordered, iso(AS_OF))
     assert count == 30
-    assert statements == 1
+    assert statements == 1 and shapes == [walks]
     assert encoded == chunks
     assert rows[1:] == [as_row(node) for node in nodes]
     ids = [int(row[0]) for row in rows[1:]]
@@ -254,6 +261,28 @@ async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_re
     assert [obj["id"] for obj in objects] == [node["id"] for node in nodes]
     assert len(objects) == count == 15
     assert {obj["email"] for obj in objects} == {f"p{i:02d}@x" for i in range(0, 45, 3)}
+
+
+@pytest.mark.parametrize(("sample", "walks"), [(10, False), (45, True), (1000, True)])
+async def test_the_density_probe_looks_at_the_first_profiles_only(
+    client: httpx.AsyncClient, gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch, sample: int, walks: bool
+) -> None:
+    """Members are 6 of the first 10 profiles but 30 of all 45: a 0.65 threshold walks only past the first 10."""
+    await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i % 3 else "Viewed Product", before(hours=i + 1))
+                       for i in range(45)))
+    ordered = await create_segment(gql, ORDERED, "ordered")
+    monkeypatch.setattr(server.exports, "DENSITY_SAMPLE", sample)
+    monkeypatch.setattr(server.exports, "WALK_DENSITY", 0.65)
+    shapes: list[bool] = []
+    real_page_statement = server.exports.page_statement
+
+    def recording_page_statement(*args: Any, **kwargs: Any) -> Any:
+        shapes.append(kwargs.get("walk", False))
+        return real_page_statement(*args, **kwargs)
+
+    monkeypatch.setattr(server.exports, "page_statement", recording_page_statement)
+    rows = csv_rows(await client.get(f"/segments/{ordered}/members.csv", params={"asOf": iso(AS_OF)}))
+    assert len(rows) - 1 == 30 and shapes == [walks]
 
 
 # ---------------------------------------------------------------- the command line
