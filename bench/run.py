@@ -108,10 +108,17 @@ def run_duckdb(path: Path, db: Any, results: list[report.SegmentResult], repeat:
     duckdb_db.close()
 
 
-def run_graphql(server: service.Server, results: list[report.SegmentResult], repeat: int) -> None:
+def run_graphql(server: service.Server, db: Any, results: list[report.SegmentResult], repeat: int) -> None:
     for segment, result in zip(segments.SEGMENTS, results, strict=True):
         segment_id = server.saved_segment(segment.key, segment.filter)
-        result.graphql_count = measure.timed(lambda i=segment_id: server.count(i), repeat)
+        # In rounds with the compiled SQL on this side's connection: "GraphQL − compiled" is then a
+        # difference of times taken under the same load (a few ms apart), not minutes apart.
+        statement = measure.compiled_count(segment.filter, build.AS_OF)
+        paired = measure.timed_together({
+            "graphql": lambda i=segment_id: server.count(i),
+            "compiled": lambda st=statement: db.execute(st.sql, st.params).fetchone()[0],
+        }, repeat * 3)
+        result.graphql_count, result.paired_compiled = paired["graphql"], paired["compiled"]
         result.counts["graphql"] = int(result.graphql_count.result)
         result.graphql_page = measure.timed(lambda f=segment.filter: server.page(f), repeat)
         say(f"  {segment.key:<20} GraphQL count {result.graphql_count.ms:8.1f} ms  page {result.graphql_page.ms:8.1f} ms")
@@ -179,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             if "graphql" in server_parts and results.segments:
                 say("segments: GraphQL")
                 results.graphql_floor = measure.timed(server.floor, args.repeat)
-                run_graphql(server, results.segments, args.repeat)
+                run_graphql(server, db, results.segments, args.repeat)
             if "paging" in server_parts:
                 chosen, size = paging_audience(db, min(100_000, args.profiles // 2))
                 say(f"paging: {chosen.name} ({size:,} members)")

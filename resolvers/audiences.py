@@ -8,14 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from resolvers.compiler import Audience, FilterCompiler, count_statement, page_statement
 from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import InputPath, QueryTimeoutError
-from resolvers.filter_ast import Filter
+from resolvers.filter_ast import Filter, segment_references
 from resolvers.filter_limits import check_page_size
-from resolvers.segments import prepare_filter
+from resolvers.segments import checked_filter, referenced_segments
 from server.store import StatementTimeout, Store
 from server.timestamps import now_utc, to_micros
 
@@ -41,14 +39,19 @@ def as_of_micros(as_of: datetime | None) -> int:
     return to_micros(as_of if as_of is not None else now_utc())
 
 
-async def compile_filter(
-    connection: AsyncConnection, store: Store, value: Any, as_of: datetime | None, path: InputPath
-) -> Audience:
-    """Check a filter given as plain JSON (None: everyone) and compile it at `as_of`."""
+async def compile_filter(store: Store, value: Any, as_of: datetime | None, path: InputPath) -> Audience:
+    """Check a filter given as plain JSON (None: everyone) and compile it at `as_of`.
+
+    The store is read only when the filter names saved segments (their definitions, from the primary).
+    """
     if value is None:
         return compile_prepared(store, None, {}, as_of)
-    prepared = await prepare_filter(connection, value, path)
-    return compile_prepared(store, prepared.root, prepared.segments, as_of)
+    root = checked_filter(value, path)
+    reached: dict[str, Filter] = {}
+    if segment_references(root):
+        async with store.connect() as connection:
+            reached = await referenced_segments(connection, root, path)
+    return compile_prepared(store, root, reached, as_of)
 
 
 def compile_prepared(store: Store, root: Filter | None, segments: dict[str, Filter], as_of: datetime | None) -> Audience:

@@ -41,16 +41,27 @@ def parse_segment_id(segment_id: str, path: InputPath) -> int:
 
 async def prepare_filter(connection: AsyncConnection, value: Any, path: InputPath) -> PreparedFilter:
     """Build and check a filter given as plain JSON; every inSegment must name a saved segment."""
+    root = checked_filter(value, path)
+    return PreparedFilter(root, await referenced_segments(connection, root, path))
+
+
+def checked_filter(value: Any, path: InputPath) -> ast.Filter:
+    """A filter given as plain JSON, built and checked against the limits (no saved segment read yet)."""
     root = filter_from_input(value, parse_filter, path)
     check_filter(root, path)
     for node_path, _, node in iter_filters(root, path):
         if isinstance(node, ast.InSegment):
             parse_segment_id(node.segment_id, (*node_path, "inSegment"))
+    return root
+
+
+async def referenced_segments(connection: AsyncConnection, root: ast.Filter, path: InputPath) -> dict[str, ast.Filter]:
+    """The stored filters of the segments `root` names, transitively; each named one must exist."""
     reached = await _reachable_segments(connection, ast.segment_references(root))
     for node_path, _, node in iter_filters(root, path):
         if isinstance(node, ast.InSegment) and node.segment_id not in reached:
             raise UserInputError(f"inSegment names no saved segment: {node.segment_id!r}", (*node_path, "inSegment"))
-    return PreparedFilter(root, reached)
+    return reached
 
 
 async def _reachable_segments(connection: AsyncConnection, ids: Iterable[str]) -> dict[str, ast.Filter]:
@@ -132,11 +143,14 @@ def _check_name(name: str, path: InputPath) -> None:
         raise UserInputError("a segment name must be 1-200 characters", path)
 
 
-async def segment_rows(connection: AsyncConnection, segment_id: str | None = None) -> list[Any]:
+def segments_query(segment_id: str | None = None) -> sa.Select[Any]:
+    """Saved segments in id order; only the one `segment_id` names when given (none for a malformed id)."""
     query = sa.select(segments).order_by(segments.c.id)
-    if segment_id is not None:
-        key = database_id(segment_id)
-        if key is None:
-            return []
-        query = query.where(segments.c.id == key)
-    return list((await connection.execute(query)).all())
+    if segment_id is None:
+        return query
+    key = database_id(segment_id)
+    return query.where(segments.c.id == key) if key is not None else query.where(sa.false())
+
+
+async def segment_rows(connection: AsyncConnection, segment_id: str | None = None) -> list[Any]:
+    return list((await connection.execute(segments_query(segment_id))).all())

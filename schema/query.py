@@ -38,22 +38,18 @@ class Query:
         as_of: datetime | None = None,
     ) -> ProfileConnection:
         store = info.context.store
-        async with store.connect() as connection:
-            audience = await audiences.compile_filter(
-                connection, store, plain(filter) if filter else None, as_of, ("filter",))
+        audience = await audiences.compile_filter(store, plain(filter) if filter else None, as_of, ("filter",))
         return ProfileConnection.of(await audiences.profile_page(store, audience, first, after), after)
 
     @strawberry.field(description="Checks a filter and returns the SQL it compiles to.")
     async def explain(self, info: GraphQLInfo, filter: SegmentFilter, as_of: datetime | None = None) -> str:
         store = info.context.store
-        async with store.connect() as connection:
-            audience = await audiences.compile_filter(connection, store, plain(filter), as_of, ("filter",))
+        audience = await audiences.compile_filter(store, plain(filter), as_of, ("filter",))
         return audiences.explain_sql(store, audience)
 
     @strawberry.field
     async def segment(self, info: GraphQLInfo, id: strawberry.ID) -> Segment | None:
-        async with info.context.store.connect() as connection:
-            rows = await segments.segment_rows(connection, id)
+        rows = await info.context.store.fetch(segments.segments_query(id), replica=False)
         return Segment.from_row(rows[0]) if rows else None
 
     @strawberry.field

@@ -285,7 +285,5 @@ class Segment:
 
     async def _audience(self, info: GraphQLInfo, as_of: datetime | None) -> audiences.Audience:
         # Compiled from the stored filter already loaded: no second read of this segment.
-        store = info.context.store
-        async with store.connect() as connection:
-            return await audiences.compile_filter(connection, store, self.filter, as_of, ())
+        return await audiences.compile_filter(info.context.store, self.filter, as_of, ())
 

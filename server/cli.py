@@ -253,8 +253,7 @@ async def _count(args: argparse.Namespace) -> int:
     as_of = parse_as_of(args.as_of)
     store = _open_store(args)
     try:
-        async with store.connect() as connection:
-            audience = await compile_filter(connection, store, filter_to_input(root), as_of, ())
+        audience = await compile_filter(store, filter_to_input(root), as_of, ())
         print(await count_members(store, audience))
     finally:
         await store.dispose()

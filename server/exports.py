@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from resolvers.audiences import compile_filter, count_members
 from resolvers.compiler import Audience, page_statement
 from resolvers.errors import NotFoundError, UserInputError
-from resolvers.segments import parse_segment_id, segment_rows
+from resolvers.segments import parse_segment_id, segments_query
 from server.store import Store, profiles
 from server.timestamps import format_datetime, now_utc, parse_datetime
 
@@ -154,10 +154,9 @@ async def prepare_export(store: Store, segment_id: str, format_name: str, as_of:
         raise UserInputError(f"unknown export format {format_name!r}; one of: {', '.join(FORMATS)}", ("format",))
     instant = parse_as_of(as_of)
     key = parse_segment_id(segment_id, ("id",))
-    async with store.connect() as connection:
-        if not await segment_rows(connection, str(key)):
-            raise NotFoundError(f"no segment with id {segment_id!r}", ("id",))
-        audience = await compile_filter(connection, store, {"inSegment": str(key)}, instant, ())
+    if not await store.fetch(segments_query(str(key)), replica=False):
+        raise NotFoundError(f"no segment with id {segment_id!r}", ("id",))
+    audience = await compile_filter(store, {"inSegment": str(key)}, instant, ())
     return Export(store, key, instant, audience, export_format)
 
 

@@ -155,9 +155,10 @@ AUDIENCE = "query($f: SegmentFilter, $a: DateTime) { profiles(filter: $f, asOf: 
 
 async def test_a_slow_audience_query_times_out_and_the_next_request_succeeds(store_kind: str, tmp_path: Path) -> None:
     factory = StoreFactory(store_kind, tmp_path)
-    store = await factory.create(statement_timeout=0.01, pool_size=2, max_overflow=0)
+    # 1 ms: the filter's statements take several ms on either store (their plans differ, not their cost).
+    store = await factory.create(statement_timeout=0.001, pool_size=2, max_overflow=0)
     try:
-        app = create_app(Settings(database_url=store.url, statement_timeout=0.01), store=store)
+        app = create_app(Settings(database_url=store.url, statement_timeout=0.001), store=store)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
             gql = GraphQLClient(http)
             metrics = [STARTED_NAME, ESCALATED_NAME, "Placed Order", "Viewed Product"]
@@ -167,7 +168,8 @@ async def test_a_slow_audience_query_times_out_and_the_next_request_succeeds(sto
             assert (await gql.data(TRACK, {"events": events}))["trackEvents"]["accepted"] == 6000
             for _ in range(2):
                 error = await gql.error(AUDIENCE, {"f": SLOW_FILTER, "a": iso(AS_OF)})
-                assert error["extensions"]["code"] == "QUERY_TIMEOUT" and error["path"] == ["profiles"]
+                # The page or its totalCount, whichever statement runs out of time first.
+                assert error["extensions"]["code"] == "QUERY_TIMEOUT" and error["path"][0] == "profiles"
                 assert "cancelled" in error["message"]
             store.statement_timeout = 30  # the same connections, now with room: they answer
             for _ in range(3):

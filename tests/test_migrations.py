@@ -50,10 +50,10 @@ async def test_upgrade_from_the_first_migration_keeps_every_row(factory: StoreFa
             emails = (await connection.execute(sa.text("SELECT email FROM profiles ORDER BY id"))).scalars().all()
             event = (await connection.execute(sa.text("SELECT unique_id, channel FROM events"))).one()
             keys = (await connection.execute(sa.text("SELECT count(*) FROM api_keys"))).scalar()
-            audience = await compile_filter(connection, store, {"inSegment": "1"}, None, ())
         assert emails == ["a@x", "b@x"]
         assert tuple(event) == ("o-1", "SMS")
         assert keys == 0
+        audience = await compile_filter(store, {"inSegment": "1"}, None, ())
         assert await count_members(store, audience) == 1
     finally:
         await store.dispose()
