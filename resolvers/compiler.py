@@ -38,6 +38,13 @@ def _sqlite_from_hint(_compiler: Any, _table: Any, text: str | None) -> str | No
 SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-assign,assignment]
 
 
+# Aliases are immutable, so they are built once (building one proxies all nine columns: ~40% of a
+# filter's compile). `x` scans qualifying events, `y` a follow-up of an `x` row; an `x` subquery
+# never nests inside another (conditions combine side by side), so none is correlated by mistake.
+SCANNED = events.alias("x")
+FOLLOW_UPS = events.alias("y")
+
+
 @dataclass(frozen=True)
 class Audience:
     """`ids` (None: no one) or, when `negated`, every profile except `ids`; `walk()` tests one profile."""
@@ -113,7 +120,7 @@ class FilterCompiler:
 
     def _member_did(self, condition: ast.EventCondition) -> ColumnElement[bool]:
         def of_this_profile(column: Any) -> Select[Any]:
-            event = events.alias("x")
+            event = SCANNED
             return sa.select(column).select_from(event).where(
                 event.c.profile_id == profiles.c.id, *self._qualifying(event, condition)
             ).with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite")
@@ -183,7 +190,7 @@ class FilterCompiler:
         """
         if compare == ">=" and n == 1 and condition == ast.EventCondition(condition.metric):
             return sa.select(profiles.c.id.label("profile_id")).where(self._member_did(condition))
-        event = events.alias("x")
+        event = SCANNED
         query = sa.select(event.c.profile_id).where(*self._qualifying(event, condition))
         # Plans must not hang on statistics: without ANALYZE, or after it, SQLite may pick the other
         # index (a skip-scan of (profile, metric, ts) here: 20x slower), so each scan names its index.
@@ -219,7 +226,7 @@ class FilterCompiler:
         return conditions
 
     def _follow_up_exists(self, event: Any, follow_up: ast.FollowUp) -> ColumnElement[bool]:
-        later = events.alias("y")
+        later = FOLLOW_UPS
         hours = follow_up.within_hours * MICROS_PER_HOUR
         return sa.select(sa.literal(1)).where(
             later.c.profile_id == event.c.profile_id,

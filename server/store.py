@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from server.config import Settings
+from server.sqlite_reads import ThreadedReader
 
 metadata = sa.MetaData()
 
@@ -112,7 +113,6 @@ def _json_dumps(value: Any) -> str:
 
 WRITE_OPTION = "segmentql_write"  # an execution option marking write transactions
 SINGLE_STATEMENT_OPTION = "segmentql_single_statement"  # reads of one statement: no BEGIN on SQLite
-INTERRUPT_REPEAT_SECONDS = 0.01
 
 
 class StatementTimeout(Exception):
@@ -134,6 +134,9 @@ class Store:
         self.engine: AsyncEngine = _create_engine(url, engine_options)
         self.reader: AsyncEngine = _create_engine(read_url, engine_options) if read_url else self.engine
         self.dialect: str = self.engine.dialect.name
+        # Reads of one statement on a SQLite file: each in one trip to a worker thread (server/sqlite_reads.py).
+        primary = _threaded_reader(self.engine)
+        self._threaded_reads = {False: primary, True: _threaded_reader(self.reader) if read_url else primary}
         # Write transactions (`begin`): on SQLite they take the write lock when they start (BEGIN
         # IMMEDIATE), so that a batch reads and writes without another writer in between.
         self.writer: AsyncEngine = self.engine.execution_options(**{WRITE_OPTION: True})
@@ -169,12 +172,16 @@ class Store:
 
         From the replica when one is configured, unless `replica` is False (definitions just written).
         """
+        threaded = self._threaded_reads[replica]
+        if threaded is not None:
+            try:
+                return await threaded.fetch(statement, self.statement_timeout)
+            except TimeoutError:
+                raise StatementTimeout(self.statement_timeout) from None
         async with self._single_reads[replica].connect() as connection:
-            if not self.statement_timeout:
-                return list((await connection.execute(statement)).all())
-            if self.dialect == "postgresql":
+            if self.statement_timeout and self.dialect == "postgresql":
                 return await _fetch_postgres(connection, statement, self.statement_timeout)
-            return await _fetch_sqlite(connection, statement, self.statement_timeout)
+            return list((await connection.execute(statement)).all())
 
     def begin(self) -> Any:
         """A write transaction: on SQLite it holds the write lock from its start (see `_sqlite_begin`)."""
@@ -201,6 +208,8 @@ class Store:
         await self.engine.dispose()
         if self.reader is not self.engine:
             await self.reader.dispose()
+        for reader in {id(r): r for r in self._threaded_reads.values() if r is not None}.values():
+            reader.dispose()
 
     def insert(self, table: sa.Table) -> Any:
         """An INSERT that knows ON CONFLICT in this store's dialect."""
@@ -240,35 +249,18 @@ async def _fetch_postgres(connection: AsyncConnection, statement: Any, timeout: 
             raise
 
 
-async def _fetch_sqlite(connection: AsyncConnection, statement: Any, timeout: float) -> list[Any]:
-    # SQLite has no statement timeout: a timer interrupts the statement on its own connection (a
-    # timer rather than a task per read: a count request makes two reads). An interrupt only stops
-    # a statement already running, so it repeats until the read returns.
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    loop = asyncio.get_running_loop()
-    interrupts: list[asyncio.Task[None]] = []
-    timer: asyncio.TimerHandle
+def _threaded_reader(engine: AsyncEngine) -> ThreadedReader | None:
+    """A threaded reader over the same SQLite file as `engine`; None for other stores (and in-memory SQLite)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or "memory" in str(url.query):
+        return None
 
-    def interrupt() -> None:
-        nonlocal timer
-        interrupts.append(loop.create_task(driver.interrupt()))
-        timer = loop.call_later(INTERRUPT_REPEAT_SECONDS, interrupt)
+    def configure(sync_engine: sa.Engine) -> None:
+        sa.event.listen(sync_engine, "connect", _sqlite_pragmas)
+        sa.event.listen(sync_engine, "begin", _sqlite_begin)
 
-    timer = loop.call_later(timeout, interrupt)
-    try:
-        rows = list((await connection.execute(statement)).all())
-    except sa.exc.OperationalError:
-        if not interrupts:
-            raise
-    finally:
-        timer.cancel()
-        # Done while this request still holds the connection, never in another's statement.
-        await asyncio.gather(*interrupts)
-    if interrupts:
-        raise StatementTimeout(timeout) from None
-    return rows
+    return ThreadedReader(url, configure, {SINGLE_STATEMENT_OPTION: True},
+                          json_serializer=_json_dumps, json_deserializer=orjson.loads)
 
 
 def _sqlite_begin(connection: sa.Connection) -> None:

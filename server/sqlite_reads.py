@@ -1,0 +1,97 @@
+"""Reads of one statement on SQLite, run whole in a worker thread.
+
+aiosqlite hands each step of a read (cursor, execute, fetch, close, the pool's rollback) to its
+connection's thread and back: five round trips of ~0.1 ms for one statement. Here the whole read
+(checkout, execute, fetch every row, return) is one trip, on SQLAlchemy's synchronous pysqlite
+engine over the same file with the same pragmas: a count request takes ~1 ms less. Writes stay on
+the async engine, in transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+# SQLite's interrupt only stops a statement that is running: one sent just before the statement
+# starts is lost, so it is sent again at this interval until the read returns.
+INTERRUPT_REPEAT_SECONDS = 0.01
+
+
+class ThreadedReader:
+    """One-statement reads of a SQLite file, each in a worker thread, interrupted after a timeout."""
+
+    def __init__(self, url: sa.URL, configure: Callable[[sa.Engine], None], execution_options: dict[str, Any],
+                 **options: Any) -> None:
+        engine = sa.create_engine(
+            url.set(drivername="sqlite"), pool_use_lifo=True,
+            connect_args={"check_same_thread": False}, **options,  # connections move between worker threads
+        )
+        configure(engine)
+        self._pooled = engine
+        self.engine = engine.execution_options(**execution_options)
+
+    async def fetch(self, statement: Any, timeout: float | None) -> list[Any]:
+        """All rows of `statement`; TimeoutError when it runs longer than `timeout` seconds."""
+        running = _RunningRead()
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle | None = None
+
+        def interrupt() -> None:
+            nonlocal timer
+            running.interrupt()
+            timer = loop.call_later(INTERRUPT_REPEAT_SECONDS, interrupt)
+
+        if timeout:
+            timer = loop.call_later(timeout, interrupt)
+        try:
+            rows = await asyncio.to_thread(self._read, statement, running)
+        except sa.exc.OperationalError:
+            if not running.interrupted:
+                raise
+        except asyncio.CancelledError:  # the request went away: so does its statement
+            running.interrupt()
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if running.interrupted:
+            raise TimeoutError(timeout)
+        return rows
+
+    def _read(self, statement: Any, running: _RunningRead) -> list[Any]:
+        with self.engine.connect() as connection:
+            running.start(connection.connection.driver_connection)
+            try:
+                return list(connection.execute(statement).all())
+            finally:
+                running.stop()
+
+    def dispose(self) -> None:
+        self._pooled.dispose()
+
+
+class _RunningRead:
+    """The driver connection a read runs on, while it runs: an interrupt never reaches another read."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._driver: Any = None
+        self.interrupted = False
+
+    def start(self, driver: Any) -> None:
+        with self._lock:
+            self._driver = driver
+
+    def stop(self) -> None:
+        with self._lock:
+            self._driver = None
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self.interrupted = True
+            if self._driver is not None:
+                self._driver.interrupt()
