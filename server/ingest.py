@@ -59,6 +59,9 @@ class _ValidEvent:
     unique_id: str | None
 
 
+UNIQUE_ID_CHUNK = 5000  # uniqueIds per statement: bound parameters stay far below both stores' limits
+
+
 class BatchError(UserInputError):
     """Some events of a batch are invalid; `details` lists each bad index with its reason."""
 
@@ -205,20 +208,21 @@ def event_row(profile_id: int, metric_id: int, ts: int, properties: dict[str, An
 async def _known_unique_ids(
     connection: AsyncConnection, ids_by_key: dict[str, int], batch: list[_ValidEvent]
 ) -> set[tuple[int, str]]:
-    """The (metric id, uniqueId) pairs of the batch already stored: probes of the unique index, metric by metric."""
-    wanted: dict[int, set[str]] = {}
-    for event in batch:
-        if event.unique_id is not None:
-            wanted.setdefault(ids_by_key[metric_key(event.metric)], set()).add(event.unique_id)
+    """The batch's (metric id, uniqueId) pairs already stored: one statement of index probes per chunk.
+
+    `metric_id = m AND unique_id IN (…)` for each metric, OR-ed: SQLite and PostgreSQL probe the
+    unique index term by term (an IN on uniqueId alone is a skip-scan at best, needing statistics).
+    """
+    wanted = sorted({(ids_by_key[metric_key(e.metric)], e.unique_id) for e in batch if e.unique_id is not None})
     known: set[tuple[int, str]] = set()
-    for metric_id, unique_ids in wanted.items():
-        ordered = sorted(unique_ids)
-        for start in range(0, len(ordered), 500):
-            rows = await connection.execute(
-                sa.select(events.c.unique_id)
-                .where(events.c.metric_id == metric_id, events.c.unique_id.in_(ordered[start:start + 500]))
-            )
-            known.update((metric_id, unique_id) for unique_id in rows.scalars())
+    for start in range(0, len(wanted), UNIQUE_ID_CHUNK):
+        by_metric: dict[int, list[str]] = {}
+        for metric_id, unique_id in wanted[start:start + UNIQUE_ID_CHUNK]:
+            by_metric.setdefault(metric_id, []).append(unique_id)
+        rows = await connection.execute(sa.select(events.c.metric_id, events.c.unique_id).where(sa.or_(
+            *(sa.and_(events.c.metric_id == metric_id, events.c.unique_id.in_(ids)) for metric_id, ids in by_metric.items())
+        )))
+        known.update((metric_id, unique_id) for metric_id, unique_id in rows.all())
     return known
 
 
