@@ -135,19 +135,20 @@ class SQLiteProperties(PropertyDialect):
         return sa.or_(*options).self_group()
 
     def contains(self, doc: Any, key: str, value: Any) -> Predicate:
-        items = sa.func.json_each(doc, self._path(key)).table_valued("value", "type").alias("items")
+        items = sa.func.json_each(doc, self._path(key)).table_valued("key", "value", "type").alias("items")
+        if isinstance(value, str):
+            # json_each yields a list's items (integer keys) and a string itself (no key): a string
+            # equal to the value contains it, so one pass over the JSON answers both common cases;
+            # an object's members (text keys) never count. Other strings: the substring test.
+            equal_item = sa.and_(items.c.type == "text", items.c.value == value, sa.func.typeof(items.c.key) != "text")
+            in_text = sa.and_(self._type(doc, key) == "text", sa.func.instr(self._value(doc, key), value) > 0)
+            either = sa.or_(sa.exists().select_from(items).where(equal_item), in_text).self_group()
+            return sa.and_(self._mentions(doc, value), either) if value else either
         if isinstance(value, bool):
             item_matches = items.c.type == ("true" if value else "false")
-        elif isinstance(value, str):
-            item_matches = sa.and_(items.c.type == "text", items.c.value == value)
         else:
             item_matches = sa.and_(items.c.type.in_(["integer", "real"]), items.c.value == value)
-        in_list = sa.and_(self._type(doc, key) == "array", sa.exists().select_from(items).where(item_matches))
-        if not isinstance(value, str):
-            return in_list
-        in_text = sa.and_(self._type(doc, key) == "text", sa.func.instr(self._value(doc, key), value) > 0)
-        either = sa.or_(in_list, in_text).self_group()
-        return sa.and_(self._mentions(doc, value), either) if value else either
+        return sa.and_(self._type(doc, key) == "array", sa.exists().select_from(items).where(item_matches))
 
     def text_value(self, doc: Any, key: str) -> ColumnElement[Any]:
         return sa.case((self._type(doc, key) == "text", self._value(doc, key)))

@@ -14,7 +14,6 @@ member set, streams ~190k; on a sparse audience the walk would test every profil
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import re
@@ -25,7 +24,6 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resolvers.audiences import compile_filter, count_members
 from resolvers.compiler import Audience, page_statement
@@ -105,37 +103,22 @@ class Export:
         return await count_members(self.store, self.audience)
 
     async def rows(self, page_size: int | None = None) -> AsyncIterator[Rows]:
-        """The members in id order, `page_size` rows at a time from one streamed statement.
-
-        The next page is read while the caller encodes and sends this one: the database's thread
-        and the event loop work side by side rather than in turns (~1.4x the rows per second).
-        """
-        size = page_size or PAGE_SIZE
+        """The members in id order, `page_size` rows at a time from one streamed statement."""
+        walk = await self._is_dense()
         columns = [profiles.c[name] for name in COLUMNS]
-        async with self.store.read() as connection:
-            walk = await self._is_dense(connection)
-            statement = page_statement(self.audience, None, None, columns, walk=walk)
-            result = await connection.stream(statement)
-            reading = asyncio.ensure_future(result.fetchmany(size))
-            try:
-                while page := await reading:
-                    reading = asyncio.ensure_future(result.fetchmany(size))
-                    yield page
-            finally:
-                # A client that left mid-export: let the read in flight end before the connection is returned.
-                await asyncio.wait([reading])
-                if not reading.cancelled():
-                    reading.exception()  # retrieved, so that a failed read is not reported as never awaited
+        async for page in self.store.stream(page_statement(self.audience, None, None, columns, walk=walk),
+                                            page_size or PAGE_SIZE):
+            yield page
 
-    async def _is_dense(self, connection: AsyncConnection) -> bool:
+    async def _is_dense(self) -> bool:
         """Whether at least WALK_DENSITY of the first DENSITY_SAMPLE profiles are members (a bounded probe)."""
         if self.audience.walk is None:
             return False
         bound = sa.select(profiles.c.id).order_by(profiles.c.id).offset(DENSITY_SAMPLE - 1).limit(1).scalar_subquery()
-        sampled, members = (await connection.execute(
+        ((sampled, members),) = await self.store.fetch(
             sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((self.audience.walk(), 1), else_=0)), 0))
             .where(profiles.c.id <= sa.func.coalesce(bound, profiles.c.id))
-        )).one()
+        )
         return bool(sampled) and members >= WALK_DENSITY * sampled
 
     async def chunks(self, page_size: int | None = None) -> AsyncIterator[bytes]:

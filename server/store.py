@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from server.config import Settings
+from server.read_ahead import read_ahead
 from server.sqlite_reads import ThreadedReader
 
 metadata = sa.MetaData()
@@ -112,7 +113,9 @@ def _json_dumps(value: Any) -> str:
 
 
 WRITE_OPTION = "segmentql_write"  # an execution option marking write transactions
-SINGLE_STATEMENT_OPTION = "segmentql_single_statement"  # reads of one statement: no BEGIN on SQLite
+# Reads of one statement (server/sqlite_reads.py): SQLite runs each in a transaction of its own, and a
+# BEGIN would only cost a round trip.
+SINGLE_STATEMENT_OPTION = "segmentql_single_statement"
 
 
 class StatementTimeout(Exception):
@@ -140,12 +143,6 @@ class Store:
         # Write transactions (`begin`): on SQLite they take the write lock when they start (BEGIN
         # IMMEDIATE), so that a batch reads and writes without another writer in between.
         self.writer: AsyncEngine = self.engine.execution_options(**{WRITE_OPTION: True})
-        # One statement is consistent on its own: on SQLite, BEGIN would only add round trips to the
-        # driver's thread (each ~0.1 ms), three per request.
-        self._single_reads = {
-            replica: engine.execution_options(**{SINGLE_STATEMENT_OPTION: True})
-            for replica, engine in ((True, self.reader), (False, self.engine))
-        }
         self._write_queue: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @classmethod
@@ -163,9 +160,17 @@ class Store:
     def connect(self) -> Any:
         return self.engine.connect()
 
-    def read(self) -> Any:
-        """A connection for audience queries and exports: the replica when one is configured."""
-        return self.reader.connect()
+    async def stream(self, statement: Any, size: int) -> AsyncIterator[Sequence[Any]]:
+        """The rows of a read statement (from the replica when configured), `size` at a time."""
+        threaded = self._threaded_reads[True]
+        if threaded is not None:
+            async for rows in threaded.stream(statement, size):
+                yield rows
+            return
+        async with self.reader.connect() as connection:
+            result = await connection.stream(statement)
+            async for chunk in read_ahead(lambda: result.fetchmany(size)):
+                yield chunk
 
     async def fetch(self, statement: Any, replica: bool = True) -> list[Any]:
         """All rows of a read statement, cancelled after `statement_timeout` seconds (StatementTimeout).
@@ -178,7 +183,7 @@ class Store:
                 return await threaded.fetch(statement, self.statement_timeout)
             except TimeoutError:
                 raise StatementTimeout(self.statement_timeout) from None
-        async with self._single_reads[replica].connect() as connection:
+        async with (self.reader if replica else self.engine).connect() as connection:
             if self.statement_timeout and self.dialect == "postgresql":
                 return await _fetch_postgres(connection, statement, self.statement_timeout)
             return list((await connection.execute(statement)).all())

@@ -35,7 +35,8 @@ KEYS = ["channel", "tags", "n", "sku"]
 SCALARS = st.sampled_from(["SMS", "Web Chat", "a", "ab", "", 0, 1, 1.0, 2.5, -2, True, False])
 # Stored values: mostly a few common ones, so that conditions and sameProperties often hold.
 PROPERTY_VALUES = st.one_of(
-    st.sampled_from(["SMS", "a", 1]), SCALARS, st.none(), st.lists(st.sampled_from(["SMS", "a", "ab", 1]), max_size=3)
+    st.sampled_from(["SMS", "a", 1]), SCALARS, st.none(), st.lists(st.sampled_from(["SMS", "a", "ab", 1]), max_size=3),
+    st.dictionaries(st.sampled_from(["SMS", "a"]), st.sampled_from(["SMS", "a", 1]), max_size=2),  # objects hold no items
 )
 # Times on a coarse hour grid around AS_OF, so that window and follow-up boundaries are hit exactly.
 HOURS_BEFORE = st.one_of(
