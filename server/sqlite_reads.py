@@ -24,7 +24,7 @@ INTERRUPT_REPEAT_SECONDS = 0.01
 
 
 class ThreadedReader:
-    """One-statement reads of a SQLite file, each in a worker thread, interrupted after a timeout."""
+    """Reads of a SQLite file in worker threads: whole statements (interrupted after a timeout) and streams."""
 
     def __init__(self, url: sa.URL, configure: Callable[[sa.Engine], None], execution_options: dict[str, Any],
                  **options: Any) -> None:
