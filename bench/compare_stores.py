@@ -153,7 +153,7 @@ def plan_summary(plan: dict[str, Any]) -> str:
 
 async def explain(store: Store, statement: Any) -> str:
     sql = str(statement.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
-    async with store.read() as connection:
+    async with store.reader.connect() as connection:
         result = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")
         document = result.scalar_one()
     return plan_summary((orjson.loads(document) if isinstance(document, str) else document)[0])
