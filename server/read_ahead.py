@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any
 
 
-async def read_ahead(fetch_chunk: Callable[[], Awaitable[Sequence[Any]]]) -> AsyncIterator[Sequence[Any]]:
+async def read_ahead(fetch_chunk: Callable[[], Awaitable[Sequence[Any]]]) -> AsyncGenerator[Sequence[Any], None]:
     """Chunks from `fetch_chunk` until an empty one; the next is in flight while the caller encodes and
     sends this one, so that the database and the event loop work side by side rather than in turns."""
     reading = asyncio.ensure_future(fetch_chunk())
     try:
-        while chunk := await reading:
+        # Shielded: a caller cancelled while waiting (a client gone) must not abandon a read that is
+        # still using the connection, which is released only after this generator ends.
+        while chunk := await asyncio.shield(reading):
             reading = asyncio.ensure_future(fetch_chunk())
             yield chunk
     finally:
-        # A caller that stopped early (a client gone): the read in flight ends before the connection is released.
         await asyncio.wait([reading])
         if not reading.cancelled():
             reading.exception()  # retrieved, so that a failed read is not reported as never awaited

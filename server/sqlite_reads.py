@@ -10,6 +10,7 @@ caller sends the last. Writes stay on the async engine, in transactions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -77,8 +78,10 @@ class ThreadedReader:
         connection = await asyncio.to_thread(self.engine.connect)
         try:
             result = await asyncio.to_thread(connection.execute, statement)  # pysqlite steps lazily: no rows read yet
-            async for rows in read_ahead(lambda: asyncio.to_thread(result.fetchmany, size)):
-                yield rows
+            # Closed before the connection is: a read still in flight ends first.
+            async with contextlib.aclosing(read_ahead(lambda: asyncio.to_thread(result.fetchmany, size))) as chunks:
+                async for rows in chunks:
+                    yield rows
         finally:
             await asyncio.to_thread(connection.close)
 

@@ -169,8 +169,9 @@ class Store:
             return
         async with self.reader.connect() as connection:
             result = await connection.stream(statement)
-            async for chunk in read_ahead(lambda: result.fetchmany(size)):
-                yield chunk
+            async with contextlib.aclosing(read_ahead(lambda: result.fetchmany(size))) as chunks:  # before the connection
+                async for chunk in chunks:
+                    yield chunk
 
     async def fetch(self, statement: Any, replica: bool = True) -> list[Any]:
         """All rows of a read statement, cancelled after `statement_timeout` seconds (StatementTimeout).
