@@ -16,11 +16,13 @@ from typing import Any
 
 from graphql import (
     GraphQLField,
+    GraphQLID,
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLString,
     Undefined,
     is_leaf_type,
 )
@@ -28,9 +30,10 @@ from graphql.execution.collect_fields import GroupedFieldSet
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-# (response name, read the value from the source, serialise it, may it be null); a read of None
-# stands for `__typename`, whose value is the parent type's name.
-PlainField = tuple[str, Callable[[Any, None], Any] | None, Callable[[Any], Any], bool]
+# (response name, read the value from the source, serialise it, may it be null, is a str already its
+# own serialisation (String and ID)); a read of None stands for `__typename`, the parent type's name.
+PlainField = tuple[str, Callable[[Any], Any] | None, Callable[[Any], Any], bool, bool]
+TEXT_SERIALIZERS = (GraphQLString.serialize, GraphQLID.serialize)
 
 
 class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -108,7 +111,7 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             node = field_details_list[0].node
             name = node.name.value
             if name == "__typename":
-                plan.append((response_name, None, str, False))
+                plan.append((response_name, None, str, False, False))
                 continue
             field = parent_type.fields.get(name)
             if field is None or field.args or node.arguments or not getattr(field.resolve, "_is_default", False):
@@ -119,32 +122,37 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if not is_leaf_type(leaf):
                 return None
             assert isinstance(leaf, GraphQLLeafType)
-            plan.append((response_name, _attribute_reader(field), leaf.serialize, nullable))
+            plan.append((response_name, _attribute_reader(field), leaf.serialize, nullable,
+                         leaf.serialize in TEXT_SERIALIZERS))
         return plan
 
 
-def _attribute_reader(field: GraphQLField) -> Callable[[Any, None], Any]:
+def _attribute_reader(field: GraphQLField) -> Callable[[Any], Any]:
     """What Strawberry's basic-field resolver does, without its call layers, when it only reads an attribute."""
     definition = field.extensions.get("strawberry-definition")
     if definition is not None and definition.default_resolver is getattr and not definition.extensions:
-        read = operator.attrgetter(definition.python_name)
-        return lambda source, _info: read(source)
-    return field.resolve  # type: ignore[return-value]
+        return operator.attrgetter(definition.python_name)
+    resolve = field.resolve
+    assert resolve is not None
+    return lambda source: resolve(source, None)
 
 
 def _complete_plain(plan: list[PlainField], parent_type: GraphQLObjectType, source: Any) -> dict[str, Any] | None:
     """The object's response, or None when a value needs graphql-core's error handling."""
     result: dict[str, Any] = {}
-    for response_name, read, serialize, nullable in plan:
+    for response_name, read, serialize, nullable, text in plan:
         if read is None:
             result[response_name] = parent_type.name
             continue
         try:
-            value = read(source, None)
+            value = read(source)
             if value is None:
                 if not nullable:
                     return None
                 result[response_name] = None
+                continue
+            if text and type(value) is str:
+                result[response_name] = value
                 continue
             serialized = serialize(value)
         except Exception:

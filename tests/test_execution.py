@@ -39,9 +39,11 @@ def _item(index: int, **overrides: Any) -> Item:
 
 
 GOOD = [_item(i, note="n" if i % 2 else None) for i in range(5)]
-# A null where the schema promises a value, a value its scalar cannot serialise, a wrong enum value.
+# A null where the schema promises a value, a value its scalar cannot serialise, a wrong enum value;
+# and values that are not yet what their scalar sends (an int in a String, an int ID).
 BROKEN: dict[str, list[Item]] = {
     "null in a non-null field": [_item(0), _item(1, name=None), _item(2)],
+    "ints in String and ID fields": [_item(0, name=7, id=3), _item(1, note=2.5)],
     "unserialisable int": [_item(0), _item(1, size="many")],
     "unknown enum value": [_item(0, colour="green")],
 }
