@@ -68,7 +68,7 @@ def property_conditions(
         return ast.PropertyCondition(name, op, draw(st.lists(scalars, max_size=4)))
     value = draw(scalars)
     if op is P.STARTS_WITH and not isinstance(value, str):
-        value = draw(st.text(max_size=3))
+        value = draw(st.text(st.characters(exclude_characters="\x00"), max_size=3))  # the API refuses U+0000
     elif op is P.STARTS_WITH:
         value = value[: draw(st.integers(0, len(value)))]
     elif op in limits.ORDERING_OPS and isinstance(value, bool):
