@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,13 +27,7 @@ INTERRUPT_REPEAT_SECONDS = 0.01
 class ThreadedReader:
     """Reads of a SQLite file in worker threads: whole statements (interrupted after a timeout) and streams."""
 
-    def __init__(self, url: sa.URL, configure: Callable[[sa.Engine], None], execution_options: dict[str, Any],
-                 **options: Any) -> None:
-        engine = sa.create_engine(
-            url.set(drivername="sqlite"), pool_use_lifo=True,
-            connect_args={"check_same_thread": False}, **options,  # connections move between worker threads
-        )
-        configure(engine)
+    def __init__(self, engine: sa.Engine, execution_options: dict[str, Any]) -> None:
         self._pooled = engine
         self.engine = engine.execution_options(**execution_options)
 

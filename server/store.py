@@ -239,8 +239,7 @@ def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
         options.setdefault("pool_use_lifo", True)
     engine = create_async_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads, **options)
     if engine.dialect.name == "sqlite":
-        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        _configure_sqlite(engine.sync_engine)
     return engine
 
 
@@ -260,13 +259,17 @@ def _threaded_reader(engine: AsyncEngine) -> ThreadedReader | None:
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or "memory" in str(url.query):
         return None
+    sync_engine = sa.create_engine(
+        url.set(drivername="sqlite"), pool_use_lifo=True, json_serializer=_json_dumps, json_deserializer=orjson.loads,
+        connect_args={"check_same_thread": False},  # its connections move between worker threads
+    )
+    _configure_sqlite(sync_engine)
+    return ThreadedReader(sync_engine, {SINGLE_STATEMENT_OPTION: True})
 
-    def configure(sync_engine: sa.Engine) -> None:
-        sa.event.listen(sync_engine, "connect", _sqlite_pragmas)
-        sa.event.listen(sync_engine, "begin", _sqlite_begin)
 
-    return ThreadedReader(url, configure, {SINGLE_STATEMENT_OPTION: True},
-                          json_serializer=_json_dumps, json_deserializer=orjson.loads)
+def _configure_sqlite(sync_engine: sa.Engine) -> None:
+    sa.event.listen(sync_engine, "connect", _sqlite_pragmas)
+    sa.event.listen(sync_engine, "begin", _sqlite_begin)
 
 
 def _sqlite_begin(connection: sa.Connection) -> None:

@@ -65,19 +65,19 @@ class StoreFactory:
 
 async def create_database(server_url: str, name: str) -> str:
     """CREATE DATABASE `name` on the server of `server_url`; returns the new database's URL."""
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.dispose()
+    await _outside_transactions(server_url, f'CREATE DATABASE "{name}"')
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 async def drop_database(server_url: str, name: str) -> None:
+    await _outside_transactions(server_url, f'DROP DATABASE IF EXISTS "{name}"')
+
+
+async def _outside_transactions(server_url: str, sql: str) -> None:
+    """Run `sql` in autocommit mode, as CREATE / DROP DATABASE need."""
     admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            await connection.exec_driver_sql(sql)
     finally:
         await admin.dispose()
