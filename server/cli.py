@@ -234,9 +234,9 @@ async def _export(args: argparse.Namespace) -> int:
         show_progress = sys.stderr.isatty()
         total = await export.count() if show_progress else None
         with _output(args.output) as out, _progress(total, show_progress) as progress:
-            out.write(export.format.header())
+            out.write(export.format.header)
             async for page in export.rows():
-                out.write(export.format.encode(page))
+                out.write(export.encode(page))
                 progress.update(len(page))
     finally:
         await store.dispose()

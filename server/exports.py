@@ -14,21 +14,20 @@ member set, streams ~190k; on a sparse audience the walk would test every profil
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
 
 from resolvers.audiences import compile_filter, count_members
 from resolvers.compiler import Audience, page_statement
 from resolvers.errors import NotFoundError, UserInputError
 from resolvers.segments import parse_segment_id, segments_query
+from server.export_lines import Rendering, csv_rendering, json_rendering
 from server.store import Store, profiles
 from server.timestamps import format_datetime, now_utc, parse_datetime
 
@@ -42,36 +41,26 @@ WALK_DENSITY = 0.25
 Rows = Sequence[Sequence[Any]]
 
 
-def _csv_header() -> bytes:
-    return _csv_rows([COLUMNS])
-
-
-def _csv_rows(rows: Rows) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)  # RFC 4180: CRLF line ends, quoting only where needed
-    return buffer.getvalue().encode()
-
-
-def _ndjson_rows(rows: Rows) -> bytes:
-    # `id` is a string, as Profile.id (an ID) is in GraphQL, so that both join on the same value.
-    return b"".join(
-        orjson.dumps({"id": str(row[0]), **dict(zip(COLUMNS[1:], row[1:], strict=True))},
-                     option=orjson.OPT_APPEND_NEWLINE)
-        for row in rows
-    )
+def _columns() -> list[ColumnElement[Any]]:
+    return [profiles.c[name] for name in COLUMNS]
 
 
 @dataclass(frozen=True)
 class ExportFormat:
+    """A file format: its header, and how a store's dialect renders members as lines of it."""
+
     name: str
     media_type: str
-    header: Callable[[], bytes]
-    encode: Callable[[Rows], bytes]
+    header: bytes
+    rendering: Callable[[str], Rendering]
 
 
 FORMATS = {
-    "csv": ExportFormat("csv", "text/csv; charset=utf-8", _csv_header, _csv_rows),
-    "ndjson": ExportFormat("ndjson", "application/x-ndjson", lambda: b"", _ndjson_rows),
+    "csv": ExportFormat("csv", "text/csv; charset=utf-8", (",".join(COLUMNS) + "\r\n").encode(),
+                        lambda dialect: csv_rendering(_columns(), dialect)),
+    # `id` is a string, as Profile.id (an ID) is in GraphQL, so that both join on the same value.
+    "ndjson": ExportFormat("ndjson", "application/x-ndjson", b"",
+                           lambda dialect: json_rendering(COLUMNS, _columns(), dialect)),
 }
 
 
@@ -84,6 +73,7 @@ class Export:
     as_of: datetime
     audience: Audience
     format: ExportFormat
+    rendering: Rendering
 
     @property
     def filename(self) -> str:
@@ -103,11 +93,10 @@ class Export:
         return await count_members(self.store, self.audience)
 
     async def rows(self, page_size: int | None = None) -> AsyncIterator[Rows]:
-        """The members in id order, `page_size` rows at a time from one streamed statement."""
+        """The members in id order as rendered lines, `page_size` at a time from one streamed statement."""
         walk = await self._is_dense()
-        columns = [profiles.c[name] for name in COLUMNS]
-        async for page in self.store.stream(page_statement(self.audience, None, None, columns, walk=walk),
-                                            page_size or PAGE_SIZE):
+        statement = page_statement(self.audience, None, None, [self.rendering.line], walk=walk)
+        async for page in self.store.stream(statement, page_size or PAGE_SIZE):
             yield page
 
     async def _is_dense(self) -> bool:
@@ -121,13 +110,16 @@ class Export:
         )
         return bool(sampled) and members >= WALK_DENSITY * sampled
 
+    def encode(self, rows: Rows) -> bytes:
+        """A chunk of rows from `rows()` as the bytes of the file."""
+        return self.rendering.finish(rows)
+
     async def chunks(self, page_size: int | None = None) -> AsyncIterator[bytes]:
         """The encoded file: the header (CSV), then one chunk per page."""
-        header = self.format.header()
-        if header:
-            yield header
+        if self.format.header:
+            yield self.format.header
         async for page in self.rows(page_size):
-            yield self.format.encode(page)
+            yield self.encode(page)
 
 
 async def prepare_export(store: Store, segment_id: str, format_name: str, as_of: str | datetime | None) -> Export:
@@ -140,7 +132,7 @@ async def prepare_export(store: Store, segment_id: str, format_name: str, as_of:
     if not await store.fetch(segments_query(str(key)), replica=False):
         raise NotFoundError(f"no segment with id {segment_id!r}", ("id",))
     audience = await compile_filter(store, {"inSegment": str(key)}, instant, ())
-    return Export(store, key, instant, audience, export_format)
+    return Export(store, key, instant, audience, export_format, export_format.rendering(store.dialect))
 
 
 # A '+' left unencoded in a query string arrives as a space: "…T12:00:00 02:00" meant "+02:00".

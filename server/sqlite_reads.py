@@ -68,12 +68,15 @@ class ThreadedReader:
                 running.stop()
 
     async def stream(self, statement: Any, size: int) -> AsyncIterator[Sequence[Any]]:
-        """The rows of `statement`, `size` at a time; the next chunk is read while the caller uses this one."""
+        """The rows of `statement` as sqlite3 returns them (tuples, no SQLAlchemy type processing), `size` at
+        a time; the next chunk is read while the caller uses this one."""
         connection = await asyncio.to_thread(self.engine.connect)
         try:
             result = await asyncio.to_thread(connection.execute, statement)  # pysqlite steps lazily: no rows read yet
+            # Straight from the driver's cursor: building SQLAlchemy rows cost a fifth of an export's time.
+            fetch = result.cursor.fetchmany
             # Closed before the connection is: a read still in flight ends first.
-            async with contextlib.aclosing(read_ahead(lambda: asyncio.to_thread(result.fetchmany, size))) as chunks:
+            async with contextlib.aclosing(read_ahead(lambda: asyncio.to_thread(fetch, size))) as chunks:
                 async for rows in chunks:
                     yield rows
         finally:

@@ -161,7 +161,10 @@ class Store:
         return self.engine.connect()
 
     async def stream(self, statement: Any, size: int) -> AsyncIterator[Sequence[Any]]:
-        """The rows of a read statement (from the replica when configured), `size` at a time."""
+        """The rows of a read statement (from the replica when configured), `size` at a time.
+
+        Rows may come as the driver returns them, without SQLAlchemy's type processing: stream text and numbers.
+        """
         threaded = self._threaded_reads[True]
         if threaded is not None:
             async for rows in threaded.stream(statement, size):

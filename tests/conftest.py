@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,17 @@ class GraphQLClient:
         body = await self(query, variables)
         assert body.get("errors"), body
         return body["errors"][0]  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=store_params())
+def runner_and_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[asyncio.Runner, Store]]:
+    """A store and the event loop it lives on, for synchronous (hypothesis) tests that share it across examples."""
+    with asyncio.Runner() as runner:
+        factory = StoreFactory(str(request.param), tmp_path)
+        store = runner.run(factory.create())
+        yield runner, store
+        runner.run(store.dispose())
+        runner.run(factory.drop_all())
 
 
 @pytest.fixture

@@ -6,12 +6,9 @@ tests/reference.py computes from SEMANTICS.md, on SQLite and (when configured) P
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,7 +24,6 @@ from server.store import Store, events, metric_ids, metrics, profiles, segments
 from server.timestamps import to_micros
 from tests.filter_strategies import filters
 from tests.reference import RefEvent, RefProfile, World
-from tests.stores import StoreFactory, store_params
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 METRICS = ["Placed Order", STARTED.name, RECOMMENDED.name]
@@ -134,16 +130,6 @@ async def walked_members(store: Store, node: ast.Filter, as_of: int, saved: dict
         seen.extend(row.id for row in rows)
         if len(rows) < page:
             return seen
-
-
-@pytest.fixture(params=store_params())
-def runner_and_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    with asyncio.Runner() as runner:
-        factory = StoreFactory(str(request.param), tmp_path)
-        store = runner.run(factory.create())
-        yield runner, store
-        runner.run(store.dispose())
-        runner.run(factory.drop_all())
 
 
 # The store is deliberately shared across examples: each example first empties it.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import dataclasses
 import io
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -235,14 +234,14 @@ async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_re
 
     monkeypatch.setattr(server.exports, "page_statement", counting_page_statement)
     encoded = 0
-    csv_format = server.exports.FORMATS["csv"]
+    real_encode = server.exports.Export.encode
 
-    def counting_encode(rows: Any) -> bytes:
+    def counting_encode(export: server.exports.Export, rows: Any) -> bytes:
         nonlocal encoded
         encoded += 1
-        return csv_format.encode(rows)
+        return real_encode(export, rows)
 
-    monkeypatch.setitem(server.exports.FORMATS, "csv", dataclasses.replace(csv_format, encode=counting_encode))
+    monkeypatch.setattr(server.exports.Export, "encode", counting_encode)
 
     rows = csv_rows(await client.get(f"/segments/{ordered}/members.csv", params={"asOf": iso(AS_OF)}))
     count, nodes = await graphql_members(gql, ordered, iso(AS_OF))
