@@ -34,14 +34,13 @@ class Mutation:
     async def track_event(self, info: GraphQLInfo, input: TrackEventInput) -> Event:
         store = info.context.store
         try:
-            result = await ingest.track_events(store, [_event_input(plain(input))], with_ids=True)
+            result = await ingest.track_events(store, [_event_input(plain(input))])
         except ingest.BatchError as error:
             (problem,) = error.problems
             raise UserInputError(problem["message"], ["input", *problem["path"][2:]]) from None
-        (event_id,) = result.ids
-        if event_id is None:  # a duplicate: answer with the event stored first
+        if not result.ids:  # a duplicate: answer with the event stored first
             return event_from_row(await events.event_by_unique_id(store, input.metric, input.unique_id or ""))
-        return event_from_row((await events.events_by_id(store, [event_id]))[0])
+        return event_from_row((await events.events_by_id(store, result.ids))[0])
 
     @strawberry.mutation
     async def track_events(self, info: GraphQLInfo, events: list[TrackEventInput]) -> TrackEventsPayload:

@@ -292,10 +292,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # leaving a transaction's first reads outside it).
     dbapi_connection.isolation_level = None
     # WAL lets readers run beside the writer; busy_timeout waits for the lock instead of failing.
+    # A checkpoint every 10,000 WAL pages (~40 MiB) rather than 1,000: a batch of 1000 events dirties
+    # ~3000 index pages, so every commit checkpointed; now a page rewritten by several batches is copied
+    # once (a batch on the 5M-event bench store: 58 -> 42 ms, raw executemany alike).
     cursor = dbapi_connection.cursor()
     for pragma in (
-        "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON",
-        "cache_size=-65536", "mmap_size=268435456", "temp_store=MEMORY",
+        "journal_mode=WAL", "synchronous=NORMAL", "wal_autocheckpoint=10000", "busy_timeout=10000",
+        "foreign_keys=ON", "cache_size=-65536", "mmap_size=268435456", "temp_store=MEMORY",
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
@@ -303,13 +306,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 async def metric_ids(connection: AsyncConnection, store: Store, names: dict[str, str]) -> dict[str, int]:
     """Ids of metrics by matching key, creating the missing ones; `names` maps key → display name."""
-    if not names:
-        return {}
-    await connection.execute(
-        store.insert(metrics).on_conflict_do_nothing(index_elements=["name_key"]),
-        [{"name": name, "name_key": key} for key, name in names.items()],
-    )
-    rows = await connection.execute(
-        sa.select(metrics.c.name_key, metrics.c.id).where(metrics.c.name_key.in_(list(names)))
-    )
-    return {key: metric_id for key, metric_id in rows.all()}
+    async def known(keys: list[str]) -> dict[str, int]:
+        rows = await connection.execute(sa.select(metrics.c.name_key, metrics.c.id).where(metrics.c.name_key.in_(keys)))
+        return {key: metric_id for key, metric_id in rows.all()}
+
+    found = await known(list(names))  # almost always all of them
+    missing = {key: name for key, name in names.items() if key not in found}
+    if missing:
+        await connection.execute(
+            store.insert(metrics).on_conflict_do_nothing(index_elements=["name_key"]),
+            [{"name": name, "name_key": key} for key, name in missing.items()],
+        )
+        found.update(await known(list(missing)))
+    return found

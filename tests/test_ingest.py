@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from server import ingest
 from tests.helpers import before, event, track
 
 EVENT_FIELDS = """
@@ -57,9 +54,12 @@ async def test_each_agent_metric_has_its_type(gql: Any) -> None:
     assert sorted(kinds) == sorted(c[2] for c in cases)
 
 
-@pytest.mark.parametrize("chunk", [5000, 1])
-async def test_unique_id_makes_replays_duplicates(gql: Any, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
-    monkeypatch.setattr(ingest, "UNIQUE_ID_CHUNK", chunk)  # one statement for the batch, or one per uniqueId
+async def test_an_empty_batch_stores_nothing(gql: Any) -> None:
+    assert await track(gql) == {"accepted": 0, "duplicates": 0}
+    assert (await gql.data("{ events(first: 1) { nodes { id } } }"))["events"]["nodes"] == []
+
+
+async def test_unique_id_makes_replays_duplicates(gql: Any) -> None:
     batch = [
         {**event("a@x", "Placed Order", before(hours=1)), "uniqueId": "o-1"},
         {**event("a@x", "Placed Order", before(hours=2)), "uniqueId": "o-2"},
