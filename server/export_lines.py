@@ -110,15 +110,16 @@ def separated_fields(columns: Sequence[ColumnElement[Any]]) -> ColumnElement[str
 
 
 def finish_csv(rows: Sequence[Sequence[str]]) -> bytes:
-    """A chunk of `separated_fields` rows as CSV: plain string operations unless a field needs quotes."""
-    fields = [row[0] for row in rows]
-    if not fields:
+    """A chunk of `separated_fields` rows (records of two or more fields) as CSV: whole-string
+    operations, unless a field in the chunk needs quotes."""
+    records = [row[0] for row in rows]
+    if not records:
         return b""
-    text = FIELD_SEPARATOR.join(fields)
-    if not any(special in text for special in CSV_SPECIALS):
-        return ("\r\n".join(fields).replace(FIELD_SEPARATOR, ",") + "\r\n").encode()
+    chunk = FIELD_SEPARATOR.join(records)
+    if not any(special in chunk for special in CSV_SPECIALS):
+        return ("\r\n".join(records).replace(FIELD_SEPARATOR, ",") + "\r\n").encode()
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(line.split(FIELD_SEPARATOR) for line in fields)
+    csv.writer(buffer).writerows(record.split(FIELD_SEPARATOR) for record in records)
     return buffer.getvalue().encode()
 
 
@@ -130,10 +131,12 @@ class Rendering(NamedTuple):
 
 
 def csv_rendering(columns: Sequence[ColumnElement[Any]], dialect: str) -> Rendering:
+    """CSV: finished lines from PostgreSQL; separated fields finished per chunk on SQLite."""
     if dialect == "sqlite":
         return Rendering(separated_fields(columns), finish_csv)
     return Rendering(csv_line(columns), join_lines)
 
 
 def json_rendering(names: Sequence[str], columns: Sequence[ColumnElement[Any]], dialect: str) -> Rendering:
+    """JSON lines, finished by the database on either dialect."""
     return Rendering(json_line(names, columns), join_lines)
