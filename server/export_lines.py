@@ -79,12 +79,16 @@ def _csv_field(value: ColumnElement[Any]) -> ColumnElement[str]:
     return sa.case((value.is_(None), sa.literal("")), (_needs_csv_quotes(value), quoted), else_=value)
 
 
+def _joined(fields: Sequence[ColumnElement[str]], separator: str) -> ColumnElement[str]:
+    line = fields[0]
+    for field in fields[1:]:
+        line = line + sa.literal(separator) + field
+    return line
+
+
 def csv_line(columns: Sequence[ColumnElement[Any]]) -> ColumnElement[str]:
     """One CSV record with its CRLF: NULL is an empty field, fields quoted only where needed."""
-    line: ColumnElement[str] = _csv_field(columns[0])
-    for column in columns[1:]:
-        line = line + sa.literal(",") + _csv_field(column)
-    return line + sa.literal("\r\n")
+    return _joined([_csv_field(column) for column in columns], ",") + sa.literal("\r\n")
 
 
 def json_line(names: Sequence[str], columns: Sequence[ColumnElement[Any]]) -> ColumnElement[str]:
@@ -103,10 +107,7 @@ FIELD_SEPARATOR = "\x00"
 
 def separated_fields(columns: Sequence[ColumnElement[Any]]) -> ColumnElement[str]:
     """The fields of one record joined by FIELD_SEPARATOR, NULL as empty (as CSV writes it)."""
-    line: ColumnElement[str] = sa.func.coalesce(_text(columns[0]), sa.literal(""))
-    for column in columns[1:]:
-        line = line + sa.literal(FIELD_SEPARATOR) + sa.func.coalesce(_text(column), sa.literal(""))
-    return line
+    return _joined([sa.func.coalesce(_text(column), sa.literal("")) for column in columns], FIELD_SEPARATOR)
 
 
 def finish_csv(rows: Sequence[Sequence[str]]) -> bytes:

@@ -129,9 +129,11 @@ async def prepare_export(store: Store, segment_id: str, format_name: str, as_of:
         raise UserInputError(f"unknown export format {format_name!r}; one of: {', '.join(FORMATS)}", ("format",))
     instant = parse_as_of(as_of)
     key = parse_segment_id(segment_id, ("id",))
-    if not await store.fetch(segments_query(str(key)), replica=False):
+    rows = await store.fetch(segments_query(str(key)), replica=False)
+    if not rows:
         raise NotFoundError(f"no segment with id {segment_id!r}", ("id",))
-    audience = await compile_filter(store, {"inSegment": str(key)}, instant, ())
+    # Compiled from the stored filter just read (as Segment.count does): no second read of the segment.
+    audience = await compile_filter(store, rows[0].filter, instant, ())
     return Export(store, key, instant, audience, export_format, export_format.rendering(store.dialect))
 
 

@@ -112,6 +112,10 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+"""How every engine of a store writes and reads JSON columns."""
+
+
 WRITE_OPTION = "segmentql_write"  # an execution option marking write transactions
 # Reads of one statement (server/sqlite_reads.py): SQLite runs each in a transaction of its own, and a
 # BEGIN would only cost a round trip.
@@ -240,7 +244,7 @@ def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
         # the hot one warm, where the default rotation spread requests over cold caches (a count
         # walking 200k profiles took +50 ms through the server, against the same SQL on a warm one).
         options.setdefault("pool_use_lifo", True)
-    engine = create_async_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads, **options)
+    engine = create_async_engine(url, **JSON_CODEC, **options)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine.sync_engine)
     return engine
@@ -263,7 +267,7 @@ def _threaded_reader(engine: AsyncEngine) -> ThreadedReader | None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or "memory" in str(url.query):
         return None
     sync_engine = sa.create_engine(
-        url.set(drivername="sqlite"), pool_use_lifo=True, json_serializer=_json_dumps, json_deserializer=orjson.loads,
+        url.set(drivername="sqlite"), pool_use_lifo=True, **JSON_CODEC,
         connect_args={"check_same_thread": False},  # its connections move between worker threads
     )
     _configure_sqlite(sync_engine)
