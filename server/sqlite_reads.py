@@ -4,7 +4,7 @@ aiosqlite hands each step of a read (cursor, execute, fetch, close, the pool's r
 connection's thread and back: five round trips of ~0.1 ms for one statement. Here a whole read
 (checkout, execute, fetch every row, return) is one trip, over the same file with the same pragmas:
 a count request takes ~1 ms less. Streams (exports) read one chunk per trip, the next while the
-caller sends the last. Writes stay on the async engine, in transactions.
+caller sends the last. Write transactions take the same one trip (`Store.write`).
 """
 
 from __future__ import annotations

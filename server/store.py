@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from server.read_ahead import read_ahead
 from server.sqlite_reads import ThreadedReader
 
 metadata = sa.MetaData()
+T = TypeVar("T")
 
 # JSON objects: text on SQLite, jsonb on PostgreSQL (so that its operators and indexes apply).
 JsonObject = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -108,11 +109,12 @@ api_keys = sa.Table(
 )
 
 
-def _json_dumps(value: Any) -> str:
+def encode_json(value: Any) -> str:
+    """A JSON column's value as stored text."""
     return orjson.dumps(value).decode()
 
 
-JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+JSON_CODEC: dict[str, Any] = {"json_serializer": encode_json, "json_deserializer": orjson.loads}
 """How every engine of a store writes and reads JSON columns."""
 
 
@@ -142,11 +144,15 @@ class Store:
         self.reader: AsyncEngine = _create_engine(read_url, engine_options) if read_url else self.engine
         self.dialect: str = self.engine.dialect.name
         # Reads of one statement on a SQLite file: each in one trip to a worker thread (server/sqlite_reads.py).
-        primary = _threaded_reader(self.engine)
-        self._threaded_reads = {False: primary, True: _threaded_reader(self.reader) if read_url else primary}
-        # Write transactions (`begin`): on SQLite they take the write lock when they start (BEGIN
-        # IMMEDIATE), so that a batch reads and writes without another writer in between.
+        primary = _sqlite_file_engine(self.engine)
+        primary_reads = _threaded_reader(primary)
+        self._threaded_reads = {
+            False: primary_reads, True: _threaded_reader(_sqlite_file_engine(self.reader)) if read_url else primary_reads,
+        }
+        # Write transactions (`begin`, `write`): on SQLite they take the write lock when they start
+        # (BEGIN IMMEDIATE), so that a batch reads and writes without another writer in between.
         self.writer: AsyncEngine = self.engine.execution_options(**{WRITE_OPTION: True})
+        self._threaded_writer = primary.execution_options(**{WRITE_OPTION: True}) if primary is not None else None
         self._write_queue: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @classmethod
@@ -202,16 +208,45 @@ class Store:
             return self.writer.begin()
         return self._sqlite_write()
 
+    async def write(self, work: Callable[[sa.Connection], T]) -> T:
+        """Run `work` as one write transaction, committed when it returns (rolled back when it raises).
+
+        On a SQLite file the whole transaction runs in one trip to a worker thread on the pysqlite
+        engine, where aiosqlite takes a trip per statement and fetch (a batch of events: ~9 trips);
+        elsewhere `work` runs on the async engine's connection (`run_sync`).
+        """
+        writer = self._threaded_writer
+        if writer is None:
+            async with self.begin() as connection:
+                return await connection.run_sync(work)
+
+        def transaction() -> T:
+            with writer.begin() as connection:
+                return work(connection)
+
+        async with self._write_turn():
+            running = asyncio.ensure_future(asyncio.to_thread(transaction))
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                # The thread still holds SQLite's write lock: the next writer of this process waits here
+                # for it to end, not in the busy handler's polling.
+                await asyncio.wait([running])
+                raise
+
     @contextlib.asynccontextmanager
     async def _sqlite_write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._write_turn(), self.writer.begin() as connection:
+            yield connection
+
+    def _write_turn(self) -> asyncio.Lock:
         # Writers of this process queue here rather than in SQLite's busy handler, which polls with
         # sleeps of up to 100 ms and so leaves the lock idle between writers; other processes still
         # wait on the lock itself (busy_timeout).
         loop = asyncio.get_running_loop()
         if self._write_queue is None or self._write_queue[0] is not loop:
             self._write_queue = (loop, asyncio.Lock())
-        async with self._write_queue[1], self.writer.begin() as connection:
-            yield connection
+        return self._write_queue[1]
 
     async def ping(self) -> bool:
         async with self.engine.connect() as connection:
@@ -226,7 +261,12 @@ class Store:
 
     def insert(self, table: sa.Table) -> Any:
         """An INSERT that knows ON CONFLICT in this store's dialect."""
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+        return dialect_insert(self.dialect, table)
+
+
+def dialect_insert(dialect: str, table: sa.Table) -> Any:
+    """An INSERT that knows ON CONFLICT in this SQL dialect."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
@@ -261,8 +301,13 @@ async def _fetch_postgres(connection: AsyncConnection, statement: Any, timeout: 
             raise
 
 
-def _threaded_reader(engine: AsyncEngine) -> ThreadedReader | None:
-    """A threaded reader over the same SQLite file as `engine`; None for other stores (and in-memory SQLite)."""
+def _threaded_reader(engine: sa.Engine | None) -> ThreadedReader | None:
+    return ThreadedReader(engine, {SINGLE_STATEMENT_OPTION: True}) if engine is not None else None
+
+
+def _sqlite_file_engine(engine: AsyncEngine) -> sa.Engine | None:
+    """A pysqlite engine over the same SQLite file as `engine`, for worker threads; None for other stores
+    (and in-memory SQLite)."""
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or "memory" in str(url.query):
         return None
@@ -271,7 +316,7 @@ def _threaded_reader(engine: AsyncEngine) -> ThreadedReader | None:
         connect_args={"check_same_thread": False},  # its connections move between worker threads
     )
     _configure_sqlite(sync_engine)
-    return ThreadedReader(sync_engine, {SINGLE_STATEMENT_OPTION: True})
+    return sync_engine
 
 
 def _configure_sqlite(sync_engine: sa.Engine) -> None:
@@ -308,18 +353,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-async def metric_ids(connection: AsyncConnection, store: Store, names: dict[str, str]) -> dict[str, int]:
+def metric_ids(connection: sa.Connection, names: dict[str, str]) -> dict[str, int]:
     """Ids of metrics by matching key, creating the missing ones; `names` maps key → display name."""
-    async def known(keys: list[str]) -> dict[str, int]:
-        rows = await connection.execute(sa.select(metrics.c.name_key, metrics.c.id).where(metrics.c.name_key.in_(keys)))
+    def known(keys: list[str]) -> dict[str, int]:
+        rows = connection.execute(sa.select(metrics.c.name_key, metrics.c.id).where(metrics.c.name_key.in_(keys)))
         return {key: metric_id for key, metric_id in rows.all()}
 
-    found = await known(list(names))  # almost always all of them
+    found = known(list(names))  # almost always all of them
     missing = {key: name for key, name in names.items() if key not in found}
     if missing:
-        await connection.execute(
-            store.insert(metrics).on_conflict_do_nothing(index_elements=["name_key"]),
+        connection.execute(
+            dialect_insert(connection.dialect.name, metrics).on_conflict_do_nothing(index_elements=["name_key"]),
             [{"name": name, "name_key": key} for key, name in missing.items()],
         )
-        found.update(await known(list(missing)))
+        found.update(known(list(missing)))
     return found

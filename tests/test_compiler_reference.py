@@ -94,7 +94,7 @@ async def load_world(store: Store, world: World, saved: dict[str, ast.Filter]) -
             "id": p.id, "email": p.fields["email"], "first_name": p.fields["firstName"], "properties": p.properties,
             "created_at": p.created_at, "updated_at": p.created_at,
         } for p in world.profiles])
-        ids = await metric_ids(connection, store, {m.lower(): m for m in METRICS})
+        ids = await connection.run_sync(metric_ids, {m.lower(): m for m in METRICS})
         if world.events:
             await connection.execute(sa.insert(events), [
                 event_row(e.profile_id, ids[e.metric.lower()], e.ts, e.properties, None) for e in world.events
