@@ -9,7 +9,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
-from schema import limits
+from schema import limits, variables
 from schema.execution import PlainFieldsExecutionContext
 from schema.mutation import Mutation, track_events_from_plain_input
 from schema.query import Query
@@ -47,6 +47,7 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
     mutation_type = built._schema.mutation_type
     assert mutation_type is not None
     mutation_type.fields["trackEvents"].resolve = track_events_from_plain_input
+    variables.install()
     return built
 
 
