@@ -27,6 +27,7 @@ from graphql import (
 )
 from graphql.execution.get_variable_signature import get_variable_signature
 from graphql.execution.values import VariableValues, VariableValuesOrErrors, VariableValueSource
+from graphql.execution.values import get_variable_values as graphql_get_variable_values
 from graphql.language.parser import MAX_NESTING_DEPTH
 from graphql.pyutils import is_iterable
 from graphql.type import is_required_input_field
@@ -36,7 +37,6 @@ from graphql.utilities.coerce_input_value import coerce_default_value
 # and returns the coerced value, or Undefined when graphql-core must judge it.
 Coercer = Callable[[Any, int], Any]
 
-_graphql_get_variable_values = graphql_executor.get_variable_values
 
 
 class _TooDeep(Exception):
@@ -68,7 +68,7 @@ def get_variable_values(
         coerced[signature.name] = result
     else:
         return VariableValues(sources, coerced)
-    return _graphql_get_variable_values(schema, var_def_nodes, inputs, max_errors, hide_suggestions)
+    return graphql_get_variable_values(schema, var_def_nodes, inputs, max_errors, hide_suggestions)
 
 
 def install() -> None:

@@ -166,15 +166,15 @@ def _write_events(connection: sa.Connection, batch: list[_ValidEvent]) -> BatchR
     insert = dialect_insert(dialect, events).on_conflict_do_nothing(index_elements=[events.c.metric_id, events.c.unique_id])
     if dialect == "sqlite" and len(rows) > 1:
         # One executemany, counted by its rowcount: RETURNING turns it into multi-row VALUES, ~1.5x slower.
-        accepted = _insert_as_driver_rows(connection, insert, rows).rowcount
+        accepted = _insert_driver_rows(connection, insert, rows).rowcount
         return BatchResult(accepted=accepted, duplicates=len(rows) - accepted)
     # asyncpg reports no rowcount for an executemany: the stored rows are counted by their ids.
     ids = list(connection.execute(insert.returning(events.c.id), rows).scalars().all())
     return BatchResult(accepted=len(ids), duplicates=len(rows) - len(ids), ids=ids)
 
 
-def _insert_as_driver_rows(connection: sa.Connection, insert: Any, rows: list[dict[str, Any]]) -> Any:
-    """An executemany of `insert` with the rows as the driver takes them (JSON as text), in bound parameters.
+def _insert_driver_rows(connection: sa.Connection, insert: Any, rows: list[dict[str, Any]]) -> Any:
+    """The events `insert` as one executemany of the rows as the driver takes them (properties as JSON text).
 
     SQLAlchemy's processing of each row's parameters was a fifth of a batch's insert.
     """

@@ -144,7 +144,7 @@ def nested_filter(levels: int) -> dict[str, Any]:
 def test_variable_values_are_those_of_graphql_core(query: str, inputs: dict[str, Any]) -> None:
     definitions = parse(query).definitions[0].variable_definitions  # type: ignore[attr-defined]
     ours = variables.get_variable_values(GRAPHQL_SCHEMA, definitions, inputs)
-    theirs = variables._graphql_get_variable_values(GRAPHQL_SCHEMA, definitions, inputs)
+    theirs = variables.graphql_get_variable_values(GRAPHQL_SCHEMA, definitions, inputs)
     if isinstance(theirs, list):
         assert isinstance(ours, list)
         assert [e.message for e in ours] == [e.message for e in theirs]
