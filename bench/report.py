@@ -147,7 +147,7 @@ def other_tables(results: Results) -> list[str]:
             "", "| path | seconds | profiles/s | GraphQL ÷ this |", "|---|--:|--:|--:|",
             f"| GraphQL `profiles(filter, first: 1000, after)` {{nodes {{id email firstName lastName}} pageInfo}} | "
             f"{p.graphql.median:.2f} | {rate:,.0f} | 1.00× |",
-            "| raw: the compiled page statements (page 1 set shape, then walk shape) on sqlite3 + orjson | "
+            "| raw: the statements the server runs (density probe, pages in the shape it picks) on sqlite3 + orjson | "
             f"{p.raw_pages.median:.2f} "
             f"| {p.members / p.raw_pages.median:,.0f} | {_ratio(p.graphql.median, p.raw_pages.median)} |",
             f"| raw: one SELECT of all members + orjson (the limit) | {p.raw_single.median:.2f} "

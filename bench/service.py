@@ -17,10 +17,12 @@ import export_memory
 import httpx
 import orjson
 from build import AS_OF, END, connect
-from measure import Timing, compiled_page, timed
+from measure import Timing, audience, compiled_page, raw, timed
 from segments import PagingAudience
 
 import seed
+from resolvers.audiences import PAGE_DENSITY_SAMPLE, WALK_DENSITY
+from resolvers.compiler import density_statement
 from server.agent_metrics import metric_key
 from server.store import profiles
 from server.timestamps import format_datetime, from_micros, now_utc
@@ -133,9 +135,16 @@ def _fetch_all_pages(fetch: Callable[[int | None], list[Any]]) -> int:
 
 
 def _raw_all_pages(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
+    shape = {"walk": False}
+
     def fetch(after_id: int | None) -> list[Any]:
-        # As the server pages this dense audience: the first page in the set shape, the others walking.
-        statement = compiled_page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS, walk=after_id is not None)
+        # As the server pages: a density probe before the first page; a dense audience walks every page
+        # (a sparse one's later pages would follow the server's span rule: this bench's audience is dense).
+        if after_id is None:
+            probe = raw(density_statement(audience(filter_input, AS_OF), PAGE_DENSITY_SAMPLE))
+            sampled, members = db.execute(probe.sql, probe.params).fetchone()
+            shape["walk"] = bool(sampled) and members >= WALK_DENSITY * sampled
+        statement = compiled_page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS, walk=shape["walk"])
         return db.execute(statement.sql, statement.params).fetchall()
 
     return _fetch_all_pages(fetch)

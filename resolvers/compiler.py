@@ -360,6 +360,14 @@ def page_statement(
     return query.where(sa.not_(membership) if audience.negated else membership)
 
 
+def density_statement(audience: Audience, sample: int) -> Select[Any]:
+    """(profiles sampled, members among them) over the first `sample` profiles in id order, tested in the walk shape."""
+    assert audience.walk is not None
+    sampled = sa.select(profiles.c.id).order_by(profiles.c.id).limit(sample)
+    members = sa.func.coalesce(sa.func.sum(sa.case((audience.walk(), 1), else_=0)), 0)
+    return sa.select(sa.func.count(), members).where(profiles.c.id.in_(sampled))
+
+
 def count_statement(audience: Audience) -> Select[Any]:
     """The number of members: a count of the set, or all profiles minus it."""
     everyone = sa.select(sa.func.count()).select_from(profiles).scalar_subquery()

@@ -8,13 +8,14 @@ EXPLAIN = "query($f: SegmentFilter!) { explain(filter: $f) }"
 SNEAKY = "x'); DROP TABLE events; --"
 
 
-async def test_explain_shows_both_shapes_and_binds_names_and_values(gql: Any) -> None:
+async def test_explain_shows_the_probe_both_shapes_and_binds_names_and_values(gql: Any) -> None:
     filter = {"did": {"metric": SNEAKY, "where": [{"property": SNEAKY, "op": "EQ", "value": SNEAKY}]}}
     text = (await gql.data(EXPLAIN, {"f": filter}))["explain"]
     statements = text.split("\n\n")
     assert [s.splitlines()[0] for s in statements] == [
-        "-- pages in the set shape: the first page of any audience but a complement",
-        "-- pages in the walk shape: every page of a complement, later pages of a dense audience",
+        "-- density probe before a first page: dense audiences walk",
+        "-- pages in the set shape: the pages of a sparse audience",
+        "-- pages in the walk shape: every page of a complement, the pages of a dense audience",
         "-- totalCount",
     ]
     for statement in statements:

@@ -14,6 +14,7 @@ import httpx
 import orjson
 import pytest
 
+import resolvers.audiences
 import server.exports
 from server import cli
 from server.app import create_app
@@ -221,7 +222,7 @@ async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_re
     ordered = await create_segment(gql, ORDERED, "ordered")
     did_not = await create_segment(gql, {"didNot": {"metric": "Placed Order"}}, "did not order")
     monkeypatch.setattr(server.exports, "PAGE_SIZE", page_size)
-    monkeypatch.setattr(server.exports, "WALK_DENSITY", walk_density)
+    monkeypatch.setattr(resolvers.audiences, "WALK_DENSITY", walk_density)
     statements = 0
     shapes: list[bool] = []
     real_page_statement = server.exports.page_statement
@@ -271,7 +272,7 @@ async def test_the_density_probe_looks_at_the_first_profiles_only(
                        for i in range(45)))
     ordered = await create_segment(gql, ORDERED, "ordered")
     monkeypatch.setattr(server.exports, "DENSITY_SAMPLE", sample)
-    monkeypatch.setattr(server.exports, "WALK_DENSITY", 0.65)
+    monkeypatch.setattr(resolvers.audiences, "WALK_DENSITY", 0.65)
     shapes: list[bool] = []
     real_page_statement = server.exports.page_statement
 

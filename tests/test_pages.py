@@ -1,0 +1,76 @@
+"""Audience pages over GraphQL: the first page's shape follows the audience's density, every member comes once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import resolvers.audiences
+from tests.helpers import AS_OF, before, event, iso, track
+
+PAGES = """query($f: SegmentFilter!, $after: String, $asOf: DateTime) {
+  profiles(filter: $f, first: 4, after: $after, asOf: $asOf) { nodes { email } pageInfo { hasNextPage endCursor } }
+}"""
+ORDERED = {"did": {"metric": "Placed Order"}}
+
+
+async def paged_emails(gql: Any, filter: dict[str, Any]) -> list[str]:
+    emails: list[str] = []
+    after = None
+    while True:
+        page = (await gql.data(PAGES, {"f": filter, "after": after, "asOf": iso(AS_OF)}))["profiles"]
+        emails += [node["email"] for node in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return emails
+        after = page["pageInfo"]["endCursor"]
+
+
+@pytest.fixture
+def walks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each page statement built walks (the walk shape) or not (the set shape)."""
+    recorded: list[bool] = []
+    real = resolvers.audiences.page_statement
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        recorded.append(kwargs.get("walk", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(resolvers.audiences, "page_statement", recording)
+    return recorded
+
+
+@pytest.mark.parametrize(("ordering", "first_walks"), [
+    (range(0, 20, 5), False),  # 4 of 20: a fifth of the profiles, below WALK_DENSITY
+    (range(0, 20, 2), True),  # 10 of 20
+    (range(20), True),
+])
+async def test_a_first_page_walks_when_the_audience_is_dense(
+    gql: Any, walks: list[bool], ordering: range, first_walks: bool
+) -> None:
+    ordered = set(ordering)
+    await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i in ordered else "Viewed Product", before(hours=i + 1))
+                       for i in range(20)))
+    assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in sorted(ordered)]
+    assert walks[0] is first_walks
+    if first_walks:  # a dense audience's later pages walk too: each costs a page
+        assert all(walks)
+
+
+async def test_the_density_sample_is_the_first_profiles(gql: Any, walks: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Members are the first 6 profiles of 20: a sample of 6 finds them dense, a sample of 20 does not."""
+    await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i < 6 else "Viewed Product", before(hours=i + 1))
+                       for i in range(20)))
+    monkeypatch.setattr(resolvers.audiences, "WALK_DENSITY", 0.5)
+    for sample, first_walks in ((6, True), (20, False)):
+        monkeypatch.setattr(resolvers.audiences, "PAGE_DENSITY_SAMPLE", sample)
+        walks.clear()
+        assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in range(6)]
+        assert walks[0] is first_walks
+
+
+async def test_a_complement_walks_without_sampling(gql: Any, walks: list[bool]) -> None:
+    await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i % 4 else "Viewed Product", before(hours=i + 1))
+                       for i in range(20)))
+    assert await paged_emails(gql, {"didNot": ORDERED["did"]}) == [f"p{i:02d}@x" for i in range(0, 20, 4)]
+    assert walks and all(walks)
