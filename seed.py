@@ -38,7 +38,7 @@ from server import migrate
 from server.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED
 from server.config import Settings
 from server.ingest import EventInput, track_events
-from server.store import Store
+from server.store import Store, dialect_insert
 from server.store import profiles as profiles_table
 from server.timestamps import from_micros, to_micros
 
@@ -341,7 +341,7 @@ class _ShopperTimeline:
 async def _insert_profiles(store: Store, rows: list[dict[str, Any]]) -> None:
     if rows:
         async with store.begin() as connection:
-            await connection.execute(store.insert(profiles_table).on_conflict_do_nothing(), rows)
+            await connection.execute(dialect_insert(store.dialect, profiles_table).on_conflict_do_nothing(), rows)
 
 
 async def _count_profiles(store: Store) -> int:

@@ -21,7 +21,7 @@ from measure import Timing, audience, compiled_page, raw, timed
 from segments import PagingAudience
 
 import seed
-from resolvers.audiences import PAGE_DENSITY_SAMPLE, WALK_DENSITY
+from resolvers.audiences import PAGE_DENSITY_SAMPLE, walks_at
 from resolvers.compiler import density_statement
 from server.agent_metrics import metric_key
 from server.store import profiles
@@ -143,7 +143,7 @@ def _raw_all_pages(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
         if after_id is None:
             probe = raw(density_statement(audience(filter_input, AS_OF), PAGE_DENSITY_SAMPLE))
             sampled, members = db.execute(probe.sql, probe.params).fetchone()
-            shape["walk"] = bool(sampled) and members >= WALK_DENSITY * sampled
+            shape["walk"] = walks_at(members, sampled)
         statement = compiled_page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS, walk=shape["walk"])
         return db.execute(statement.sql, statement.params).fetchall()
 

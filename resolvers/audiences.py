@@ -69,12 +69,12 @@ async def profile_page(
 ) -> ProfilePage:
     """`first` members after the cursor, in id order; totalCount is computed only when awaited.
 
-    The first page of a complement ("didn't", "at most") walks: its members are most profiles, and
+    Every page of a complement ("didn't", "at most") walks: its members are most profiles, and
     the set shape would first build the whole excluded set. Other first pages walk when a sample of
-    the first profiles finds the audience dense, else take the set shape; when walking would have
-    been cheaper for a set-shape page (judged by the id span the page covered against the time it
-    took), the cursor tells the next pages to walk, so that a dense audience's later pages cost a
-    page each.
+    the first profiles finds the audience dense, else take the set shape. The cursor carries the
+    next page's shape: a set-shape page that took longer than walking its id span would have tells
+    the next pages to walk (a dense audience's later pages then cost a page each); a walked page
+    whose members were sparse over its span tells them to take the set shape.
     """
     check_page_size(first)
     if after:
@@ -85,10 +85,13 @@ async def profile_page(
     started = time.perf_counter()
     rows = await _fetch(store, page_statement(audience, after_id, first + 1, walk=shape == WALK_SHAPE))
     page, has_next_page = rows[:first], len(rows) > first
-    if shape == SET_SHAPE and has_next_page:
+    if has_next_page:
         span = page[-1].id - (after_id or 0)
-        if span * WALK_SECONDS_PER_PROFILE < time.perf_counter() - started:
+        if shape == SET_SHAPE and span * WALK_SECONDS_PER_PROFILE < time.perf_counter() - started:
             shape = WALK_SHAPE
+        elif shape == WALK_SHAPE and not audience.negated and not walks_at(len(page), span):
+            # The sample was denser than the audience goes on: walking on would test many profiles a page.
+            shape = SET_SHAPE
 
     async def count() -> int:
         return await count_members(store, audience)
@@ -101,7 +104,12 @@ async def is_dense(store: Store, audience: Audience, sample: int) -> bool:
     if audience.walk is None:
         return False
     ((sampled, members),) = await _fetch(store, density_statement(audience, sample))
-    return bool(sampled) and members >= WALK_DENSITY * sampled
+    return walks_at(members, sampled)
+
+
+def walks_at(members: int, profiles: int) -> bool:
+    """Whether an audience with `members` among `profiles` (a sample, or a page's id span) is walked."""
+    return profiles > 0 and members >= WALK_DENSITY * profiles
 
 
 async def count_members(store: Store, audience: Audience) -> int:
@@ -118,15 +126,19 @@ async def _fetch(store: Store, statement: Any) -> list[Any]:
 
 def explain_sql(store: Store, audience: Audience) -> str:
     """The statements as this store runs them, each with its parameters, the first page's first."""
-    walked = ("pages in the walk shape: every page of a complement, the pages of a dense audience",
-              page_statement(audience, 0, 101, walk=True))
-    built = ("pages in the set shape: the pages of a sparse audience", page_statement(audience, None, 101))
-    if audience.negated or audience.walk is None:
-        shapes: tuple[tuple[str, Any], ...] = (walked, built) if audience.negated else (built, walked)
+    if audience.negated:
+        shapes: tuple[tuple[str, Any], ...] = (
+            ("pages in the walk shape: every page of a complement", page_statement(audience, 0, 101, walk=True)),
+        )
+    elif audience.walk is None:  # no one
+        shapes = (("pages", page_statement(audience, None, 101)),)
     else:
-        probe = ("density probe before a first page: dense audiences walk",
-                 density_statement(audience, PAGE_DENSITY_SAMPLE))
-        shapes = (probe, built, walked)
+        shapes = (
+            ("density probe before a first page: a dense audience walks", density_statement(audience, PAGE_DENSITY_SAMPLE)),
+            ("pages in the set shape: a sparse audience's pages", page_statement(audience, None, 101)),
+            ("pages in the walk shape: a dense audience's pages, and later pages where walking is cheaper",
+             page_statement(audience, 0, 101, walk=True)),
+        )
     statements = (*shapes, ("totalCount", count_statement(audience)))
     return "\n\n".join(f"-- {title}\n{_render(store, statement)}" for title, statement in statements)
 

@@ -55,9 +55,14 @@ def get_variable_values(
     coerced: dict[str, Any] = {}
     for node in var_def_nodes:
         signature = get_variable_signature(schema, node)
-        value = inputs.get(node.variable.name.value, Undefined)
-        if isinstance(signature, GraphQLError) or value is Undefined:
+        if isinstance(signature, GraphQLError):
             break
+        value = inputs.get(signature.name, Undefined)
+        if value is Undefined:  # left out: fine for a nullable variable without a default
+            if node.default_value is not None or isinstance(signature.type, GraphQLNonNull):
+                break
+            sources[signature.name] = VariableValueSource(signature)
+            continue
         try:
             result = coercer(signature.type)(value, 0)
         except (_TooDeep, RecursionError, GraphQLError):  # a GraphQLError: an input type's own refusal (out_type)
@@ -110,11 +115,12 @@ def _compile(type_: GraphQLInputType) -> Coercer:
 
 def _list(item: Coercer, nullable: bool) -> Coercer:
     def coerce(value: Any, depth: int) -> Any:
-        if value is None or value is Undefined:
-            return None if nullable else Undefined
+        # Before null: graphql-core's depth walk takes a null, like any single value, as a list of one.
         depth += 1
         if depth > MAX_NESTING_DEPTH:
             raise _TooDeep
+        if value is None or value is Undefined:
+            return None if nullable else Undefined
         if not is_iterable(value):  # a single value stands for a list of one
             single = item(value, depth)
             return Undefined if single is Undefined else [single]

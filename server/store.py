@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -124,6 +125,10 @@ WRITE_OPTION = "segmentql_write"  # an execution option marking write transactio
 SINGLE_STATEMENT_OPTION = "segmentql_single_statement"
 
 
+class _Abandoned(Exception):
+    """A write whose caller was cancelled: its transaction rolls back."""
+
+
 class StatementTimeout(Exception):
     """A read ran longer than the store's statement timeout and was cancelled."""
 
@@ -209,7 +214,8 @@ class Store:
         return self._sqlite_write()
 
     async def write(self, work: Callable[[sa.Connection], T]) -> T:
-        """Run `work` as one write transaction, committed when it returns (rolled back when it raises).
+        """Run `work` as one write transaction, committed when it returns (rolled back when it raises,
+        or when the caller is cancelled before the commit starts).
 
         On a SQLite file the whole transaction runs in one trip to a worker thread on the pysqlite
         engine, where aiosqlite takes a trip per statement and fetch (a batch of events: ~9 trips);
@@ -219,19 +225,27 @@ class Store:
         if writer is None:
             async with self.begin() as connection:
                 return await connection.run_sync(work)
+        cancelled = threading.Event()
 
         def transaction() -> T:
             with writer.begin() as connection:
-                return work(connection)
+                result = work(connection)
+                if cancelled.is_set():  # nobody waits for it: roll back, as the async engines do
+                    raise _Abandoned
+                return result
 
         async with self._write_turn():
             running = asyncio.ensure_future(asyncio.to_thread(transaction))
             try:
                 return await asyncio.shield(running)
             except asyncio.CancelledError:
-                # The thread still holds SQLite's write lock: the next writer of this process waits here
-                # for it to end, not in the busy handler's polling.
-                await asyncio.wait([running])
+                cancelled.set()
+                # The thread holds SQLite's write lock until it ends: the next writer of this process
+                # waits here for it (however often this one is cancelled), not in the busy handler's polling.
+                while not running.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait([running])
+                running.exception()  # retrieved: _Abandoned, or the work's own failure, has no one to tell
                 raise
 
     @contextlib.asynccontextmanager
@@ -258,10 +272,6 @@ class Store:
             await self.reader.dispose()
         for reader in {id(r): r for r in self._threaded_reads.values() if r is not None}.values():
             reader.dispose()
-
-    def insert(self, table: sa.Table) -> Any:
-        """An INSERT that knows ON CONFLICT in this store's dialect."""
-        return dialect_insert(self.dialect, table)
 
 
 def dialect_insert(dialect: str, table: sa.Table) -> Any:

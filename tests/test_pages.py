@@ -74,3 +74,16 @@ async def test_a_complement_walks_without_sampling(gql: Any, walks: list[bool]) 
                        for i in range(20)))
     assert await paged_emails(gql, {"didNot": ORDERED["did"]}) == [f"p{i:02d}@x" for i in range(0, 20, 4)]
     assert walks and all(walks)
+
+
+async def test_walking_pages_turn_to_the_set_shape_where_members_thin_out(
+    gql: Any, walks: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first 6 of 40 profiles are members, then 4 more far apart: the sample says walk, page 2 finds
+    4 members over 34 profiles (below WALK_DENSITY) and page 3 takes the set shape."""
+    members = [*range(6), 29, 37, 38, 39]
+    await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i in members else "Viewed Product", before(hours=i + 1))
+                       for i in range(40)))
+    monkeypatch.setattr(resolvers.audiences, "PAGE_DENSITY_SAMPLE", 6)
+    assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in members]
+    assert walks == [True, True, False]

@@ -54,15 +54,16 @@ async def test_a_write_commits_when_its_work_returns_and_leaves_nothing_when_it_
         await factory.drop_all()
 
 
-async def test_a_cancelled_sqlite_write_ends_its_transaction_before_it_returns(tmp_path: Path) -> None:
+async def test_a_cancelled_sqlite_write_rolls_back_and_ends_before_it_returns(tmp_path: Path) -> None:
     factory = StoreFactory("sqlite", tmp_path)
     store = await factory.create()
-    started = threading.Event()
+    started, finished = threading.Event(), threading.Event()
 
     def slow(connection: sa.Connection) -> None:
         connection.execute(sa.insert(metrics).values(name="Slow", name_key="slow"))
         started.set()
         time.sleep(0.3)
+        finished.set()
 
     def names() -> Any:
         return store.fetch(sa.select(metrics.c.name_key).order_by(metrics.c.name_key))
@@ -71,13 +72,16 @@ async def test_a_cancelled_sqlite_write_ends_its_transaction_before_it_returns(t
         first = asyncio.create_task(store.write(slow))
         await asyncio.to_thread(started.wait, 5)
         first.cancel()
+        await asyncio.sleep(0.05)
+        first.cancel()  # cancelled again while it waits for its thread
         with pytest.raises(asyncio.CancelledError):
             await first
-        # The worker thread could not be stopped: its transaction has ended (committed) when the write
-        # returns, so the next writer of this process finds the lock free.
-        assert [row[0] for row in await names()] == ["slow"]
+        # The worker thread could not be stopped: it has ended when the write returns, its transaction
+        # rolled back (no one was told of it), and the next writer of this process finds the lock free.
+        assert finished.is_set()
+        assert [row[0] for row in await names()] == []
         await store.write(lambda c: c.execute(sa.insert(metrics).values(name="Next", name_key="next")))
-        assert [row[0] for row in await names()] == ["next", "slow"]
+        assert [row[0] for row in await names()] == ["next"]
     finally:
         await store.dispose()
         await factory.drop_all()

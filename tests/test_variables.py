@@ -126,25 +126,54 @@ def nested_filter(levels: int) -> dict[str, Any]:
     return node
 
 
-@pytest.mark.parametrize("query,inputs", [
-    (TRACK, {"events": [EVENT, EVENT]}),
-    (TRACK, {"events": [EVENT], "note": None}),
-    (TRACK, {"events": EVENT}),  # a single value for a list
-    (TRACK, {}),  # missing
-    (TRACK, {"events": [EVENT, {**EVENT, "metric": None}]}),
-    (TRACK, {"events": [{**EVENT, "occurredAt": "soon"}]}),
-    (TRACK, {"events": [{**EVENT, "colour": "red"}]}),
-    ("query($f: SegmentFilter!) { profiles(filter: $f) { totalCount } }", {"f": nested_filter(3)}),
-    ("query($f: SegmentFilter!) { profiles(filter: $f) { totalCount } }", {"f": nested_filter(MAX_NESTING_DEPTH)}),
-    ("query($f: SegmentFilter!) { profiles(filter: $f) { totalCount } }", {"f": nested_filter(MAX_NESTING_DEPTH + 5)}),
-    ("query($f: SegmentFilter!) { profiles(filter: $f) { totalCount } }", {"f": {**nested_filter(1), "inSegment": "1"}}),
-    ("query($n: Int = 5) { profiles(first: $n) { totalCount } }", {}),  # a default
-    ("query($n: Int = 5) { profiles(first: $n) { totalCount } }", {"n": 2**40}),
+def nested_and(levels: int) -> dict[str, Any]:
+    """`and` lists nested `levels` deep, the innermost null (two levels of depth each)."""
+    node: dict[str, Any] = {"and": None}
+    for _ in range(levels):
+        node = {"and": [node]}
+    return node
+
+
+def not_nested_and(levels: int) -> dict[str, Any]:
+    """nested_and one level deeper: its null list at an even depth, where the limit (200) falls."""
+    return {"not": nested_and(levels)}
+
+
+FILTER_QUERY = "query($f: SegmentFilter!) { profiles(filter: $f) { totalCount } }"
+
+
+@pytest.mark.parametrize("query,inputs,compiled", [
+    (TRACK, {"events": [EVENT, EVENT]}, True),
+    (TRACK, {"events": [EVENT], "note": None}, True),
+    (TRACK, {"events": EVENT}, True),  # a single value for a list
+    (TRACK, {}, False),  # missing
+    ("query($n: Int) { profiles(first: $n) { totalCount } }", {}, True),  # a nullable one left out
+    (TRACK, {"events": [EVENT, {**EVENT, "metric": None}]}, False),
+    (TRACK, {"events": [{**EVENT, "occurredAt": "soon"}]}, False),
+    (TRACK, {"events": [{**EVENT, "colour": "red"}]}, False),
+    (FILTER_QUERY, {"f": nested_filter(3)}, True),
+    (FILTER_QUERY, {"f": nested_filter(MAX_NESTING_DEPTH)}, False),
+    (FILTER_QUERY, {"f": nested_filter(MAX_NESTING_DEPTH + 5)}, False),
+    (FILTER_QUERY, {"f": nested_and(MAX_NESTING_DEPTH // 2)}, False),
+    (FILTER_QUERY, {"f": {**nested_filter(1), "inSegment": "1"}}, False),
+    ("query($n: Int = 5) { profiles(first: $n) { totalCount } }", {}, False),  # a default
+    ("query($n: Int = 5) { profiles(first: $n) { totalCount } }", {"n": 2**40}, False),
 ])
-def test_variable_values_are_those_of_graphql_core(query: str, inputs: dict[str, Any]) -> None:
+def test_variable_values_are_those_of_graphql_core(
+    query: str, inputs: dict[str, Any], compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     definitions = parse(query).definitions[0].variable_definitions  # type: ignore[attr-defined]
+    graphql_core = variables.graphql_get_variable_values
+    theirs = graphql_core(GRAPHQL_SCHEMA, definitions, inputs)
+    fallbacks: list[bool] = []
+
+    def fallback(*args: Any) -> Any:
+        fallbacks.append(True)
+        return graphql_core(*args)
+
+    monkeypatch.setattr(variables, "graphql_get_variable_values", fallback)
     ours = variables.get_variable_values(GRAPHQL_SCHEMA, definitions, inputs)
-    theirs = variables.graphql_get_variable_values(GRAPHQL_SCHEMA, definitions, inputs)
+    assert fallbacks == ([] if compiled else [True])  # valid values never take graphql-core's path
     if isinstance(theirs, list):
         assert isinstance(ours, list)
         assert [e.message for e in ours] == [e.message for e in theirs]
@@ -154,17 +183,25 @@ def test_variable_values_are_those_of_graphql_core(query: str, inputs: dict[str,
         assert {k: s.value for k, s in ours.sources.items()} == {k: s.value for k, s in theirs.sources.items()}
 
 
-@example(levels=MAX_NESTING_DEPTH - 2)
-@example(levels=MAX_NESTING_DEPTH - 1)
-@given(st.integers(0, MAX_NESTING_DEPTH + 20))
-def test_depth_is_judged_as_graphql_core_judges_it(levels: int) -> None:
+@example(levels=MAX_NESTING_DEPTH - 2, nest=nested_filter)
+@example(levels=MAX_NESTING_DEPTH - 1, nest=nested_filter)
+@example(levels=MAX_NESTING_DEPTH // 2 - 1, nest=nested_and)
+@example(levels=MAX_NESTING_DEPTH // 2, nest=nested_and)
+@example(levels=MAX_NESTING_DEPTH // 2 - 1, nest=not_nested_and)  # the null list exactly at the limit
+@given(st.integers(0, MAX_NESTING_DEPTH + 20), st.sampled_from([nested_filter, nested_and, not_nested_and]))
+def test_depth_is_judged_as_graphql_core_judges_it(levels: int, nest: Any) -> None:
     type_ = GraphQLNonNull(GRAPHQL_SCHEMA.type_map["SegmentFilter"])
-    value = nested_filter(levels)
+    value = nest(levels)
+    if input_is_nested_too_deeply(value, type_):
+        with pytest.raises(variables._TooDeep):
+            variables.coercer(type_)(value, 0)
+    else:
+        assert outcome(variables.coercer(type_), value, 0) == outcome(coerce_input_value, value, type_)
+
+
+def outcome(coerce: Any, *args: Any) -> Any:
+    """A coercion's value, or the message of the GraphQLError it raised (Strawberry's @oneOf check raises)."""
     try:
-        got = variables.coercer(type_)(value, 0)
-    except variables._TooDeep:
-        got = Undefined
-    too_deep = input_is_nested_too_deeply(value, type_)
-    assert (got is Undefined) == too_deep
-    if not too_deep:
-        assert got == coerce_input_value(value, type_)
+        return coerce(*args)
+    except GraphQLError as error:
+        return ("raised", error.message)
