@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,7 +14,7 @@ from resolvers.errors import InputPath, QueryTimeoutError
 from resolvers.filter_ast import Filter, segment_references
 from resolvers.filter_limits import check_page_size
 from resolvers.segments import checked_filter, referenced_segments
-from server.store import StatementTimeout, Store
+from server.store import StatementTimeout, Store, profile_row
 from server.timestamps import now_utc, to_micros
 
 PROFILE_CURSOR = "profile"
@@ -65,9 +65,10 @@ def compile_prepared(store: Store, root: Filter | None, segments: dict[str, Filt
 
 
 async def profile_page(
-    store: Store, audience: Audience, first: int, after: str | None
+    store: Store, audience: Audience, first: int, after: str | None, columns: Collection[str] | None = None
 ) -> ProfilePage:
-    """`first` members after the cursor, in id order; totalCount is computed only when awaited.
+    """`first` members after the cursor, in id order, reading `columns` of PROFILE_ROW (None: all);
+    totalCount is computed only when awaited.
 
     Every page of a complement ("didn't", "at most") walks: its members are most profiles, and
     the set shape would first build the whole excluded set. Other first pages walk when a sample of
@@ -83,7 +84,8 @@ async def profile_page(
         dense = audience.negated or await is_dense(store, audience, PAGE_DENSITY_SAMPLE)
         after_id, shape = None, WALK_SHAPE if dense else SET_SHAPE
     started = time.perf_counter()
-    rows = await _fetch(store, page_statement(audience, after_id, first + 1, walk=shape == WALK_SHAPE))
+    statement = page_statement(audience, after_id, first + 1, profile_row(columns), walk=shape == WALK_SHAPE)
+    rows = await _fetch(store, statement)
     page, has_next_page = rows[:first], len(rows) > first
     if has_next_page:
         span = page[-1].id - (after_id or 0)

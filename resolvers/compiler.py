@@ -12,7 +12,7 @@ of a large audience costs a page, where the set shape rebuilds the whole set for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -343,7 +343,7 @@ def _intersect(parts: list[IdSet]) -> IdSet:
 
 
 def page_statement(
-    audience: Audience, after_id: int | None, limit: int | None, columns: list[Any] | None = None, walk: bool = False
+    audience: Audience, after_id: int | None, limit: int | None, columns: Sequence[Any] | None = None, walk: bool = False
 ) -> Select[Any]:
     """Members in id order after `after_id` (keyset pagination); all of them when `limit` is None.
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from resolvers import audiences
 from resolvers.events import EventPage, event_page
@@ -91,6 +93,44 @@ class Profile:
         else:
             page = await event_page(info.context.store, first, after, metric=metric, profile_id=int(self.id))
         return EventConnection.of(page, after)
+
+
+# The PROFILE_ROW columns each Profile field reads (the id is always read).
+PROFILE_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "id": (), "__typename": (), "events": (),
+    "email": ("email",), "phoneNumber": ("phone_number",), "externalId": ("external_id",),
+    "firstName": ("first_name",), "lastName": ("last_name",), "properties": ("properties",),
+    "createdAt": ("created_at",), "updatedAt": ("updated_at",),
+}
+
+
+def requested_profile_columns(info: GraphQLInfo) -> set[str] | None:
+    """The columns the profiles of a ProfileConnection field need for what it selects (nodes, edges.node);
+    None (all of them) when a selection names a field this does not know."""
+    columns: set[str] = set()
+    for connection_field in _fields(info.selected_fields):
+        for part in _fields(connection_field.selections):
+            if part.name == "edges":
+                profiles = [field for edge in _fields(part.selections) if edge.name == "node"
+                            for field in _fields(edge.selections)]
+            elif part.name == "nodes":
+                profiles = list(_fields(part.selections))
+            else:
+                continue
+            for field in profiles:
+                if field.name not in PROFILE_FIELD_COLUMNS:
+                    return None
+                columns.update(PROFILE_FIELD_COLUMNS[field.name])
+    return columns
+
+
+def _fields(selections: list[Selection]) -> Iterator[SelectedField]:
+    """The fields of a selection, those of its fragments included."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:
+            yield from _fields(selection.selections)
 
 
 @strawberry.type
@@ -281,7 +321,8 @@ class Segment:
         self, info: GraphQLInfo, first: int = 100, after: str | None = None, as_of: datetime | None = None
     ) -> ProfileConnection:
         audience = await self._audience(info, as_of)
-        return ProfileConnection.of(await audiences.profile_page(info.context.store, audience, first, after), after)
+        page = await audiences.profile_page(info.context.store, audience, first, after, requested_profile_columns(info))
+        return ProfileConnection.of(page, after)
 
     async def _audience(self, info: GraphQLInfo, as_of: datetime | None) -> audiences.Audience:
         # Compiled from the stored filter already loaded: no second read of this segment.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -58,6 +58,17 @@ PROFILE_ROW = (
     profiles.c.last_name, sa.type_coerce(profiles.c.properties, sa.Text).label("properties"),
     profiles.c.created_at, profiles.c.updated_at,
 )
+
+
+def profile_row(columns: Collection[str] | None) -> tuple[Any, ...]:
+    """PROFILE_ROW reading only `columns` (and the id), the others NULL in their places; None: all of them.
+
+    A page of a thousand profiles rarely asks for properties, whose JSON text can be the bulk of a row.
+    """
+    if columns is None:
+        return PROFILE_ROW
+    return tuple(column if column.name == "id" or column.name in columns else sa.null().label(column.name)
+                 for column in PROFILE_ROW)
 
 
 def decode_properties(stored: Any) -> Any:

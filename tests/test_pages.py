@@ -87,3 +87,54 @@ async def test_walking_pages_turn_to_the_set_shape_where_members_thin_out(
     monkeypatch.setattr(resolvers.audiences, "PAGE_DENSITY_SAMPLE", 6)
     assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in members]
     assert walks == [True, True, False]
+
+
+SELECTIONS = {
+    "nodes": "nodes { email }",
+    "edges and fragments": "edges { cursor node { ...Names ... on Profile { properties } } }",
+    "aliases and times": "nodes { mail: email createdAt updatedAt __typename id }",
+    "no profiles": "totalCount",
+}
+NAMES = "fragment Names on Profile { firstName lastName }"
+# What each selection reads besides the id, as profile_row names them.
+EXPECTED_COLUMNS = {
+    "nodes": {"email"},
+    "edges and fragments": {"first_name", "last_name", "properties"},
+    "aliases and times": {"email", "created_at", "updated_at"},
+    "no profiles": set(),
+}
+
+
+@pytest.mark.parametrize("name", SELECTIONS)
+async def test_a_page_reads_only_the_columns_its_selection_needs(
+    gql: Any, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    await gql.data('mutation { upsertProfile(input: {email: "a@x", firstName: "Ann", lastName: "Lee", '
+                   'properties: {plan: "pro"}}) { id } }')
+    read: list[Any] = []
+    real = resolvers.audiences.profile_row
+    monkeypatch.setattr(resolvers.audiences, "profile_row", lambda columns: read.append(columns) or real(columns))
+    fragments = NAMES if "...Names" in SELECTIONS[name] else ""
+    page = (await gql.data(f"query {{ profiles(first: 5) {{ {SELECTIONS[name]} }} }} {fragments}"))["profiles"]
+    assert read == [EXPECTED_COLUMNS[name]]
+    if name == "edges and fragments":
+        assert page["edges"][0]["node"] == {"firstName": "Ann", "lastName": "Lee", "properties": {"plan": "pro"}}
+    if name == "aliases and times":
+        node = page["nodes"][0]
+        assert node["mail"] == "a@x" and node["createdAt"] and node["updatedAt"] and node["__typename"] == "Profile"
+
+
+async def test_a_page_reads_every_column_for_a_field_it_does_not_know(
+    gql: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Profile field missing from the map (one added later, say) makes the page read everything."""
+    from schema import types
+
+    await gql.data('mutation { upsertProfile(input: {email: "a@x", lastName: "Lee"}) { id } }')
+    monkeypatch.delitem(types.PROFILE_FIELD_COLUMNS, "lastName")
+    read: list[Any] = []
+    real = resolvers.audiences.profile_row
+    monkeypatch.setattr(resolvers.audiences, "profile_row", lambda columns: read.append(columns) or real(columns))
+    page = (await gql.data("{ profiles(first: 5) { nodes { email lastName } } }"))["profiles"]
+    assert read == [None]
+    assert page["nodes"] == [{"email": "a@x", "lastName": "Lee"}]
