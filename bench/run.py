@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="20k profiles / 500k events, smaller growth and exports")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per segment figure (after one warm-up)")
-    parser.add_argument("--heavy-repeat", type=int, default=3, help="timed runs of paging and exports")
+    parser.add_argument("--heavy-repeat", type=int, default=5, help="timed runs of paging and exports")
     parser.add_argument("--growth", default=None, help="event counts, comma-separated (default 1000000,5000000; "
                         "add 20000000 for the long one; '' to skip)")
     parser.add_argument("--export-sizes", default=None, help="members of the export_memory.py stores (default 20000,200000)")
