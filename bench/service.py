@@ -135,16 +135,17 @@ def _fetch_all_pages(fetch: Callable[[int | None], list[Any]]) -> int:
 
 
 def _raw_all_pages(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
-    shape = {"walk": False}
+    walk = False
 
     def fetch(after_id: int | None) -> list[Any]:
         # As the server pages: a density probe before the first page; a dense audience walks every page
         # (a sparse one's later pages would follow the server's span rule: this bench's audience is dense).
+        nonlocal walk
         if after_id is None:
             probe = raw(density_statement(audience(filter_input, AS_OF), PAGE_DENSITY_SAMPLE))
             sampled, members = db.execute(probe.sql, probe.params).fetchone()
-            shape["walk"] = walks_at(members, sampled)
-        statement = compiled_page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS, walk=shape["walk"])
+            walk = walks_at(members, sampled)
+        statement = compiled_page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS, walk=walk)
         return db.execute(statement.sql, statement.params).fetchall()
 
     return _fetch_all_pages(fetch)

@@ -38,7 +38,6 @@ from graphql.utilities.coerce_input_value import coerce_default_value
 Coercer = Callable[[Any, int], Any]
 
 
-
 class _TooDeep(Exception):
     """A value lies deeper than graphql-core accepts: it reports that itself."""
 

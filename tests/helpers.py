@@ -51,3 +51,16 @@ async def audience_emails(gql: Any, filter: dict[str, Any] | None, as_of: dateti
         after = page["pageInfo"]["endCursor"]
     assert total == len(emails)
     return sorted(emails)
+
+
+def record_page_shapes(monkeypatch: Any, module: Any) -> list[bool]:
+    """Make `module.page_statement` record, for each statement it builds, whether it walks (else the set shape)."""
+    shapes: list[bool] = []
+    real = module.page_statement
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        shapes.append(kwargs.get("walk", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "page_statement", recording)
+    return shapes

@@ -21,7 +21,7 @@ from server.app import create_app
 from server.config import Settings
 from server.store import Store
 from tests.conftest import GraphQLClient
-from tests.helpers import AS_OF, before, event, iso, track
+from tests.helpers import AS_OF, before, event, iso, record_page_shapes, track
 from tests.stores import StoreFactory
 
 HEADER = ["id", "email", "phone_number", "external_id", "first_name", "last_name"]
@@ -223,17 +223,7 @@ async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_re
     did_not = await create_segment(gql, {"didNot": {"metric": "Placed Order"}}, "did not order")
     monkeypatch.setattr(server.exports, "PAGE_SIZE", page_size)
     monkeypatch.setattr(resolvers.audiences, "WALK_DENSITY", walk_density)
-    statements = 0
-    shapes: list[bool] = []
-    real_page_statement = server.exports.page_statement
-
-    def counting_page_statement(*args: Any, **kwargs: Any) -> Any:
-        nonlocal statements
-        statements += 1
-        shapes.append(kwargs.get("walk", False))
-        return real_page_statement(*args, **kwargs)
-
-    monkeypatch.setattr(server.exports, "page_statement", counting_page_statement)
+    shapes = record_page_shapes(monkeypatch, server.exports)
     encoded = 0
     real_encode = server.exports.Export.encode
 
@@ -247,7 +237,7 @@ async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_re
     rows = csv_rows(await client.get(f"/segments/{ordered}/members.csv", params={"asOf": iso(AS_OF)}))
     count, nodes = await graphql_members(gql, ordered, iso(AS_OF))
     assert count == 30
-    assert statements == 1 and shapes == [walks]
+    assert len(shapes) == 1 and shapes == [walks]  # one statement
     assert encoded == chunks
     assert rows[1:] == [as_row(node) for node in nodes]
     ids = [int(row[0]) for row in rows[1:]]
@@ -273,14 +263,7 @@ async def test_the_density_probe_looks_at_the_first_profiles_only(
     ordered = await create_segment(gql, ORDERED, "ordered")
     monkeypatch.setattr(server.exports, "DENSITY_SAMPLE", sample)
     monkeypatch.setattr(resolvers.audiences, "WALK_DENSITY", 0.65)
-    shapes: list[bool] = []
-    real_page_statement = server.exports.page_statement
-
-    def recording_page_statement(*args: Any, **kwargs: Any) -> Any:
-        shapes.append(kwargs.get("walk", False))
-        return real_page_statement(*args, **kwargs)
-
-    monkeypatch.setattr(server.exports, "page_statement", recording_page_statement)
+    shapes = record_page_shapes(monkeypatch, server.exports)
     rows = csv_rows(await client.get(f"/segments/{ordered}/members.csv", params={"asOf": iso(AS_OF)}))
     assert len(rows) - 1 == 30 and shapes == [walks]
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import resolvers.audiences
-from tests.helpers import AS_OF, before, event, iso, track
+from tests.helpers import AS_OF, before, event, iso, record_page_shapes, track
 
 PAGES = """query($f: SegmentFilter!, $after: String, $asOf: DateTime) {
   profiles(filter: $f, first: 4, after: $after, asOf: $asOf) { nodes { email } pageInfo { hasNextPage endCursor } }
@@ -29,15 +29,16 @@ async def paged_emails(gql: Any, filter: dict[str, Any]) -> list[str]:
 @pytest.fixture
 def walks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Whether each page statement built walks (the walk shape) or not (the set shape)."""
-    recorded: list[bool] = []
-    real = resolvers.audiences.page_statement
+    return record_page_shapes(monkeypatch, resolvers.audiences)
 
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        recorded.append(kwargs.get("walk", False))
-        return real(*args, **kwargs)
 
-    monkeypatch.setattr(resolvers.audiences, "page_statement", recording)
-    return recorded
+@pytest.fixture
+def columns_read(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The columns each page asked profile_row for (None: all)."""
+    read: list[Any] = []
+    real = resolvers.audiences.profile_row
+    monkeypatch.setattr(resolvers.audiences, "profile_row", lambda columns: read.append(columns) or real(columns))
+    return read
 
 
 @pytest.mark.parametrize(("ordering", "first_walks"), [
@@ -106,17 +107,12 @@ EXPECTED_COLUMNS = {
 
 
 @pytest.mark.parametrize("name", SELECTIONS)
-async def test_a_page_reads_only_the_columns_its_selection_needs(
-    gql: Any, monkeypatch: pytest.MonkeyPatch, name: str
-) -> None:
+async def test_a_page_reads_only_the_columns_its_selection_needs(gql: Any, columns_read: list[Any], name: str) -> None:
     await gql.data('mutation { upsertProfile(input: {email: "a@x", firstName: "Ann", lastName: "Lee", '
                    'properties: {plan: "pro"}}) { id } }')
-    read: list[Any] = []
-    real = resolvers.audiences.profile_row
-    monkeypatch.setattr(resolvers.audiences, "profile_row", lambda columns: read.append(columns) or real(columns))
     fragments = NAMES if "...Names" in SELECTIONS[name] else ""
     page = (await gql.data(f"query {{ profiles(first: 5) {{ {SELECTIONS[name]} }} }} {fragments}"))["profiles"]
-    assert read == [EXPECTED_COLUMNS[name]]
+    assert columns_read == [EXPECTED_COLUMNS[name]]
     if name == "edges and fragments":
         assert page["edges"][0]["node"] == {"firstName": "Ann", "lastName": "Lee", "properties": {"plan": "pro"}}
     if name == "aliases and times":
@@ -125,16 +121,13 @@ async def test_a_page_reads_only_the_columns_its_selection_needs(
 
 
 async def test_a_page_reads_every_column_for_a_field_it_does_not_know(
-    gql: Any, monkeypatch: pytest.MonkeyPatch
+    gql: Any, columns_read: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A Profile field missing from the map (one added later, say) makes the page read everything."""
     from schema import types
 
     await gql.data('mutation { upsertProfile(input: {email: "a@x", lastName: "Lee"}) { id } }')
     monkeypatch.delitem(types.PROFILE_FIELD_COLUMNS, "lastName")
-    read: list[Any] = []
-    real = resolvers.audiences.profile_row
-    monkeypatch.setattr(resolvers.audiences, "profile_row", lambda columns: read.append(columns) or real(columns))
     page = (await gql.data("{ profiles(first: 5) { nodes { email lastName } } }"))["profiles"]
-    assert read == [None]
+    assert columns_read == [None]
     assert page["nodes"] == [{"email": "a@x", "lastName": "Lee"}]
