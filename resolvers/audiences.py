@@ -14,7 +14,7 @@ from resolvers.errors import InputPath, QueryTimeoutError
 from resolvers.filter_ast import Filter, segment_references
 from resolvers.filter_limits import check_page_size
 from resolvers.segments import checked_filter, referenced_segments
-from server.store import StatementTimeout, Store, profile_row
+from server.store import StatementTimeout, Store, profile_json, profile_row, profiles
 from server.timestamps import now_utc, to_micros
 
 PROFILE_CURSOR = "profile"
@@ -29,12 +29,23 @@ WALK_DENSITY = 0.25
 PAGE_DENSITY_SAMPLE = 200
 
 
+@dataclass(frozen=True)
+class NodeJson:
+    """Nodes the database writes as JSON objects: a key per (key, column) pair, in order; a None column
+    stands for `type_name`."""
+
+    fields: tuple[tuple[str, str | None], ...]
+    type_name: str
+
+
 @dataclass
 class ProfilePage:
     rows: list[Any]
     has_next_page: bool
     count: Callable[[], Awaitable[int]]
     next_shape: int = SET_SHAPE
+    # Rows are (id, the node's JSON text), written by the database (`NodeJson`).
+    as_json: bool = False
 
     def cursor(self, row: Any) -> str:
         """A keyset cursor that also carries the shape the next page should take."""
@@ -65,10 +76,11 @@ def compile_prepared(store: Store, root: Filter | None, segments: dict[str, Filt
 
 
 async def profile_page(
-    store: Store, audience: Audience, first: int, after: str | None, columns: Collection[str] | None = None
+    store: Store, audience: Audience, first: int, after: str | None, columns: Collection[str] | None = None,
+    as_json: NodeJson | None = None,
 ) -> ProfilePage:
-    """`first` members after the cursor, in id order, reading `columns` of PROFILE_ROW (None: all);
-    totalCount is computed only when awaited.
+    """`first` members after the cursor, in id order, reading `columns` of PROFILE_ROW (None: all) or,
+    `as_json`, each member's node as JSON text; totalCount is computed only when awaited.
 
     Every page of a complement ("didn't", "at most") walks: its members are most profiles, and
     the set shape would first build the whole excluded set. Other first pages walk when a sample of
@@ -84,7 +96,9 @@ async def profile_page(
         dense = audience.negated or await is_dense(store, audience, PAGE_DENSITY_SAMPLE)
         after_id, shape = None, WALK_SHAPE if dense else SET_SHAPE
     started = time.perf_counter()
-    statement = page_statement(audience, after_id, first + 1, profile_row(columns), walk=shape == WALK_SHAPE)
+    row = profile_row(columns) if as_json is None else (
+        profiles.c.id, profile_json(store.dialect, as_json.fields, as_json.type_name).label("node"))
+    statement = page_statement(audience, after_id, first + 1, row, walk=shape == WALK_SHAPE)
     rows = await _fetch(store, statement)
     page, has_next_page = rows[:first], len(rows) > first
     if has_next_page:
@@ -98,7 +112,7 @@ async def profile_page(
     async def count() -> int:
         return await count_members(store, audience)
 
-    return ProfilePage(page, has_next_page, count, shape)
+    return ProfilePage(page, has_next_page, count, shape, as_json is not None)
 
 
 async def is_dense(store: Store, audience: Audience, sample: int) -> bool:

@@ -14,6 +14,7 @@ import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
 from graphql import (
     GraphQLField,
     GraphQLID,
@@ -34,6 +35,15 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 # own serialisation (String and ID)); a read of None stands for `__typename`, the parent type's name.
 PlainField = tuple[str, Callable[[Any], Any] | None, Callable[[Any], Any], bool, bool]
 TEXT_SERIALIZERS = (GraphQLString.serialize, GraphQLID.serialize)
+
+
+class SerializedList(list[Any]):
+    """A list field's value already written as JSON text, e.g. by the database: its items are in `json`,
+    not in the list, and the response carries the text as it is."""
+
+    def __init__(self, json: str) -> None:
+        super().__init__()
+        self.json = json
 
 
 class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -69,6 +79,8 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         items: Iterable[Any],
         position_context: Any,
     ) -> Any:
+        if isinstance(items, SerializedList):
+            return orjson.Fragment(items.json)  # written into the response by orjson (GraphQLView.encode_json)
         completed = self._complete_plain_list(item_type, field_details_list, path, items, position_context)
         if completed is not None:
             return completed

@@ -10,7 +10,7 @@ from resolvers import audiences, conversations, events, metrics, profiles, segme
 from schema.analytics import Conversation, ConversationConnection, ConversationStatus, Metric
 from schema.context import GraphQLInfo
 from schema.inputs import ProfileKey, SegmentFilter, TimeWindow, plain
-from schema.types import EventConnection, Profile, ProfileConnection, Segment, requested_profile_columns
+from schema.types import EventConnection, Profile, ProfileConnection, Segment, node_json, requested_profile_columns
 
 
 @strawberry.type
@@ -39,7 +39,7 @@ class Query:
     ) -> ProfileConnection:
         store = info.context.store
         audience = await audiences.compile_filter(store, plain(filter) if filter else None, as_of, ("filter",))
-        page = await audiences.profile_page(store, audience, first, after, requested_profile_columns(info))
+        page = await audiences.profile_page(store, audience, first, after, requested_profile_columns(info), node_json(info))
         return ProfileConnection.of(page, after)
 
     @strawberry.field(description="Checks a filter and returns the SQL it compiles to.")

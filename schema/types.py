@@ -15,6 +15,7 @@ from resolvers.events import EventPage, event_page
 from resolvers.filter_input import filter_from_input
 from resolvers.filter_text import print_filter
 from schema.context import GraphQLInfo
+from schema.execution import SerializedList
 from schema.scalars import JSON
 from server.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED, agent_metric
 from server.store import decode_properties
@@ -124,6 +125,38 @@ def requested_profile_columns(info: GraphQLInfo) -> set[str] | None:
     return columns
 
 
+# Profile fields whose response value is a column's text as it is (the id as a string), or the type name (None).
+PROFILE_JSON_FIELDS: dict[str, str | None] = {
+    "id": "id", "email": "email", "phoneNumber": "phone_number", "externalId": "external_id",
+    "firstName": "first_name", "lastName": "last_name", "__typename": None,
+}
+CONNECTION_FIELDS_BESIDE_JSON_NODES = {"pageInfo", "totalCount"}
+
+
+def node_json(info: GraphQLInfo) -> audiences.NodeJson | None:
+    """The nodes of a ProfileConnection field as the database can write them in JSON, when they are plain:
+    one `nodes` (no `edges`) selecting only PROFILE_JSON_FIELDS, without fragments, arguments, directives
+    or a response name twice. None otherwise (the profiles are built as objects)."""
+    if len(info.selected_fields) != 1:
+        return None
+    parts = [part for part in info.selected_fields[0].selections if isinstance(part, SelectedField)]
+    if len(parts) != len(info.selected_fields[0].selections):  # a fragment
+        return None
+    nodes = [part for part in parts if part.name == "nodes"]
+    others = {part.name for part in parts} - {"nodes"}
+    if len(nodes) != 1 or nodes[0].directives or not others <= CONNECTION_FIELDS_BESIDE_JSON_NODES:
+        return None
+    fields: list[tuple[str, str | None]] = []
+    for field in nodes[0].selections:
+        if (not isinstance(field, SelectedField) or field.name not in PROFILE_JSON_FIELDS or field.directives
+                or field.arguments or field.selections):
+            return None
+        fields.append((field.alias or field.name, PROFILE_JSON_FIELDS[field.name]))
+    if len({key for key, _ in fields}) != len(fields):
+        return None
+    return audiences.NodeJson(tuple(fields), Profile.__name__)
+
+
 def _fields(selections: list[Selection]) -> Iterator[SelectedField]:
     """The fields of a selection, those of its fragments included."""
     for selection in selections:
@@ -148,6 +181,8 @@ class ProfileConnection:
 
     @strawberry.field
     def nodes(self) -> list[Profile]:
+        if self.page.as_json:
+            return SerializedList("[" + ",".join([row[1] for row in self.page.rows]) + "]")
         return [Profile.from_row(row) for row in self.page.rows]
 
     @strawberry.field
@@ -321,7 +356,8 @@ class Segment:
         self, info: GraphQLInfo, first: int = 100, after: str | None = None, as_of: datetime | None = None
     ) -> ProfileConnection:
         audience = await self._audience(info, as_of)
-        page = await audiences.profile_page(info.context.store, audience, first, after, requested_profile_columns(info))
+        page = await audiences.profile_page(info.context.store, audience, first, after, requested_profile_columns(info),
+                                            node_json(info))
         return ProfileConnection.of(page, after)
 
     async def _audience(self, info: GraphQLInfo, as_of: datetime | None) -> audiences.Audience:

@@ -71,6 +71,18 @@ def profile_row(columns: Collection[str] | None) -> tuple[Any, ...]:
                  for column in PROFILE_ROW)
 
 
+def profile_json(dialect: str, fields: Sequence[tuple[str, str | None]], constant: str) -> sa.ColumnElement[str]:
+    """Each profile as the text of a JSON object: a key per (key, column) pair, in order, the column's
+    value as JSON text (the id as a string); a None column stands for `constant`. Keys are bound parameters."""
+    pairs: list[Any] = []
+    for key, column in fields:
+        value = sa.literal(constant) if column is None else profiles.c[column]
+        pairs += [sa.literal(key), sa.cast(value, sa.Text) if column == "id" else value]
+    if dialect == "postgresql":
+        return sa.cast(sa.func.json_build_object(*pairs), sa.Text)
+    return sa.func.json_object(*pairs, type_=sa.Text)
+
+
 def decode_properties(stored: Any) -> Any:
     """Properties read through PROFILE_ROW: text on SQLite, already decoded on PostgreSQL."""
     return orjson.loads(stored) if isinstance(stored, str | bytes) else stored

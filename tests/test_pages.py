@@ -41,6 +41,16 @@ def columns_read(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return read
 
 
+@pytest.fixture
+def nodes_as_json(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The (key, column) pairs of each page whose nodes the database wrote as JSON."""
+    written: list[Any] = []
+    real = resolvers.audiences.profile_json
+    monkeypatch.setattr(resolvers.audiences, "profile_json",
+                        lambda dialect, fields, type_name: written.append(fields) or real(dialect, fields, type_name))
+    return written
+
+
 @pytest.mark.parametrize(("ordering", "first_walks"), [
     (range(0, 20, 5), False),  # 4 of 20: a fifth of the profiles, below WALK_DENSITY
     (range(0, 20, 2), True),  # 10 of 20
@@ -91,7 +101,7 @@ async def test_walking_pages_turn_to_the_set_shape_where_members_thin_out(
 
 
 SELECTIONS = {
-    "nodes": "nodes { email }",
+    "nodes": "nodes { email createdAt }",
     "edges and fragments": "edges { cursor node { ...Names ... on Profile { properties } } }",
     "aliases and times": "nodes { mail: email createdAt updatedAt __typename id }",
     "no profiles": "totalCount",
@@ -99,7 +109,7 @@ SELECTIONS = {
 NAMES = "fragment Names on Profile { firstName lastName }"
 # What each selection reads besides the id, as profile_row names them.
 EXPECTED_COLUMNS = {
-    "nodes": {"email"},
+    "nodes": {"email", "created_at"},
     "edges and fragments": {"first_name", "last_name", "properties"},
     "aliases and times": {"email", "created_at", "updated_at"},
     "no profiles": set(),
@@ -128,6 +138,46 @@ async def test_a_page_reads_every_column_for_a_field_it_does_not_know(
 
     await gql.data('mutation { upsertProfile(input: {email: "a@x", lastName: "Lee"}) { id } }')
     monkeypatch.delitem(types.PROFILE_FIELD_COLUMNS, "lastName")
-    page = (await gql.data("{ profiles(first: 5) { nodes { email lastName } } }"))["profiles"]
+    page = (await gql.data("{ profiles(first: 5) { edges { node { email lastName } } } }"))["profiles"]
     assert columns_read == [None]
-    assert page["nodes"] == [{"email": "a@x", "lastName": "Lee"}]
+    assert page["edges"] == [{"node": {"email": "a@x", "lastName": "Lee"}}]
+
+
+# Text JSON writers disagree on: escapes, control characters, non-ASCII, characters JavaScript treats as line ends.
+AWKWARD_NAMES = ["plain", 'a "quote" and a \\ backslash', "line\nbreak\ttab\x01\x1f\x7f", "ünïcödé — 漢字 🛒",
+                 "</script>", "", "\u2028\u2029", "   "]
+JSON_NODES = "nodes { id email name: firstName lastName phoneNumber externalId __typename }"
+UPSERT = "mutation($input: ProfileInput!) { upsertProfile(input: $input) { id } }"
+
+
+async def test_plain_nodes_are_written_by_the_database_as_graphql_would_write_them(
+    gql: Any, nodes_as_json: list[Any]
+) -> None:
+    for i, name in enumerate(AWKWARD_NAMES):
+        await gql.data(UPSERT, {"input": {"email": f"p{i}@x", "firstName": name, "phoneNumber": f"+1555000{i:04d}"}})
+    written = (await gql.data(f"{{ profiles(first: 50) {{ {JSON_NODES} pageInfo {{ endCursor }} totalCount }} }}"))
+    assert nodes_as_json == [(("id", "id"), ("email", "email"), ("name", "first_name"), ("lastName", "last_name"),
+                              ("phoneNumber", "phone_number"), ("externalId", "external_id"), ("__typename", None))]
+    built = await gql.data(f"{{ profiles(first: 50) {{ edges {{ node {{ {JSON_NODES[len('nodes { '):-2]} }} }} }} }}")
+    nodes = written["profiles"]["nodes"]
+    assert nodes == [edge["node"] for edge in built["profiles"]["edges"]]
+    assert [node["name"] for node in nodes] == AWKWARD_NAMES
+    assert list(nodes[0]) == ["id", "email", "name", "lastName", "phoneNumber", "externalId", "__typename"]
+    assert nodes[0]["lastName"] is None and nodes[0]["__typename"] == "Profile" and isinstance(nodes[0]["id"], str)
+    assert written["profiles"]["totalCount"] == len(AWKWARD_NAMES)
+
+
+@pytest.mark.parametrize("selection", [
+    "nodes { email @include(if: true) }",
+    "nodes { ... on Profile { email } }",
+    "... on ProfileConnection { nodes { email } }",
+    "nodes { email } edges { cursor }",
+    "nodes { email createdAt }",
+    "nodes { email } again: nodes { email }",
+    "nodes { email same: email same: email }",
+])
+async def test_other_node_selections_build_profile_objects(gql: Any, nodes_as_json: list[Any], selection: str) -> None:
+    await gql.data(UPSERT, {"input": {"email": "a@x"}})
+    page = (await gql.data(f"{{ profiles(first: 5) {{ {selection} }} }}"))["profiles"]
+    assert nodes_as_json == []
+    assert page["nodes"][0]["email"] == "a@x"
