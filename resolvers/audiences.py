@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+import orjson
 
 from resolvers.compiler import Audience, FilterCompiler, count_statement, density_statement, page_statement
 from resolvers.cursors import decode_cursor, encode_cursor
@@ -17,6 +18,7 @@ from resolvers.segments import checked_filter, referenced_segments
 from server.store import StatementTimeout, Store, profile_json, profile_row, profiles
 from server.timestamps import now_utc, to_micros
 
+T = TypeVar("T")
 PROFILE_CURSOR = "profile"
 SET_SHAPE, WALK_SHAPE = 0, 1
 # What testing one profile in the walk shape costs, about (measured ~0.7 µs on SQLite at 200k profiles).
@@ -27,6 +29,9 @@ WALK_DENSITY = 0.25
 # The profiles a first page samples to judge that: ~0.1 ms, where a 113k-member audience's first page
 # built its whole member set (170 ms) to find a page that walking finds in 1 ms.
 PAGE_DENSITY_SAMPLE = 200
+# Audiences compiled at an explicit instant kept for the next request (by dialect, filter and instant), oldest dropped first.
+COMPILED_AUDIENCES = 64
+_compiled: dict[tuple[str, bytes, int], Audience] = {}
 
 
 @dataclass(frozen=True)
@@ -64,11 +69,19 @@ async def compile_filter(store: Store, value: Any, as_of: datetime | None, path:
     if value is None:
         return compile_prepared(store, None, {}, as_of)
     root = checked_filter(value, path)
-    reached: dict[str, Filter] = {}
     if segment_references(root):
         async with store.connect() as connection:
             reached = await referenced_segments(connection, root, path)
-    return compile_prepared(store, root, reached, as_of)
+        return compile_prepared(store, root, reached, as_of)
+    if as_of is None:
+        return compile_prepared(store, root, {}, as_of)
+    # At an explicit instant the same filter is the same audience: a client paging through it compiles it once.
+    key = (store.dialect, orjson.dumps(value, option=orjson.OPT_SORT_KEYS), to_micros(as_of))
+    audience = _compiled.pop(key, None) or compile_prepared(store, root, {}, as_of)
+    _compiled[key] = audience  # the most recently used last
+    if len(_compiled) > COMPILED_AUDIENCES:
+        del _compiled[next(iter(_compiled))]
+    return audience
 
 
 def compile_prepared(store: Store, root: Filter | None, segments: dict[str, Filter], as_of: datetime | None) -> Audience:
@@ -77,7 +90,7 @@ def compile_prepared(store: Store, root: Filter | None, segments: dict[str, Filt
 
 async def profile_page(
     store: Store, audience: Audience, first: int, after: str | None, columns: Collection[str] | None = None,
-    as_json: NodeJson | None = None,
+    as_json: NodeJson | None = None, identity: Hashable | None = None,
 ) -> ProfilePage:
     """`first` members after the cursor, in id order, reading `columns` of PROFILE_ROW (None: all) or,
     `as_json`, each member's node as JSON text; totalCount is computed only when awaited.
@@ -88,6 +101,9 @@ async def profile_page(
     next page's shape: a set-shape page that took longer than walking its id span would have tells
     the next pages to walk (a dense audience's later pages then cost a page each); a walked page
     whose members were sparse over its span tells them to take the set shape.
+
+    With an `identity` (`audience_identity`), the next page is read while this one is sent
+    (`Store.prefetch`): a client paging through mostly finds its page read already.
     """
     check_page_size(first)
     if after:
@@ -95,24 +111,38 @@ async def profile_page(
     else:
         dense = audience.negated or await is_dense(store, audience, PAGE_DENSITY_SAMPLE)
         after_id, shape = None, WALK_SHAPE if dense else SET_SHAPE
-    started = time.perf_counter()
     row = profile_row(columns) if as_json is None else (
         profiles.c.id, profile_json(store.dialect, as_json.fields, as_json.type_name).label("node"))
-    statement = page_statement(audience, after_id, first + 1, row, walk=shape == WALK_SHAPE)
-    rows = await _fetch(store, statement)
+    # A page prefetched for this request has the same audience, size, columns, cursor and shape.
+    reading = None if identity is None else (identity, first, as_json, None if columns is None else frozenset(columns))
+    prefetched = None if reading is None else store.prefetched((*reading, after_id, shape))
+    if prefetched is None:
+        prefetched = store.fetch_timed(page_statement(audience, after_id, first + 1, row, walk=shape == WALK_SHAPE))
+    rows, seconds = await _timeout_told(prefetched)
     page, has_next_page = rows[:first], len(rows) > first
     if has_next_page:
         span = page[-1].id - (after_id or 0)
-        if shape == SET_SHAPE and span * WALK_SECONDS_PER_PROFILE < time.perf_counter() - started:
+        if shape == SET_SHAPE and span * WALK_SECONDS_PER_PROFILE < seconds:
             shape = WALK_SHAPE
         elif shape == WALK_SHAPE and not audience.negated and not walks_at(len(page), span):
             # The sample was denser than the audience goes on: walking on would test many profiles a page.
             shape = SET_SHAPE
+        if reading is not None:
+            following = page_statement(audience, page[-1].id, first + 1, row, walk=shape == WALK_SHAPE)
+            store.prefetch((*reading, page[-1].id, shape), following)
 
     async def count() -> int:
         return await count_members(store, audience)
 
     return ProfilePage(page, has_next_page, count, shape, as_json is not None)
+
+
+def audience_identity(filter_value: Any, as_of: datetime | None) -> Hashable | None:
+    """What names an audience from one request to the next: its filter as given, at an explicit instant.
+    None as of now: each request's now is another instant, so another audience."""
+    if as_of is None:
+        return None
+    return orjson.dumps(filter_value, option=orjson.OPT_SORT_KEYS), to_micros(as_of)
 
 
 async def is_dense(store: Store, audience: Audience, sample: int) -> bool:
@@ -134,8 +164,12 @@ async def count_members(store: Store, audience: Audience) -> int:
 
 
 async def _fetch(store: Store, statement: Any) -> list[Any]:
+    return await _timeout_told(store.fetch(statement))
+
+
+async def _timeout_told(read: Awaitable[T]) -> T:
     try:
-        return await store.fetch(statement)
+        return await read
     except StatementTimeout as timeout:
         raise QueryTimeoutError(f"the audience query took longer than {timeout.args[0]:g} s and was cancelled") from None
 

@@ -12,6 +12,7 @@ of a large audience costs a page, where the set shape rebuilds the whole set for
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +80,8 @@ class FilterCompiler:
         if node is None:
             return Audience(None, negated=True, walk=sa.true)
         found = self._set(node)
-        return Audience(found.ids, found.negated, lambda: self._member(node))
+        # Built once, when first asked: a page and the prefetch of the next share it.
+        return Audience(found.ids, found.negated, functools.cache(lambda: self._member(node)))
 
     def _set(self, node: ast.Filter) -> Audience:
         match node:

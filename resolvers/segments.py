@@ -99,7 +99,9 @@ async def create_segment(store: Store, name: str, description: str | None, value
         inserted = await connection.execute(sa.insert(segments).values(
             name=name, description=description, filter=filter_to_input(prepared.root), created_at=now, updated_at=now,
         ))
-        return int(inserted.inserted_primary_key[0])
+        key = inserted.inserted_primary_key
+        assert key is not None  # an INSERT of one row
+        return int(key[0])
 
 
 async def update_segment(store: Store, segment_id: str, changes: dict[str, Any]) -> int:

@@ -38,8 +38,10 @@ class Query:
         as_of: datetime | None = None,
     ) -> ProfileConnection:
         store = info.context.store
-        audience = await audiences.compile_filter(store, plain(filter) if filter else None, as_of, ("filter",))
-        page = await audiences.profile_page(store, audience, first, after, requested_profile_columns(info), node_json(info))
+        filter_value = plain(filter) if filter else None
+        audience = await audiences.compile_filter(store, filter_value, as_of, ("filter",))
+        page = await audiences.profile_page(store, audience, first, after, requested_profile_columns(info), node_json(info),
+                                            audiences.audience_identity(filter_value, as_of))
         return ProfileConnection.of(page, after)
 
     @strawberry.field(description="Checks a filter and returns the SQL it compiles to.")

@@ -357,7 +357,7 @@ class Segment:
     ) -> ProfileConnection:
         audience = await self._audience(info, as_of)
         page = await audiences.profile_page(info.context.store, audience, first, after, requested_profile_columns(info),
-                                            node_json(info))
+                                            node_json(info), audiences.audience_identity(self.filter, as_of))
         return ProfileConnection.of(page, after)
 
     async def _audience(self, info: GraphQLInfo, as_of: datetime | None) -> audiences.Audience:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -18,11 +19,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from server.config import Settings
+from server.prefetch import Prefetches
 from server.read_ahead import read_ahead
 from server.sqlite_reads import ThreadedReader
 
 metadata = sa.MetaData()
 T = TypeVar("T")
+
+# Prefetched reads a store keeps at a time (a page of a thousand profiles: ~0.2 MB), and the seconds
+# one stays good: a client paging through an audience asks for the next page within milliseconds.
+PREFETCH_CAPACITY = 16
+PREFETCH_SECONDS = 2.0
 
 # JSON objects: text on SQLite, jsonb on PostgreSQL (so that its operators and indexes apply).
 JsonObject = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -182,6 +189,10 @@ class Store:
         self.writer: AsyncEngine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._threaded_writer = primary.execution_options(**{WRITE_OPTION: True}) if primary is not None else None
         self._write_queue: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        # Reads started ahead of their request (an audience's next page: server/prefetch.py), and the
+        # write transactions this process has ended: a read started before the last one is not used.
+        self.prefetches: Prefetches[tuple[list[Any], float]] = Prefetches(PREFETCH_CAPACITY, PREFETCH_SECONDS)
+        self._writes_ended = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -230,11 +241,32 @@ class Store:
                 return await _fetch_postgres(connection, statement, self.statement_timeout)
             return list((await connection.execute(statement)).all())
 
-    def begin(self) -> Any:
+    def prefetch(self, key: Hashable, statement: Any) -> None:
+        """Start reading `statement` (`fetch_timed`) in the background, for a `prefetched(key)` soon after."""
+        self.prefetches.start(key, self.fetch_timed(statement), self._writes_ended)
+
+    def prefetched(self, key: Hashable) -> Awaitable[tuple[list[Any], float]] | None:
+        """The read started under `key`, if it is still good (see server/prefetch.py); each is taken once."""
+        return self.prefetches.take(key, self._writes_ended)
+
+    async def fetch_timed(self, statement: Any) -> tuple[list[Any], float]:
+        """The rows of `statement` (see `fetch`) and the seconds the read took."""
+        started = time.perf_counter()
+        rows = await self.fetch(statement)
+        return rows, time.perf_counter() - started
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: on SQLite it holds the write lock from its start (see `_sqlite_begin`)."""
-        if self.dialect != "sqlite":
-            return self.writer.begin()
-        return self._sqlite_write()
+        try:
+            if self.dialect != "sqlite":
+                async with self.writer.begin() as connection:
+                    yield connection
+            else:
+                async with self._write_turn(), self.writer.begin() as connection:
+                    yield connection
+        finally:
+            self._writes_ended += 1
 
     async def write(self, work: Callable[[sa.Connection], T]) -> T:
         """Run `work` as one write transaction, committed when it returns (rolled back when it raises,
@@ -248,6 +280,12 @@ class Store:
         if writer is None:
             async with self.begin() as connection:
                 return await connection.run_sync(work)
+        try:
+            return await self._write_in_thread(writer, work)
+        finally:
+            self._writes_ended += 1
+
+    async def _write_in_thread(self, writer: sa.Engine, work: Callable[[sa.Connection], T]) -> T:
         cancelled = threading.Event()
 
         def transaction() -> T:
@@ -271,11 +309,6 @@ class Store:
                 running.exception()  # retrieved: _Abandoned, or the work's own failure, has no one to tell
                 raise
 
-    @contextlib.asynccontextmanager
-    async def _sqlite_write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._write_turn(), self.writer.begin() as connection:
-            yield connection
-
     def _write_turn(self) -> asyncio.Lock:
         # Writers of this process queue here rather than in SQLite's busy handler, which polls with
         # sleeps of up to 100 ms and so leaves the lock idle between writers; other processes still
@@ -290,6 +323,7 @@ class Store:
             return (await connection.scalar(sa.text("SELECT 1"))) == 1
 
     async def dispose(self) -> None:
+        self.prefetches.clear()
         await self.engine.dispose()
         if self.reader is not self.engine:
             await self.reader.dispose()

@@ -108,12 +108,13 @@ async def load_world(store: Store, world: World, saved: dict[str, ast.Filter]) -
 async def sql_members(
     store: Store, node: ast.Filter, as_of: int, saved: dict[str, ast.Filter], page: int
 ) -> tuple[list[int], int]:
-    """The audience paged through GraphQL's resolver path (cursors, adaptive shape), and its count."""
+    """The audience paged through GraphQL's resolver path (cursors, adaptive shape, prefetched pages), and its count."""
     audience = FilterCompiler(store.dialect, as_of, saved).audience(node)
     seen: list[int] = []
     after = None
     while True:
-        result = await profile_page(store, audience, page, after)
+        # Later pages come from the read started while the page before was handled (see test_pages).
+        result = await profile_page(store, audience, page, after, identity=(repr(node), repr(saved), as_of))
         seen.extend(row.id for row in result.rows)
         if not result.has_next_page:
             break

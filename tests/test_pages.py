@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 import resolvers.audiences
+from server.prefetch import Prefetches
+from server.store import Store
 from tests.helpers import AS_OF, before, event, iso, record_page_shapes, track
 
 PAGES = """query($f: SegmentFilter!, $after: String, $asOf: DateTime) {
@@ -181,3 +184,76 @@ async def test_other_node_selections_build_profile_objects(gql: Any, nodes_as_js
     page = (await gql.data(f"{{ profiles(first: 5) {{ {selection} }} }}"))["profiles"]
     assert nodes_as_json == []
     assert page["nodes"][0]["email"] == "a@x"
+
+
+@pytest.fixture
+def prefetched(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each page that looked for a read started ahead, whether it found one."""
+    found: list[bool] = []
+    real = Prefetches.take
+
+    def take(self: Prefetches[Any], key: Any, generation: int) -> Any:
+        task = real(self, key, generation)
+        found.append(task is not None)
+        return task
+
+    monkeypatch.setattr(Prefetches, "take", take)
+    return found
+
+
+async def test_later_pages_at_an_explicit_instant_were_read_while_the_page_before_was_sent(
+    gql: Any, prefetched: list[bool]
+) -> None:
+    await track(gql, *(event(f"p{i:02d}@x", "Placed Order", before(hours=i + 1)) for i in range(10)))
+    assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in range(10)]
+    assert prefetched == [False, True, True]  # pages of 4, 4 and 2
+
+
+async def test_pages_as_of_now_are_not_read_ahead(gql: Any, store: Store) -> None:
+    await track(gql, *(event(f"p{i:02d}@x", "Placed Order", before(hours=i + 1)) for i in range(10)))
+    page = (await gql.data("query($f: SegmentFilter!) { profiles(filter: $f, first: 4) { nodes { email } } }",
+                           {"f": ORDERED}))["profiles"]
+    assert len(page["nodes"]) == 4 and store.prefetches.pending() == []
+
+
+@pytest.mark.parametrize("write", ["trackEvents", "updateSegment"])
+async def test_a_write_between_pages_is_seen_by_the_next_page(
+    gql: Any, store: Store, prefetched: list[bool], write: str
+) -> None:
+    """Page 2 was read ahead before the write; the write makes that read stale, and page 2 is read again."""
+    members = [0, 1, 3, 5]
+    await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i in members else "Viewed Product", before(hours=i + 1))
+                       for i in range(6)))
+    segment = (await gql.data('mutation { createSegment(input: {name: "buyers", filter: {did: {metric: "Placed Order"}}}) '
+                              "{ id } }"))["createSegment"]["id"]
+    query = """query($f: SegmentFilter!, $after: String, $asOf: DateTime) {
+      profiles(filter: $f, first: 2, after: $after, asOf: $asOf) { nodes { email } pageInfo { endCursor } } }"""
+    variables = {"f": {"inSegment": segment}, "asOf": iso(AS_OF)}
+    first = (await gql.data(query, variables))["profiles"]
+    assert [node["email"] for node in first["nodes"]] == ["p00@x", "p01@x"]
+    await asyncio.wait(store.prefetches.pending())  # page 2 has been read: [p03, p05]
+    if write == "trackEvents":
+        await track(gql, event("p02@x", "Placed Order", before(hours=30)))
+        expected = ["p02@x", "p03@x"]
+    else:
+        await gql.data("mutation($id: ID!) { updateSegment(id: $id, input: {filter: {did: {metric: \"Viewed Product\"}}}) "
+                       "{ id } }", {"id": segment})
+        expected = ["p02@x", "p04@x"]
+    second = (await gql.data(query, {**variables, "after": first["pageInfo"]["endCursor"]}))["profiles"]
+    assert [node["email"] for node in second["nodes"]] == expected
+    assert prefetched == [False, False]
+
+
+async def test_an_audience_at_an_explicit_instant_is_compiled_once_for_all_its_pages(
+    gql: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled: list[Any] = []
+    real = resolvers.audiences.compile_prepared
+    monkeypatch.setattr(resolvers.audiences, "compile_prepared", lambda *args: compiled.append(args[1]) or real(*args))
+    monkeypatch.setattr(resolvers.audiences, "_compiled", {})
+    await track(gql, *(event(f"p{i:02d}@x", "Placed Order", before(hours=i + 1)) for i in range(10)))
+    assert len(await paged_emails(gql, ORDERED)) == 10
+    assert len(compiled) == 1
+    await gql.data("{ profiles(first: 4) { nodes { email } } }")  # as of now: compiled each time
+    await gql.data("{ profiles(first: 4) { nodes { email } } }")
+    assert len(compiled) == 3
