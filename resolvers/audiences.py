@@ -9,7 +9,14 @@ from typing import Any, TypeVar
 
 import orjson
 
-from resolvers.compiler import Audience, FilterCompiler, count_statement, density_statement, page_statement
+from resolvers.compiler import (
+    Audience,
+    FilterCompiler,
+    aggregated_page_statement,
+    count_statement,
+    density_statement,
+    page_statement,
+)
 from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import InputPath, QueryTimeoutError
 from resolvers.filter_ast import Filter, segment_references
@@ -45,16 +52,20 @@ class NodeJson:
 
 @dataclass
 class ProfilePage:
-    rows: list[Any]
+    ids: list[int]
+    rows: list[Any]  # the members' PROFILE_ROW rows; none when the nodes came as JSON
     has_next_page: bool
     count: Callable[[], Awaitable[int]]
     next_shape: int = SET_SHAPE
-    # Rows are (id, the node's JSON text), written by the database (`NodeJson`).
-    as_json: bool = False
+    nodes_json: str | None = None  # the nodes as one JSON array, written by the database (`NodeJson`)
 
-    def cursor(self, row: Any) -> str:
+    def cursor(self, member_id: int) -> str:
         """A keyset cursor that also carries the shape the next page should take."""
-        return encode_cursor(PROFILE_CURSOR, row.id, self.next_shape)
+        return encode_cursor(PROFILE_CURSOR, member_id, self.next_shape)
+
+
+class _OutOfOrder(Exception):
+    """SQLite aggregated a page's members out of id order (it promises no order): the page is read by row."""
 
 
 def as_of_micros(as_of: datetime | None) -> int:
@@ -111,30 +122,72 @@ async def profile_page(
     else:
         dense = audience.negated or await is_dense(store, audience, PAGE_DENSITY_SAMPLE)
         after_id, shape = None, WALK_SHAPE if dense else SET_SHAPE
-    row = profile_row(columns) if as_json is None else (
-        profiles.c.id, profile_json(store.dialect, as_json.fields, as_json.type_name).label("node"))
     # A page prefetched for this request has the same audience, size, columns, cursor and shape.
     reading = None if identity is None else (identity, first, as_json, None if columns is None else frozenset(columns))
     prefetched = None if reading is None else store.prefetched((*reading, after_id, shape))
     if prefetched is None:
-        prefetched = store.fetch_timed(page_statement(audience, after_id, first + 1, row, walk=shape == WALK_SHAPE))
+        prefetched = store.fetch_timed(_page_statement(store, audience, after_id, first, shape, columns, as_json))
     rows, seconds = await _timeout_told(prefetched)
-    page, has_next_page = rows[:first], len(rows) > first
+    try:
+        ids, page, nodes_json, has_next_page = _members(rows, first, as_json, store.dialect)
+    except _OutOfOrder:
+        rows, seconds = await _timeout_told(store.fetch_timed(
+            _page_statement(store, audience, after_id, first, shape, columns, as_json, aggregated=False)))
+        ids, page, nodes_json, has_next_page = _members(rows, first, as_json, "")
     if has_next_page:
-        span = page[-1].id - (after_id or 0)
+        span = ids[-1] - (after_id or 0)
         if shape == SET_SHAPE and span * WALK_SECONDS_PER_PROFILE < seconds:
             shape = WALK_SHAPE
-        elif shape == WALK_SHAPE and not audience.negated and not walks_at(len(page), span):
+        elif shape == WALK_SHAPE and not audience.negated and not walks_at(len(ids), span):
             # The sample was denser than the audience goes on: walking on would test many profiles a page.
             shape = SET_SHAPE
         if reading is not None:
-            following = page_statement(audience, page[-1].id, first + 1, row, walk=shape == WALK_SHAPE)
-            store.prefetch((*reading, page[-1].id, shape), following)
+            following = _page_statement(store, audience, ids[-1], first, shape, columns, as_json)
+            store.prefetch((*reading, ids[-1], shape), following)
 
     async def count() -> int:
         return await count_members(store, audience)
 
-    return ProfilePage(page, has_next_page, count, shape, as_json is not None)
+    return ProfilePage(ids, page, has_next_page, count, shape, nodes_json)
+
+
+def _page_statement(
+    store: Store, audience: Audience, after_id: int | None, first: int, shape: int, columns: Collection[str] | None,
+    as_json: NodeJson | None, aggregated: bool = True,
+) -> Any:
+    """The statement of a page, `first` + 1 members (the last only tells that there is a next page).
+
+    Nodes as JSON on SQLite come aggregated in one row: its driver takes Python's global lock after
+    every row it steps, so a page read ahead in a worker thread advanced only while the event loop
+    was idle; one row lets the whole read run beside it.
+    """
+    walk = shape == WALK_SHAPE
+    if as_json is None:
+        return page_statement(audience, after_id, first + 1, profile_row(columns), walk=walk)
+    node = profile_json(store.dialect, as_json.fields, as_json.type_name).label("node")
+    members = page_statement(audience, after_id, first + 1, (profiles.c.id, node), walk=walk)
+    return aggregated_page_statement(members) if aggregated and store.dialect == "sqlite" else members
+
+
+def _members(
+    rows: list[Any], first: int, as_json: NodeJson | None, dialect: str
+) -> tuple[list[int], list[Any], str | None, bool]:
+    """(ids, PROFILE_ROW rows, nodes as a JSON array, whether there is a next page) from a page's rows."""
+    if as_json is not None and dialect == "sqlite":
+        ((ids_text, lengths_text, nodes),) = rows
+        if ids_text is None:
+            return [], [], "[]", False
+        ids = list(map(int, ids_text.split(",")))
+        if ids != sorted(ids):  # ids are unique: sorted is in id order
+            raise _OutOfOrder
+        if len(ids) > first:  # the next page's first member: cut its node off
+            lengths = list(map(int, lengths_text.split(",")))
+            nodes = nodes[:sum(lengths[:first]) + first - 1]
+        return ids[:first], [], f"[{nodes}]", len(ids) > first
+    page = rows[:first]
+    ids = [row[0] for row in page]
+    nodes_json = None if as_json is None else "[" + ",".join([row[1] for row in page]) + "]"
+    return ids, [] if as_json is not None else page, nodes_json, len(rows) > first
 
 
 def audience_identity(filter_value: Any, as_of: datetime | None) -> Hashable | None:

@@ -362,6 +362,15 @@ def page_statement(
     return query.where(sa.not_(membership) if audience.negated else membership)
 
 
+def aggregated_page_statement(members: Select[Any]) -> Select[Any]:
+    """A page of (id, node) members as one row: their ids, their nodes' lengths and their nodes (JSON
+    texts), each comma-separated in the one order SQLite fed them to the aggregates (the ids tell which)."""
+    page = members.subquery("page")
+    aggregates: list[Any] = [sa.func.group_concat(values, type_=sa.Text)
+                             for values in (page.c.id, sa.func.length(page.c.node), page.c.node)]
+    return sa.select(*aggregates)
+
+
 def density_statement(audience: Audience, sample: int) -> Select[Any]:
     """(profiles sampled, members among them) over the first `sample` profiles in id order, tested in the walk shape."""
     assert audience.walk is not None

@@ -181,13 +181,15 @@ class ProfileConnection:
 
     @strawberry.field
     def nodes(self) -> list[Profile]:
-        if self.page.as_json:
-            return SerializedList("[" + ",".join([row[1] for row in self.page.rows]) + "]")
+        if self.page.nodes_json is not None:
+            return SerializedList(self.page.nodes_json)
         return [Profile.from_row(row) for row in self.page.rows]
 
     @strawberry.field
     def edges(self) -> list[ProfileEdge]:
-        return [ProfileEdge(cursor=self.page.cursor(row), node=Profile.from_row(row)) for row in self.page.rows]
+        page = self.page
+        return [ProfileEdge(cursor=page.cursor(member_id), node=Profile.from_row(row))
+                for member_id, row in zip(page.ids, page.rows, strict=True)]
 
     @strawberry.field
     async def total_count(self) -> int:
@@ -195,7 +197,7 @@ class ProfileConnection:
 
     @classmethod
     def of(cls, page: audiences.ProfilePage, after: str | None) -> ProfileConnection:
-        ends = [page.cursor(row) for row in (page.rows[:1] + page.rows[-1:] if len(page.rows) > 1 else page.rows)]
+        ends = [page.cursor(member_id) for member_id in (page.ids[:1] + page.ids[-1:] if len(page.ids) > 1 else page.ids)]
         return cls(page_info=PageInfo.of(ends, page.has_next_page, after), page=page)
 
 

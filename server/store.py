@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable, Sequence
@@ -78,7 +79,8 @@ def profile_row(columns: Collection[str] | None) -> tuple[Any, ...]:
                  for column in PROFILE_ROW)
 
 
-def profile_json(dialect: str, fields: Sequence[tuple[str, str | None]], constant: str) -> sa.ColumnElement[str]:
+@functools.lru_cache(maxsize=256)  # a client paging through asks for the same nodes on every page
+def profile_json(dialect: str, fields: tuple[tuple[str, str | None], ...], constant: str) -> sa.ColumnElement[str]:
     """Each profile as the text of a JSON object: a key per (key, column) pair, in order, the column's
     value as JSON text (the id as a string); a None column stands for `constant`. Keys are bound parameters."""
     pairs: list[Any] = []

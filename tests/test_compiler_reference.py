@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resolvers import filter_ast as ast
-from resolvers.audiences import count_members, profile_page
+from resolvers.audiences import NodeJson, count_members, profile_page
 from resolvers.compiler import FilterCompiler, page_statement
 from resolvers.filter_input import filter_from_input, filter_to_input
 from resolvers.filter_text import parse_filter, print_filter
@@ -105,20 +106,27 @@ async def load_world(store: Store, world: World, saved: dict[str, ast.Filter]) -
                 created_at=0, updated_at=0))
 
 
+ID_NODES = NodeJson((("id", "id"),), "Profile")
+
+
 async def sql_members(
     store: Store, node: ast.Filter, as_of: int, saved: dict[str, ast.Filter], page: int
 ) -> tuple[list[int], int]:
-    """The audience paged through GraphQL's resolver path (cursors, adaptive shape, prefetched pages), and its count."""
+    """The audience paged through GraphQL's resolver path (cursors, adaptive shape, prefetched pages, nodes
+    written as JSON by the database), and its count."""
     audience = FilterCompiler(store.dialect, as_of, saved).audience(node)
     seen: list[int] = []
     after = None
     while True:
         # Later pages come from the read started while the page before was handled (see test_pages).
-        result = await profile_page(store, audience, page, after, identity=(repr(node), repr(saved), as_of))
-        seen.extend(row.id for row in result.rows)
+        result = await profile_page(store, audience, page, after, as_json=ID_NODES,
+                                    identity=(repr(node), repr(saved), as_of))
+        assert result.nodes_json is not None
+        assert [int(node["id"]) for node in orjson.loads(result.nodes_json)] == result.ids
+        seen.extend(result.ids)
         if not result.has_next_page:
             break
-        after = result.cursor(result.rows[-1])
+        after = result.cursor(result.ids[-1])
     return seen, await count_members(store, audience)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import resolvers.audiences
 from server.prefetch import Prefetches
-from server.store import Store
+from server.store import Store, profiles
 from tests.helpers import AS_OF, before, event, iso, record_page_shapes, track
 
 PAGES = """query($f: SegmentFilter!, $after: String, $asOf: DateTime) {
@@ -257,3 +257,16 @@ async def test_an_audience_at_an_explicit_instant_is_compiled_once_for_all_its_p
     await gql.data("{ profiles(first: 4) { nodes { email } } }")  # as of now: compiled each time
     await gql.data("{ profiles(first: 4) { nodes { email } } }")
     assert len(compiled) == 3
+
+
+async def test_a_page_sqlite_aggregated_out_of_id_order_is_read_again_row_by_row(
+    gql: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite promises no order to group_concat: nodes aggregated out of order must not reach a client."""
+    if store.dialect != "sqlite":
+        pytest.skip("only SQLite pages aggregate their nodes")
+    real = resolvers.audiences.aggregated_page_statement
+    monkeypatch.setattr(resolvers.audiences, "aggregated_page_statement",
+                        lambda members: real(members.order_by(None).order_by(profiles.c.id.desc())))
+    await track(gql, *(event(f"p{i:02d}@x", "Placed Order", before(hours=i + 1)) for i in range(10)))
+    assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in range(10)]
