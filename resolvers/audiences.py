@@ -64,8 +64,9 @@ class ProfilePage:
         return encode_cursor(PROFILE_CURSOR, member_id, self.next_shape)
 
 
-class _OutOfOrder(Exception):
-    """SQLite aggregated a page's members out of id order (it promises no order): the page is read by row."""
+class _Unaligned(Exception):
+    """An aggregated page does not hold together (SQLite promises no order to group_concat, and the
+    nodes' text must be as long as their lengths say): the page is read again row by row."""
 
 
 def as_of_micros(as_of: datetime | None) -> int:
@@ -87,7 +88,7 @@ async def compile_filter(store: Store, value: Any, as_of: datetime | None, path:
     if as_of is None:
         return compile_prepared(store, root, {}, as_of)
     # At an explicit instant the same filter is the same audience: a client paging through it compiles it once.
-    key = (store.dialect, orjson.dumps(value, option=orjson.OPT_SORT_KEYS), to_micros(as_of))
+    key = (store.dialect, *_audience_key(value, as_of))
     audience = _compiled.pop(key, None) or compile_prepared(store, root, {}, as_of)
     _compiled[key] = audience  # the most recently used last
     if len(_compiled) > COMPILED_AUDIENCES:
@@ -122,18 +123,20 @@ async def profile_page(
     else:
         dense = audience.negated or await is_dense(store, audience, PAGE_DENSITY_SAMPLE)
         after_id, shape = None, WALK_SHAPE if dense else SET_SHAPE
-    # A page prefetched for this request has the same audience, size, columns, cursor and shape.
+    # A page prefetched for this request has the same audience, size, columns, cursor and shape. Only
+    # a client that pages on (it sent a cursor) has its next page read ahead.
     reading = None if identity is None else (identity, first, as_json, None if columns is None else frozenset(columns))
-    prefetched = None if reading is None else store.prefetched((*reading, after_id, shape))
-    if prefetched is None:
-        prefetched = store.fetch_timed(_page_statement(store, audience, after_id, first, shape, columns, as_json))
-    rows, seconds = await _timeout_told(prefetched)
+    aggregated = as_json is not None and store.dialect == "sqlite"
+    read = None if reading is None else store.prefetched((*reading, after_id, shape))
+    if read is None:
+        read = store.fetch_timed(_page_statement(store, audience, after_id, first, shape, columns, as_json, aggregated))
+    rows, seconds = await _timeout_told(read)
     try:
-        ids, page, nodes_json, has_next_page = _members(rows, first, as_json, store.dialect)
-    except _OutOfOrder:
+        ids, page, nodes_json, has_next_page = _members(rows, first, as_json, aggregated)
+    except _Unaligned:
         rows, seconds = await _timeout_told(store.fetch_timed(
             _page_statement(store, audience, after_id, first, shape, columns, as_json, aggregated=False)))
-        ids, page, nodes_json, has_next_page = _members(rows, first, as_json, "")
+        ids, page, nodes_json, has_next_page = _members(rows, first, as_json, aggregated=False)
     if has_next_page:
         span = ids[-1] - (after_id or 0)
         if shape == SET_SHAPE and span * WALK_SECONDS_PER_PROFILE < seconds:
@@ -141,8 +144,8 @@ async def profile_page(
         elif shape == WALK_SHAPE and not audience.negated and not walks_at(len(ids), span):
             # The sample was denser than the audience goes on: walking on would test many profiles a page.
             shape = SET_SHAPE
-        if reading is not None:
-            following = _page_statement(store, audience, ids[-1], first, shape, columns, as_json)
+        if reading is not None and after is not None:
+            following = _page_statement(store, audience, ids[-1], first, shape, columns, as_json, aggregated)
             store.prefetch((*reading, ids[-1], shape), following)
 
     async def count() -> int:
@@ -153,35 +156,36 @@ async def profile_page(
 
 def _page_statement(
     store: Store, audience: Audience, after_id: int | None, first: int, shape: int, columns: Collection[str] | None,
-    as_json: NodeJson | None, aggregated: bool = True,
+    as_json: NodeJson | None, aggregated: bool,
 ) -> Any:
     """The statement of a page, `first` + 1 members (the last only tells that there is a next page).
 
-    Nodes as JSON on SQLite come aggregated in one row: its driver takes Python's global lock after
-    every row it steps, so a page read ahead in a worker thread advanced only while the event loop
-    was idle; one row lets the whole read run beside it.
+    `aggregated` (nodes as JSON on SQLite) makes it one row: SQLite's driver takes Python's global
+    lock after every row it steps, so a page read ahead in a worker thread advanced only while the
+    event loop was idle; one row lets the whole read run beside it.
     """
     walk = shape == WALK_SHAPE
     if as_json is None:
         return page_statement(audience, after_id, first + 1, profile_row(columns), walk=walk)
     node = profile_json(store.dialect, as_json.fields, as_json.type_name).label("node")
     members = page_statement(audience, after_id, first + 1, (profiles.c.id, node), walk=walk)
-    return aggregated_page_statement(members) if aggregated and store.dialect == "sqlite" else members
+    return aggregated_page_statement(members) if aggregated else members
 
 
 def _members(
-    rows: list[Any], first: int, as_json: NodeJson | None, dialect: str
+    rows: list[Any], first: int, as_json: NodeJson | None, aggregated: bool
 ) -> tuple[list[int], list[Any], str | None, bool]:
     """(ids, PROFILE_ROW rows, nodes as a JSON array, whether there is a next page) from a page's rows."""
-    if as_json is not None and dialect == "sqlite":
+    if aggregated:
         ((ids_text, lengths_text, nodes),) = rows
         if ids_text is None:
             return [], [], "[]", False
         ids = list(map(int, ids_text.split(",")))
-        if ids != sorted(ids):  # ids are unique: sorted is in id order
-            raise _OutOfOrder
+        lengths = list(map(int, lengths_text.split(",")))
+        # The response carries the nodes' text as it is: it must be the nodes, whole, in id order (ids are unique).
+        if ids != sorted(ids) or len(lengths) != len(ids) or len(nodes) != sum(lengths) + len(lengths) - 1:
+            raise _Unaligned
         if len(ids) > first:  # the next page's first member: cut its node off
-            lengths = list(map(int, lengths_text.split(",")))
             nodes = nodes[:sum(lengths[:first]) + first - 1]
         return ids[:first], [], f"[{nodes}]", len(ids) > first
     page = rows[:first]
@@ -190,11 +194,16 @@ def _members(
     return ids, [] if as_json is not None else page, nodes_json, len(rows) > first
 
 
+EXPLAIN_NODES = NodeJson((("id", "id"),), "Profile")
+
+
 def audience_identity(filter_value: Any, as_of: datetime | None) -> Hashable | None:
     """What names an audience from one request to the next: its filter as given, at an explicit instant.
     None as of now: each request's now is another instant, so another audience."""
-    if as_of is None:
-        return None
+    return None if as_of is None else _audience_key(filter_value, as_of)
+
+
+def _audience_key(filter_value: Any, as_of: datetime) -> tuple[bytes, int]:
     return orjson.dumps(filter_value, option=orjson.OPT_SORT_KEYS), to_micros(as_of)
 
 
@@ -228,7 +237,8 @@ async def _timeout_told(read: Awaitable[T]) -> T:
 
 
 def explain_sql(store: Store, audience: Audience) -> str:
-    """The statements as this store runs them, each with its parameters, the first page's first."""
+    """The statements as this store runs them, each with its parameters, the first page's first. Pages
+    at an explicit asOf run the same statements, the next page's while the last one is sent."""
     if audience.negated:
         shapes: tuple[tuple[str, Any], ...] = (
             ("pages in the walk shape: every page of a complement", page_statement(audience, 0, 101, walk=True)),
@@ -242,6 +252,12 @@ def explain_sql(store: Store, audience: Audience) -> str:
             ("pages in the walk shape: a dense audience's pages, and later pages where walking is cheaper",
              page_statement(audience, 0, 101, walk=True)),
         )
+    if audience.ids is not None or audience.negated:
+        shapes = (*shapes, (
+            "pages whose nodes select plain text fields (here `nodes { id }`): the database writes each node's JSON"
+            + ("\n-- (on SQLite in one row for the page, read again row by row if it does not hold together; "
+               "the walk shape here, the set shape alike)" if store.dialect == "sqlite" else ""),
+            _page_statement(store, audience, 0, 100, WALK_SHAPE, None, EXPLAIN_NODES, store.dialect == "sqlite")))
     statements = (*shapes, ("totalCount", count_statement(audience)))
     return "\n\n".join(f"-- {title}\n{_render(store, statement)}" for title, statement in statements)
 

@@ -27,9 +27,11 @@ from server.sqlite_reads import ThreadedReader
 metadata = sa.MetaData()
 T = TypeVar("T")
 
-# Prefetched reads a store keeps at a time (a page of a thousand profiles: ~0.2 MB), and the seconds
-# one stays good: a client paging through an audience asks for the next page within milliseconds.
+# Prefetched reads a store keeps at a time (a page of a thousand profiles: ~0.2 MB), how many of them
+# may run at once (they share worker threads and connections with the reads clients wait for), and
+# the seconds one stays good: a client paging through an audience asks for the next page within milliseconds.
 PREFETCH_CAPACITY = 16
+PREFETCH_RUNNING = 2
 PREFETCH_SECONDS = 2.0
 
 # JSON objects: text on SQLite, jsonb on PostgreSQL (so that its operators and indexes apply).
@@ -193,7 +195,7 @@ class Store:
         self._write_queue: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         # Reads started ahead of their request (an audience's next page: server/prefetch.py), and the
         # write transactions this process has ended: a read started before the last one is not used.
-        self.prefetches: Prefetches[tuple[list[Any], float]] = Prefetches(PREFETCH_CAPACITY, PREFETCH_SECONDS)
+        self.prefetches: Prefetches[tuple[list[Any], float]] = Prefetches(PREFETCH_CAPACITY, PREFETCH_RUNNING, PREFETCH_SECONDS)
         self._writes_ended = 0
 
     @classmethod
@@ -325,7 +327,7 @@ class Store:
             return (await connection.scalar(sa.text("SELECT 1"))) == 1
 
     async def dispose(self) -> None:
-        self.prefetches.clear()
+        await self.prefetches.close()
         await self.engine.dispose()
         if self.reader is not self.engine:
             await self.reader.dispose()

@@ -119,10 +119,14 @@ async def sql_members(
     after = None
     while True:
         # Later pages come from the read started while the page before was handled (see test_pages).
-        result = await profile_page(store, audience, page, after, as_json=ID_NODES,
+        as_json = ID_NODES if page % 2 else None  # odd page sizes: nodes as the database writes them
+        result = await profile_page(store, audience, page, after, as_json=as_json,
                                     identity=(repr(node), repr(saved), as_of))
-        assert result.nodes_json is not None
-        assert [int(node["id"]) for node in orjson.loads(result.nodes_json)] == result.ids
+        if as_json is not None:
+            assert result.nodes_json is not None
+            assert [int(node["id"]) for node in orjson.loads(result.nodes_json)] == result.ids
+        else:
+            assert [row.id for row in result.rows] == result.ids
         seen.extend(result.ids)
         if not result.has_next_page:
             break

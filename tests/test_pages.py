@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from graphql import GraphQLID, GraphQLObjectType, GraphQLString, get_named_type
 
 import resolvers.audiences
 from server.prefetch import Prefetches
@@ -168,6 +169,16 @@ async def test_plain_nodes_are_written_by_the_database_as_graphql_would_write_th
     assert list(nodes[0]) == ["id", "email", "name", "lastName", "phoneNumber", "externalId", "__typename"]
     assert nodes[0]["lastName"] is None and nodes[0]["__typename"] == "Profile" and isinstance(nodes[0]["id"], str)
     assert written["profiles"]["totalCount"] == len(AWKWARD_NAMES)
+    # Pages of 2: each page's text is cut before the next page's first node (SQLite aggregates first + 1).
+    paged, after = [], None
+    while True:
+        page = (await gql.data(f"query($after: String) {{ profiles(first: 2, after: $after) {{ {JSON_NODES} "
+                               "pageInfo { hasNextPage endCursor } } }", {"after": after}))["profiles"]
+        paged += page["nodes"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert paged == nodes
 
 
 @pytest.mark.parametrize("selection", [
@@ -201,47 +212,55 @@ def prefetched(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return found
 
 
-async def test_later_pages_at_an_explicit_instant_were_read_while_the_page_before_was_sent(
+async def test_pages_after_a_cursor_at_an_explicit_instant_read_the_next_page_while_they_are_sent(
     gql: Any, prefetched: list[bool]
 ) -> None:
+    """A first page reads nothing ahead (many clients want only it); page 2 reads page 3 ahead."""
     await track(gql, *(event(f"p{i:02d}@x", "Placed Order", before(hours=i + 1)) for i in range(10)))
     assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in range(10)]
-    assert prefetched == [False, True, True]  # pages of 4, 4 and 2
+    assert prefetched == [False, False, True]  # pages of 4, 4 and 2
 
 
 async def test_pages_as_of_now_are_not_read_ahead(gql: Any, store: Store) -> None:
     await track(gql, *(event(f"p{i:02d}@x", "Placed Order", before(hours=i + 1)) for i in range(10)))
-    page = (await gql.data("query($f: SegmentFilter!) { profiles(filter: $f, first: 4) { nodes { email } } }",
-                           {"f": ORDERED}))["profiles"]
-    assert len(page["nodes"]) == 4 and store.prefetches.pending() == []
+    query = """query($f: SegmentFilter!, $after: String) {
+      profiles(filter: $f, first: 4, after: $after) { nodes { email } pageInfo { endCursor } } }"""
+    first = (await gql.data(query, {"f": ORDERED}))["profiles"]
+    second = (await gql.data(query, {"f": ORDERED, "after": first["pageInfo"]["endCursor"]}))["profiles"]
+    assert len(second["nodes"]) == 4 and store.prefetches.pending() == []
 
 
 @pytest.mark.parametrize("write", ["trackEvents", "updateSegment"])
 async def test_a_write_between_pages_is_seen_by_the_next_page(
     gql: Any, store: Store, prefetched: list[bool], write: str
 ) -> None:
-    """Page 2 was read ahead before the write; the write makes that read stale, and page 2 is read again."""
-    members = [0, 1, 3, 5]
+    """Page 3 was read ahead before the write; the write makes that read stale, and page 3 is read again."""
+    members = [0, 1, 3, 5, 6, 8]
     await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i in members else "Viewed Product", before(hours=i + 1))
-                       for i in range(6)))
+                       for i in range(10)))
     segment = (await gql.data('mutation { createSegment(input: {name: "buyers", filter: {did: {metric: "Placed Order"}}}) '
                               "{ id } }"))["createSegment"]["id"]
     query = """query($f: SegmentFilter!, $after: String, $asOf: DateTime) {
       profiles(filter: $f, first: 2, after: $after, asOf: $asOf) { nodes { email } pageInfo { endCursor } } }"""
     variables = {"f": {"inSegment": segment}, "asOf": iso(AS_OF)}
-    first = (await gql.data(query, variables))["profiles"]
-    assert [node["email"] for node in first["nodes"]] == ["p00@x", "p01@x"]
-    await asyncio.wait(store.prefetches.pending())  # page 2 has been read: [p03, p05]
+    after = None
+    for expected in (["p00@x", "p01@x"], ["p03@x", "p05@x"]):
+        page = (await gql.data(query, {**variables, "after": after}))["profiles"]
+        assert [node["email"] for node in page["nodes"]] == expected
+        after = page["pageInfo"]["endCursor"]
+    ahead = store.prefetches.pending()
+    assert len(ahead) == 1
+    await asyncio.wait(ahead)  # page 3 has been read: [p06, p08]
     if write == "trackEvents":
-        await track(gql, event("p02@x", "Placed Order", before(hours=30)))
-        expected = ["p02@x", "p03@x"]
+        await track(gql, event("p07@x", "Placed Order", before(hours=30)))
+        expected = ["p06@x", "p07@x"]
     else:
         await gql.data("mutation($id: ID!) { updateSegment(id: $id, input: {filter: {did: {metric: \"Viewed Product\"}}}) "
                        "{ id } }", {"id": segment})
-        expected = ["p02@x", "p04@x"]
-    second = (await gql.data(query, {**variables, "after": first["pageInfo"]["endCursor"]}))["profiles"]
-    assert [node["email"] for node in second["nodes"]] == expected
-    assert prefetched == [False, False]
+        expected = ["p07@x", "p09@x"]
+    third = (await gql.data(query, {**variables, "after": after}))["profiles"]
+    assert [node["email"] for node in third["nodes"]] == expected
+    assert prefetched == [False, False, False]
 
 
 async def test_an_audience_at_an_explicit_instant_is_compiled_once_for_all_its_pages(
@@ -270,3 +289,32 @@ async def test_a_page_sqlite_aggregated_out_of_id_order_is_read_again_row_by_row
                         lambda members: real(members.order_by(None).order_by(profiles.c.id.desc())))
     await track(gql, *(event(f"p{i:02d}@x", "Placed Order", before(hours=i + 1)) for i in range(10)))
     assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in range(10)]
+
+
+def test_the_fields_written_as_json_are_plain_text_attributes_of_profile() -> None:
+    """What the database writes for a field must be what GraphQL would answer: the field reads its
+    attribute as it is (no resolver of its own) and is an ID or a String."""
+    from schema import build_schema, types
+
+    profile = build_schema()._schema.get_type("Profile")
+    assert isinstance(profile, GraphQLObjectType)
+    for name, column in types.PROFILE_JSON_FIELDS.items():
+        if column is None:
+            assert name == "__typename"
+            continue
+        field = profile.fields[name]
+        assert getattr(field.resolve, "_is_default", False), name
+        assert get_named_type(field.type) in (GraphQLID, GraphQLString), name
+        assert types.PROFILE_FIELD_COLUMNS[name] in ((), (column,)), name
+
+
+@pytest.mark.parametrize(("ids", "lengths", "nodes"), [
+    ("1,3,2", "8,8,8", '{"id":1},{"id":3},{"id":2}'),  # out of id order
+    ("1,2,3", "8,8,8", '{"id":1},{"id":2},{"id":33}'),  # longer than the lengths say
+    ("1,2,3", "8,8", '{"id":1},{"id":2},{"id":3}'),  # a length missing
+])
+def test_an_aggregated_page_that_does_not_hold_together_is_refused(ids: str, lengths: str, nodes: str) -> None:
+    with pytest.raises(resolvers.audiences._Unaligned):
+        resolvers.audiences._members([(ids, lengths, nodes)], 2, None, aggregated=True)
+    assert resolvers.audiences._members([("1,2,3", "8,8,8", '{"id":1},{"id":2},{"id":3}')], 2, None, aggregated=True) == (
+        [1, 2], [], '[{"id":1},{"id":2}]', True)
