@@ -50,6 +50,9 @@ class NodeJson:
     type_name: str
 
 
+EXPLAIN_NODES = NodeJson((("id", "id"),), "Profile")
+
+
 @dataclass
 class ProfilePage:
     ids: list[int]
@@ -192,9 +195,6 @@ def _members(
     ids = [row[0] for row in page]
     nodes_json = None if as_json is None else "[" + ",".join([row[1] for row in page]) + "]"
     return ids, [] if as_json is not None else page, nodes_json, len(rows) > first
-
-
-EXPLAIN_NODES = NodeJson((("id", "id"),), "Profile")
 
 
 def audience_identity(filter_value: Any, as_of: datetime | None) -> Hashable | None:

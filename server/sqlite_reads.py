@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -31,8 +32,9 @@ class ThreadedReader:
         self._pooled = engine
         self.engine = engine.execution_options(**execution_options)
 
-    async def fetch(self, statement: Any, timeout: float | None) -> list[Any]:
-        """All rows of `statement`; TimeoutError when it runs longer than `timeout` seconds."""
+    async def fetch(self, statement: Any, timeout: float | None) -> tuple[list[Any], float]:
+        """All rows of `statement` and the seconds the thread took to read them; TimeoutError when it
+        runs longer than `timeout` seconds."""
         running = _RunningRead()
         loop = asyncio.get_running_loop()
         timer: asyncio.TimerHandle | None = None
@@ -45,7 +47,7 @@ class ThreadedReader:
         if timeout:
             timer = loop.call_later(timeout, interrupt)
         try:
-            rows = await asyncio.to_thread(self._read, statement, running)
+            rows, seconds = await asyncio.to_thread(self._read, statement, running)
         except sa.exc.OperationalError:
             if not running.interrupted:
                 raise
@@ -57,13 +59,14 @@ class ThreadedReader:
                 timer.cancel()
         if running.interrupted:
             raise TimeoutError(timeout)
-        return rows
+        return rows, seconds
 
-    def _read(self, statement: Any, running: _RunningRead) -> list[Any]:
+    def _read(self, statement: Any, running: _RunningRead) -> tuple[list[Any], float]:
+        started = time.perf_counter()
         with self.engine.connect() as connection:
             running.start(connection.connection.driver_connection)
             try:
-                return list(connection.execute(statement).all())
+                return list(connection.execute(statement).all()), time.perf_counter() - started
             finally:
                 running.stop()
 

@@ -234,16 +234,25 @@ class Store:
 
         From the replica when one is configured, unless `replica` is False (definitions just written).
         """
+        rows, _ = await self.fetch_timed(statement, replica)
+        return rows
+
+    async def fetch_timed(self, statement: Any, replica: bool = True) -> tuple[list[Any], float]:
+        """The rows of `statement` (see `fetch`) and the seconds its read took: on SQLite the worker
+        thread's own time, not the wait for a free one."""
         threaded = self._threaded_reads[replica]
         if threaded is not None:
             try:
                 return await threaded.fetch(statement, self.statement_timeout)
             except TimeoutError:
                 raise StatementTimeout(self.statement_timeout) from None
+        started = time.perf_counter()
         async with (self.reader if replica else self.engine).connect() as connection:
             if self.statement_timeout and self.dialect == "postgresql":
-                return await _fetch_postgres(connection, statement, self.statement_timeout)
-            return list((await connection.execute(statement)).all())
+                rows = await _fetch_postgres(connection, statement, self.statement_timeout)
+            else:
+                rows = list((await connection.execute(statement)).all())
+        return rows, time.perf_counter() - started
 
     def prefetch(self, key: Hashable, statement: Any) -> None:
         """Start reading `statement` (`fetch_timed`) in the background, for a `prefetched(key)` soon after."""
@@ -252,12 +261,6 @@ class Store:
     def prefetched(self, key: Hashable) -> Awaitable[tuple[list[Any], float]] | None:
         """The read started under `key`, if it is still good (see server/prefetch.py); each is taken once."""
         return self.prefetches.take(key, self._writes_ended)
-
-    async def fetch_timed(self, statement: Any) -> tuple[list[Any], float]:
-        """The rows of `statement` (see `fetch`) and the seconds the read took."""
-        started = time.perf_counter()
-        rows = await self.fetch(statement)
-        return rows, time.perf_counter() - started
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
