@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
+import sqlalchemy as sa
 
 from resolvers.compiler import (
+    AFTER_ID,
     Audience,
     FilterCompiler,
     aggregated_page_statement,
@@ -132,13 +134,13 @@ async def profile_page(
     aggregated = as_json is not None and store.dialect == "sqlite"
     read = None if reading is None else store.prefetched((*reading, after_id, shape))
     if read is None:
-        read = store.fetch_timed(_page_statement(store, audience, after_id, first, shape, columns, as_json, aggregated))
+        read = store.fetch_timed(*_page_read(store, audience, after_id, first, shape, columns, as_json, aggregated))
     rows, seconds = await _timeout_told(read)
     try:
         ids, page, nodes_json, has_next_page = _members(rows, first, as_json, aggregated)
     except _Unaligned:
         rows, seconds = await _timeout_told(store.fetch_timed(
-            _page_statement(store, audience, after_id, first, shape, columns, as_json, aggregated=False)))
+            *_page_read(store, audience, after_id, first, shape, columns, as_json, aggregated=False)))
         ids, page, nodes_json, has_next_page = _members(rows, first, as_json, aggregated=False)
     if has_next_page:
         span = ids[-1] - (after_id or 0)
@@ -148,8 +150,8 @@ async def profile_page(
             # The sample was denser than the audience goes on: walking on would test many profiles a page.
             shape = SET_SHAPE
         if reading is not None and after is not None:
-            following = _page_statement(store, audience, ids[-1], first, shape, columns, as_json, aggregated)
-            store.prefetch((*reading, ids[-1], shape), following)
+            following = _page_read(store, audience, ids[-1], first, shape, columns, as_json, aggregated)
+            store.prefetch((*reading, ids[-1], shape), *following)
 
     async def count() -> int:
         return await count_members(store, audience)
@@ -157,9 +159,21 @@ async def profile_page(
     return ProfilePage(ids, page, has_next_page, count, shape, nodes_json)
 
 
-def _page_statement(
+def _page_read(
     store: Store, audience: Audience, after_id: int | None, first: int, shape: int, columns: Collection[str] | None,
     as_json: NodeJson | None, aggregated: bool,
+) -> tuple[Any, dict[str, int]]:
+    """The statement of a page (`_page_statement`, one for every page after a cursor) and its parameters."""
+    column_key = None if columns is None else frozenset(columns)
+    key = ("page", store.dialect, first, shape, column_key, as_json, aggregated, after_id is None)
+    statement = audience.statement(key, lambda: _page_statement(
+        store, audience, None if after_id is None else AFTER_ID, first, shape, columns, as_json, aggregated))
+    return statement, {} if after_id is None else {AFTER_ID.key: after_id}
+
+
+def _page_statement(
+    store: Store, audience: Audience, after_id: int | sa.BindParameter[int] | None, first: int, shape: int,
+    columns: Collection[str] | None, as_json: NodeJson | None, aggregated: bool,
 ) -> Any:
     """The statement of a page, `first` + 1 members (the last only tells that there is a next page).
 
@@ -221,7 +235,7 @@ def walks_at(members: int, profiles: int) -> bool:
 
 
 async def count_members(store: Store, audience: Audience) -> int:
-    (row,) = await _fetch(store, count_statement(audience))
+    (row,) = await _fetch(store, audience.statement(("count",), lambda: count_statement(audience)))
     return int(row[0] or 0)
 
 

@@ -13,8 +13,8 @@ of a large audience costs a page, where the set shape rebuilds the whole set for
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,9 +54,19 @@ class Audience:
     negated: bool = False
     # Built only when a page walks: most requests need the set shape alone.
     walk: Callable[[], ColumnElement[bool]] | None = None
+    # Its statements, built once each (`statement`): an audience compiled once serves many requests,
+    # and SQLAlchemy keeps a statement's cache key, which takes ~0.5 ms to work out.
+    statements: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def invert(self) -> Audience:
         return Audience(self.ids, not self.negated)
+
+    def statement(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """The statement known by `key`, built by `build` the first time."""
+        found = self.statements.get(key)
+        if found is None:
+            found = self.statements[key] = build()
+        return found
 
 
 EVERYONE = Audience(None, negated=True)
@@ -344,10 +354,15 @@ def _intersect(parts: list[IdSet]) -> IdSet:
 # ---------------------------------------------------------------- statements
 
 
+# A page's cursor as a parameter given when the statement runs: one statement serves every page.
+AFTER_ID = sa.bindparam("after_id", type_=sa.BigInteger)
+
+
 def page_statement(
-    audience: Audience, after_id: int | None, limit: int | None, columns: Sequence[Any] | None = None, walk: bool = False
+    audience: Audience, after_id: int | sa.BindParameter[int] | None, limit: int | None, columns: Sequence[Any] | None = None,
+    walk: bool = False,
 ) -> Select[Any]:
-    """Members in id order after `after_id` (keyset pagination); all of them when `limit` is None.
+    """Members in id order after `after_id` (keyset pagination, a value or AFTER_ID); all of them when `limit` is None.
 
     With `walk`, profiles are tested one by one in id order (the walk shape), stopping at `limit`.
     """

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,7 +32,7 @@ class ThreadedReader:
         self._pooled = engine
         self.engine = engine.execution_options(**execution_options)
 
-    async def fetch(self, statement: Any, timeout: float | None) -> tuple[list[Any], float]:
+    async def fetch(self, statement: Any, parameters: Mapping[str, Any], timeout: float | None) -> tuple[list[Any], float]:
         """All rows of `statement` and the seconds the thread took to read them; TimeoutError when it
         runs longer than `timeout` seconds."""
         running = _RunningRead()
@@ -47,7 +47,7 @@ class ThreadedReader:
         if timeout:
             timer = loop.call_later(timeout, interrupt)
         try:
-            rows, seconds = await asyncio.to_thread(self._read, statement, running)
+            rows, seconds = await asyncio.to_thread(self._read, statement, parameters, running)
         except sa.exc.OperationalError:
             if not running.interrupted:
                 raise
@@ -61,12 +61,12 @@ class ThreadedReader:
             raise TimeoutError(timeout)
         return rows, seconds
 
-    def _read(self, statement: Any, running: _RunningRead) -> tuple[list[Any], float]:
+    def _read(self, statement: Any, parameters: Mapping[str, Any], running: _RunningRead) -> tuple[list[Any], float]:
         started = time.perf_counter()
         with self.engine.connect() as connection:
             running.start(connection.connection.driver_connection)
             try:
-                return list(connection.execute(statement).all()), time.perf_counter() - started
+                return list(connection.execute(statement, parameters).all()), time.perf_counter() - started
             finally:
                 running.stop()
 

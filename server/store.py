@@ -11,7 +11,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -234,29 +234,32 @@ class Store:
 
         From the replica when one is configured, unless `replica` is False (definitions just written).
         """
-        rows, _ = await self.fetch_timed(statement, replica)
+        rows, _ = await self.fetch_timed(statement, replica=replica)
         return rows
 
-    async def fetch_timed(self, statement: Any, replica: bool = True) -> tuple[list[Any], float]:
-        """The rows of `statement` (see `fetch`) and the seconds its read took: on SQLite the worker
-        thread's own time, not the wait for a free one."""
+    async def fetch_timed(
+        self, statement: Any, parameters: Mapping[str, Any] | None = None, replica: bool = True
+    ) -> tuple[list[Any], float]:
+        """The rows of `statement` run with `parameters` (see `fetch`) and the seconds its read took: on
+        SQLite the worker thread's own time, not the wait for a free one."""
+        parameters = parameters or {}
         threaded = self._threaded_reads[replica]
         if threaded is not None:
             try:
-                return await threaded.fetch(statement, self.statement_timeout)
+                return await threaded.fetch(statement, parameters, self.statement_timeout)
             except TimeoutError:
                 raise StatementTimeout(self.statement_timeout) from None
         started = time.perf_counter()
         async with (self.reader if replica else self.engine).connect() as connection:
             if self.statement_timeout and self.dialect == "postgresql":
-                rows = await _fetch_postgres(connection, statement, self.statement_timeout)
+                rows = await _fetch_postgres(connection, statement, parameters, self.statement_timeout)
             else:
-                rows = list((await connection.execute(statement)).all())
+                rows = list((await connection.execute(statement, parameters)).all())
         return rows, time.perf_counter() - started
 
-    def prefetch(self, key: Hashable, statement: Any) -> None:
+    def prefetch(self, key: Hashable, statement: Any, parameters: Mapping[str, Any] | None = None) -> None:
         """Start reading `statement` (`fetch_timed`) in the background, for a `prefetched(key)` soon after."""
-        self.prefetches.start(key, self.fetch_timed(statement), self._writes_ended)
+        self.prefetches.start(key, self.fetch_timed(statement, parameters), self._writes_ended)
 
     def prefetched(self, key: Hashable) -> Awaitable[tuple[list[Any], float]] | None:
         """The read started under `key`, if it is still good (see server/prefetch.py); each is taken once."""
@@ -364,11 +367,12 @@ def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
     return engine
 
 
-async def _fetch_postgres(connection: AsyncConnection, statement: Any, timeout: float) -> list[Any]:
+async def _fetch_postgres(connection: AsyncConnection, statement: Any, parameters: Mapping[str, Any],
+                          timeout: float) -> list[Any]:
     async with connection.begin():
         await connection.execute(sa.text(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}"))
         try:
-            return list((await connection.execute(statement)).all())
+            return list((await connection.execute(statement, parameters)).all())
         except sa.exc.DBAPIError as error:
             if "statement timeout" in str(error.orig):
                 raise StatementTimeout(timeout) from None

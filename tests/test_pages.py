@@ -11,7 +11,7 @@ from graphql import GraphQLID, GraphQLObjectType, GraphQLString, get_named_type
 import resolvers.audiences
 from server.prefetch import Prefetches
 from server.store import Store, profiles
-from tests.helpers import AS_OF, before, event, iso, record_page_shapes, track
+from tests.helpers import AS_OF, before, event, iso, track
 
 PAGES = """query($f: SegmentFilter!, $after: String, $asOf: DateTime) {
   profiles(filter: $f, first: 4, after: $after, asOf: $asOf) { nodes { email } pageInfo { hasNextPage endCursor } }
@@ -32,8 +32,17 @@ async def paged_emails(gql: Any, filter: dict[str, Any]) -> list[str]:
 
 @pytest.fixture
 def walks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether each page statement built walks (the walk shape) or not (the set shape)."""
-    return record_page_shapes(monkeypatch, resolvers.audiences)
+    """Whether each page read (a page's own, or the one it started for the next) walks (the walk shape)
+    or not (the set shape)."""
+    shapes: list[bool] = []
+    real = resolvers.audiences._page_read
+
+    def recording(store: Store, audience: Any, after_id: Any, first: int, shape: int, *rest: Any, **options: Any) -> Any:
+        shapes.append(shape == resolvers.audiences.WALK_SHAPE)
+        return real(store, audience, after_id, first, shape, *rest, **options)
+
+    monkeypatch.setattr(resolvers.audiences, "_page_read", recording)
+    return shapes
 
 
 @pytest.fixture
@@ -269,7 +278,6 @@ async def test_an_audience_at_an_explicit_instant_is_compiled_once_for_all_its_p
     compiled: list[Any] = []
     real = resolvers.audiences.compile_prepared
     monkeypatch.setattr(resolvers.audiences, "compile_prepared", lambda *args: compiled.append(args[1]) or real(*args))
-    monkeypatch.setattr(resolvers.audiences, "_compiled", {})
     await track(gql, *(event(f"p{i:02d}@x", "Placed Order", before(hours=i + 1)) for i in range(10)))
     assert len(await paged_emails(gql, ORDERED)) == 10
     assert len(compiled) == 1
