@@ -225,7 +225,8 @@ async def is_dense(store: Store, audience: Audience, sample: int) -> bool:
     """Whether at least WALK_DENSITY of the first `sample` profiles are members (a bounded probe)."""
     if audience.walk is None:
         return False
-    ((sampled, members),) = await _fetch(store, density_statement(audience, sample))
+    probe = audience.statement(("density", sample), lambda: density_statement(audience, sample))
+    ((sampled, members),) = await _fetch(store, probe)
     return walks_at(members, sampled)
 
 

@@ -10,7 +10,7 @@ from resolvers import audiences, conversations, events, metrics, profiles, segme
 from schema.analytics import Conversation, ConversationConnection, ConversationStatus, Metric
 from schema.context import GraphQLInfo
 from schema.inputs import ProfileKey, SegmentFilter, TimeWindow, plain
-from schema.types import EventConnection, Profile, ProfileConnection, Segment, node_json, requested_profile_columns
+from schema.types import EventConnection, Profile, ProfileConnection, Segment
 
 
 @strawberry.type
@@ -40,9 +40,7 @@ class Query:
         store = info.context.store
         filter_value = plain(filter) if filter else None
         audience = await audiences.compile_filter(store, filter_value, as_of, ("filter",))
-        page = await audiences.profile_page(store, audience, first, after, requested_profile_columns(info), node_json(info),
-                                            audiences.audience_identity(filter_value, as_of))
-        return ProfileConnection.of(page, after)
+        return await ProfileConnection.read(info, audience, first, after, audiences.audience_identity(filter_value, as_of))
 
     @strawberry.field(description="Checks a filter and returns the SQL it compiles to.")
     async def explain(self, info: GraphQLInfo, filter: SegmentFilter, as_of: datetime | None = None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -105,11 +105,11 @@ PROFILE_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def requested_profile_columns(info: GraphQLInfo) -> set[str] | None:
+def requested_profile_columns(selected: list[Selection]) -> set[str] | None:
     """The columns the profiles of a ProfileConnection field need for what it selects (nodes, edges.node);
     None (all of them) when a selection names a field this does not know."""
     columns: set[str] = set()
-    for connection_field in _fields(info.selected_fields):
+    for connection_field in _fields(selected):
         for part in _fields(connection_field.selections):
             if part.name == "edges":
                 profiles = [field for edge in _fields(part.selections) if edge.name == "node"
@@ -133,14 +133,14 @@ PROFILE_JSON_FIELDS: dict[str, str | None] = {
 CONNECTION_FIELDS_BESIDE_JSON_NODES = {"pageInfo", "totalCount"}
 
 
-def node_json(info: GraphQLInfo) -> audiences.NodeJson | None:
+def node_json(selected: list[Selection]) -> audiences.NodeJson | None:
     """The nodes of a ProfileConnection field as the database can write them in JSON, when they are plain:
     one `nodes` (no `edges`) selecting only PROFILE_JSON_FIELDS, without fragments, arguments, directives
     or a response name twice. None otherwise (the profiles are built as objects)."""
-    if len(info.selected_fields) != 1:
+    if len(selected) != 1:
         return None
-    parts = [part for part in info.selected_fields[0].selections if isinstance(part, SelectedField)]
-    if len(parts) != len(info.selected_fields[0].selections):  # a fragment
+    parts = [part for part in selected[0].selections if isinstance(part, SelectedField)]
+    if len(parts) != len(selected[0].selections):  # a fragment
         return None
     nodes = [part for part in parts if part.name == "nodes"]
     others = {part.name for part in parts} - {"nodes"}
@@ -194,6 +194,18 @@ class ProfileConnection:
     @strawberry.field
     async def total_count(self) -> int:
         return await self.page.count()
+
+    @classmethod
+    async def read(
+        cls, info: GraphQLInfo, audience: audiences.Audience, first: int, after: str | None, identity: Hashable | None
+    ) -> ProfileConnection:
+        """A page of `audience` reading what the field's selection needs: nodes as the database's JSON when
+        they are plain, else the columns the profiles need; `identity` as `audiences.profile_page` takes it."""
+        selected = info.selected_fields
+        as_json = node_json(selected)
+        columns = None if as_json is not None else requested_profile_columns(selected)
+        page = await audiences.profile_page(info.context.store, audience, first, after, columns, as_json, identity)
+        return cls.of(page, after)
 
     @classmethod
     def of(cls, page: audiences.ProfilePage, after: str | None) -> ProfileConnection:
@@ -358,9 +370,7 @@ class Segment:
         self, info: GraphQLInfo, first: int = 100, after: str | None = None, as_of: datetime | None = None
     ) -> ProfileConnection:
         audience = await self._audience(info, as_of)
-        page = await audiences.profile_page(info.context.store, audience, first, after, requested_profile_columns(info),
-                                            node_json(info), audiences.audience_identity(self.filter, as_of))
-        return ProfileConnection.of(page, after)
+        return await ProfileConnection.read(info, audience, first, after, audiences.audience_identity(self.filter, as_of))
 
     async def _audience(self, info: GraphQLInfo, as_of: datetime | None) -> audiences.Audience:
         # Compiled from the stored filter already loaded: no second read of this segment.

@@ -19,15 +19,20 @@ PAGES = """query($f: SegmentFilter!, $after: String, $asOf: DateTime) {
 ORDERED = {"did": {"metric": "Placed Order"}}
 
 
-async def paged_emails(gql: Any, filter: dict[str, Any]) -> list[str]:
-    emails: list[str] = []
+async def paged_nodes(gql: Any, query: str, variables: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every node of `query`'s `profiles` pages, following the cursors."""
+    nodes: list[dict[str, Any]] = []
     after = None
     while True:
-        page = (await gql.data(PAGES, {"f": filter, "after": after, "asOf": iso(AS_OF)}))["profiles"]
-        emails += [node["email"] for node in page["nodes"]]
+        page = (await gql.data(query, {**variables, "after": after}))["profiles"]
+        nodes += page["nodes"]
         if not page["pageInfo"]["hasNextPage"]:
-            return emails
+            return nodes
         after = page["pageInfo"]["endCursor"]
+
+
+async def paged_emails(gql: Any, filter: dict[str, Any]) -> list[str]:
+    return [node["email"] for node in await paged_nodes(gql, PAGES, {"f": filter, "asOf": iso(AS_OF)})]
 
 
 @pytest.fixture
@@ -179,15 +184,9 @@ async def test_plain_nodes_are_written_by_the_database_as_graphql_would_write_th
     assert nodes[0]["lastName"] is None and nodes[0]["__typename"] == "Profile" and isinstance(nodes[0]["id"], str)
     assert written["profiles"]["totalCount"] == len(AWKWARD_NAMES)
     # Pages of 2: each page's text is cut before the next page's first node (SQLite aggregates first + 1).
-    paged, after = [], None
-    while True:
-        page = (await gql.data(f"query($after: String) {{ profiles(first: 2, after: $after) {{ {JSON_NODES} "
-                               "pageInfo { hasNextPage endCursor } } }", {"after": after}))["profiles"]
-        paged += page["nodes"]
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        after = page["pageInfo"]["endCursor"]
-    assert paged == nodes
+    pages_of_two = (f"query($after: String) {{ profiles(first: 2, after: $after) {{ {JSON_NODES} "
+                    "pageInfo { hasNextPage endCursor } } }")
+    assert await paged_nodes(gql, pages_of_two, {}) == nodes
 
 
 @pytest.mark.parametrize("selection", [
