@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from server.checkpoints import WalCheckpoints
 from server.config import Settings
 from server.prefetch import Prefetches
 from server.read_ahead import read_ahead
@@ -197,6 +198,9 @@ class Store:
         # write transactions this process has ended: a read started before the last one is not used.
         self.prefetches: Prefetches[tuple[list[Any], float]] = Prefetches(PREFETCH_CAPACITY, PREFETCH_RUNNING, PREFETCH_SECONDS)
         self._writes_ended = 0
+        # A SQLite file's WAL is copied into it beside the writes, not inside a commit (server/checkpoints.py).
+        self._checkpoints = (WalCheckpoints(primary.execution_options(**{SINGLE_STATEMENT_OPTION: True}), self._write_turn)
+                             if primary is not None else None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -276,7 +280,7 @@ class Store:
                 async with self._write_turn(), self.writer.begin() as connection:
                     yield connection
         finally:
-            self._writes_ended += 1
+            self._write_ended()
 
     async def write(self, work: Callable[[sa.Connection], T]) -> T:
         """Run `work` as one write transaction, committed when it returns (rolled back when it raises,
@@ -293,7 +297,12 @@ class Store:
         try:
             return await self._write_in_thread(writer, work)
         finally:
-            self._writes_ended += 1
+            self._write_ended()
+
+    def _write_ended(self) -> None:
+        self._writes_ended += 1
+        if self._checkpoints is not None:
+            self._checkpoints.after_write()
 
     async def _write_in_thread(self, writer: sa.Engine, work: Callable[[sa.Connection], T]) -> T:
         cancelled = threading.Event()
@@ -334,6 +343,8 @@ class Store:
 
     async def dispose(self) -> None:
         await self.prefetches.close()
+        if self._checkpoints is not None:
+            await self._checkpoints.wait()
         await self.engine.dispose()
         if self.reader is not self.engine:
             await self.reader.dispose()

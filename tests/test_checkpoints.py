@@ -1,0 +1,123 @@
+"""WAL checkpoints beside the writes (server/checkpoints.py): the WAL starts over, failures are only logged."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from server.checkpoints import WalCheckpoints
+from server.store import Store
+from tests.stores import StoreFactory
+
+FILLER = sa.text(  # 40 rows of 3000 bytes: about 40 pages
+    "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 40)"
+    " INSERT INTO filler SELECT randomblob(3000) FROM n"
+)
+WRITES = 15
+
+
+@pytest.fixture
+async def file_store(tmp_path: Path) -> AsyncIterator[Store]:
+    factory = StoreFactory("sqlite", tmp_path)
+    store = await factory.create()
+    await store.write(lambda connection: connection.execute(sa.text("CREATE TABLE filler (blob)")))
+    yield store
+    await store.dispose()
+
+
+def _filler_rows(store: Store) -> int:
+    with contextlib.closing(sqlite3.connect(store.engine.url.database or "")) as db:
+        return int(db.execute("SELECT count(*) FROM filler").fetchone()[0])
+
+
+def _wal_frames(store: Store) -> int:
+    """Frames in the WAL now (a PASSIVE checkpoint reports them and copies what it can)."""
+    with contextlib.closing(sqlite3.connect(store.engine.url.database or "")) as db:
+        busy, frames, _copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0
+        return int(frames)
+
+
+async def _checkpoints_of(store: Store) -> WalCheckpoints:
+    checkpoints = store._checkpoints
+    assert checkpoints is not None
+    await checkpoints.wait()
+    return checkpoints
+
+
+async def test_each_write_is_copied_into_the_database_and_the_next_write_starts_the_wal_over(file_store: Store) -> None:
+    one_write = 0
+    for number in range(WRITES):
+        await file_store.write(lambda connection: connection.execute(FILLER))
+        await _checkpoints_of(file_store)
+        if number == 0:
+            one_write = _wal_frames(file_store)
+    # Every write dirties ~40 pages of its own: without the checkpoints beside the writes the WAL would
+    # hold all of them (SQLite's own checkpoint waits for 10,000 pages).
+    assert one_write >= 40
+    assert _wal_frames(file_store) <= 2 * one_write
+    assert _filler_rows(file_store) == 40 * WRITES
+
+
+def _wal_index(store: Store) -> tuple[int, int]:
+    """(frames in the WAL, frames copied into the database), read from the wal-index without a checkpoint:
+    mxFrame at byte 16 of its header, nBackfill at byte 96 (https://www.sqlite.org/walformat.html)."""
+    header = Path(f"{store.engine.url.database}-shm").read_bytes()[:100]
+    return struct.unpack_from("=I", header, 16)[0], struct.unpack_from("=I", header, 96)[0]
+
+
+async def test_writes_that_end_during_a_cycle_are_copied_by_it_the_last_copy_between_writers(
+    file_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copies_in_turn: list[bool] = []
+    checkpoint = WalCheckpoints._checkpoint
+    turn = file_store._write_turn()  # this event loop's
+
+    def recorded(self: WalCheckpoints) -> None:  # in a worker thread
+        copies_in_turn.append(turn.locked())
+        checkpoint(self)
+
+    monkeypatch.setattr(WalCheckpoints, "_checkpoint", recorded)
+    await asyncio.gather(*(file_store.write(lambda connection: connection.execute(FILLER)) for _ in range(WRITES)))
+    await _checkpoints_of(file_store)
+    frames, copied = _wal_index(file_store)
+    assert frames >= 40 and copied == frames
+    assert copies_in_turn[-1] is True
+    assert _filler_rows(file_store) == 40 * WRITES
+
+
+async def test_a_failing_checkpoint_is_logged_and_writes_go_on(
+    file_store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    tried: list[int] = []
+
+    def failing(_self: WalCheckpoints) -> None:
+        tried.append(1)
+        raise sa.exc.OperationalError("PRAGMA wal_checkpoint(PASSIVE)", {}, sqlite3.OperationalError("disk I/O error"))
+
+    monkeypatch.setattr(WalCheckpoints, "_checkpoint", failing)
+    with caplog.at_level(logging.WARNING, logger="server.checkpoints"):
+        for _ in range(2):
+            await file_store.write(lambda connection: connection.execute(FILLER))
+            await _checkpoints_of(file_store)
+    assert len(tried) == 2  # each write started a cycle of its own after the last one failed
+    assert caplog.text.count("WAL checkpoint failed") == 2
+    assert _filler_rows(file_store) == 80
+
+
+async def test_only_sqlite_files_are_checkpointed_by_the_store(store_kind: str, tmp_path: Path) -> None:
+    factory = StoreFactory(store_kind, tmp_path)
+    store = await factory.create()
+    try:
+        assert (store._checkpoints is not None) == (store_kind == "sqlite")
+    finally:
+        await store.dispose()
+        await factory.drop_all()
