@@ -135,11 +135,13 @@ def _list(item: Coercer, nullable: bool) -> Coercer:
 
 def _input_object(type_: GraphQLInputObjectType, nullable: bool) -> Coercer:
     # Built on first use: the fields of a recursive input type refer back to it.
-    plan: list[tuple[str, str, Any, bool, Coercer]] = []
+    plan: list[tuple[str, str, bool, Any, Coercer]] = []
 
     def build() -> None:
         for name, field in type_.fields.items():
-            plan.append((name, field.out_name or name, field, is_required_input_field(field), coercer(field.type)))
+            required = is_required_input_field(field)
+            default = Undefined if required else coerce_default_value(field)  # graphql-core memoizes it too
+            plan.append((name, field.out_name or name, required, default, coercer(field.type)))
 
     def coerce(value: Any, depth: int) -> Any:
         if value is None or value is Undefined:
@@ -148,32 +150,30 @@ def _input_object(type_: GraphQLInputObjectType, nullable: bool) -> Coercer:
             return Undefined
         if not plan:
             build()
-        fields = type_.fields
-        defined = 0
-        for name, given in value.items():
-            if given is Undefined:
-                continue
-            defined += 1
-            if name not in fields:
-                return Undefined
+        # A field the type lacks (graphql-core names it); compared as key sets first, in C.
+        if not value.keys() <= type_.fields.keys() and any(
+            given is not Undefined for name, given in value.items() if name not in type_.fields
+        ):
+            return Undefined
         depth += 1
-        if defined and depth > MAX_NESTING_DEPTH:
+        if depth > MAX_NESTING_DEPTH and any(given is not Undefined for given in value.values()):
             raise _TooDeep
         result: dict[str, Any] = {}
-        for name, out_name, field, required, coerce_field in plan:
+        given_fields = 0
+        for name, out_name, required, default, coerce_field in plan:
             given = value.get(name, Undefined)
             if given is Undefined:
                 if required:
                     return Undefined
-                default = coerce_default_value(field)
                 if default is not Undefined:
                     result[out_name] = default
                 continue
+            given_fields += 1
             coerced = coerce_field(given, depth)
             if coerced is Undefined:
                 return Undefined
             result[out_name] = coerced
-        if type_.is_one_of and (defined != 1 or len(result) != 1 or next(iter(result.values())) is None):
+        if type_.is_one_of and (given_fields != 1 or len(result) != 1 or next(iter(result.values())) is None):
             return Undefined
         return type_.out_type(result)
 
