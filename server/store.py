@@ -433,10 +433,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # A checkpoint every 10,000 WAL pages (~40 MiB) rather than 1,000: a batch of 1000 events dirties
     # ~3000 index pages, so every commit checkpointed; now a page rewritten by several batches is copied
     # once (a batch on the 5M-event bench store: 58 -> 42 ms, raw executemany alike).
+    # Reads map the file up to SQLite's default maximum (SQLITE_MAX_MMAP_SIZE, 2 GiB) rather than its
+    # first 256 MiB: pages past it were read with a syscall and a copy into each connection's cache
+    # (never_started on the 1.5 GiB bench store: 155 -> 128 ms, esc_sms_refund 6.3 -> 5.5 ms).
     cursor = dbapi_connection.cursor()
     for pragma in (
         "journal_mode=WAL", "synchronous=NORMAL", "wal_autocheckpoint=10000", "busy_timeout=10000",
-        "foreign_keys=ON", "cache_size=-65536", "mmap_size=268435456", "temp_store=MEMORY",
+        "foreign_keys=ON", "cache_size=-65536", "mmap_size=2147418112", "temp_store=MEMORY",
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
