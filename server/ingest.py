@@ -6,7 +6,6 @@ inside the one write transaction, so a bad event or a conflicting key leaves the
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -159,50 +158,48 @@ def _write_events(connection: sa.Connection, batch: list[_ValidEvent]) -> BatchR
     for event in batch:  # a new metric is named as it was first spelled
         first_spellings.setdefault(metric_key(event.metric), event.metric)
     ids_by_key = metric_ids(connection, first_spellings)
-    rows = [event_row(profile_ids[e.key], ids_by_key[metric_key(e.metric)], e.ts, e.properties, e.unique_id)
-            for e in batch]
+    stored = [event_values(profile_ids[e.key], ids_by_key[metric_key(e.metric)], e.ts, e.properties, e.unique_id)
+              for e in batch]
     # A known (metric, uniqueId), stored before or earlier in this batch, is skipped by the unique index
     # itself: the insert checks it anyway, and a probe beforehand cost a sixth of a batch.
     dialect = connection.dialect.name
     insert = dialect_insert(dialect, events).on_conflict_do_nothing(index_elements=[events.c.metric_id, events.c.unique_id])
-    if dialect == "sqlite" and len(rows) > 1:
+    if dialect == "sqlite" and len(stored) > 1:
         # One executemany, counted by its rowcount: RETURNING turns it into multi-row VALUES, ~1.5x slower.
-        accepted = _insert_driver_rows(connection, insert, rows).rowcount
-        return BatchResult(accepted=accepted, duplicates=len(rows) - accepted)
+        accepted = _insert_driver_rows(connection, insert, stored).rowcount
+        return BatchResult(accepted=accepted, duplicates=len(stored) - accepted)
     # asyncpg reports no rowcount for an executemany: the stored rows are counted by their ids.
+    rows = [dict(zip(EVENT_COLUMNS, values, strict=True)) for values in stored]
     ids = list(connection.execute(insert.returning(events.c.id), rows).scalars().all())
     return BatchResult(accepted=len(ids), duplicates=len(rows) - len(ids), ids=ids)
 
 
-def _insert_driver_rows(connection: sa.Connection, insert: Any, rows: list[dict[str, Any]]) -> Any:
-    """The events `insert` as one executemany of the rows as the driver takes them (properties as JSON text).
+def _insert_driver_rows(connection: sa.Connection, insert: Any, stored: list[tuple[Any, ...]]) -> Any:
+    """The events `insert` as one executemany of rows as the driver takes them (properties as JSON text).
 
     SQLAlchemy's processing of each row's parameters was a fifth of a batch's insert.
     """
-    compiled = insert.compile(dialect=connection.dialect, column_keys=list(rows[0]))
-    values_of = operator.itemgetter(*compiled.positiontup)
-    json_at = compiled.positiontup.index("properties")
-    driver_rows = []
-    for row in rows:
-        values = list(values_of(row))
-        values[json_at] = encode_json(values[json_at])
-        driver_rows.append(tuple(values))
-    return connection.exec_driver_sql(compiled.string, driver_rows)
+    compiled = insert.compile(dialect=connection.dialect, column_keys=list(EVENT_COLUMNS))
+    assert tuple(compiled.positiontup) == EVENT_COLUMNS  # the order of `event_values`
+    return connection.exec_driver_sql(
+        compiled.string, [(*values[:_PROPERTIES_AT], encode_json(values[_PROPERTIES_AT]), values[-1]) for values in stored])
+
+
+EVENT_COLUMNS = ("profile_id", "metric_id", "ts", "channel", "conversation_id", "properties", "unique_id")
+_PROPERTIES_AT = EVENT_COLUMNS.index("properties")  # the last but one
+
+
+def event_values(profile_id: int, metric_id: int, ts: int, properties: dict[str, Any], unique_id: str | None) -> tuple[Any, ...]:
+    """The stored columns of an event (EVENT_COLUMNS), its promoted columns filled from string properties."""
+    channel = properties.get("channel")
+    conversation_id = properties.get("conversation_id")
+    return (profile_id, metric_id, ts, channel if isinstance(channel, str) else None,
+            conversation_id if isinstance(conversation_id, str) else None, properties, unique_id)
 
 
 def event_row(profile_id: int, metric_id: int, ts: int, properties: dict[str, Any], unique_id: str | None) -> dict[str, Any]:
-    """The stored row of an event, its promoted columns filled from string properties."""
-    channel = properties.get("channel")
-    conversation_id = properties.get("conversation_id")
-    return {
-        "profile_id": profile_id,
-        "metric_id": metric_id,
-        "ts": ts,
-        "channel": channel if isinstance(channel, str) else None,
-        "conversation_id": conversation_id if isinstance(conversation_id, str) else None,
-        "properties": properties,
-        "unique_id": unique_id,
-    }
+    """The stored row of an event (`event_values` by column)."""
+    return dict(zip(EVENT_COLUMNS, event_values(profile_id, metric_id, ts, properties, unique_id), strict=True))
 
 
 # ---------------------------------------------------------------- profiles
