@@ -24,15 +24,14 @@ logger = logging.getLogger(__name__)
 class WalCheckpoints:
     """Background checkpoints of one SQLite file: one cycle at a time, another after writes that end during it."""
 
-    def __init__(self, engine: sa.Engine, write_turn: Callable[[], asyncio.Lock]) -> None:
+    def __init__(self, engine: sa.Engine, write_turn: Callable[[], asyncio.Lock], writes_ended: Callable[[], int]) -> None:
         self._engine = engine  # its connections must not BEGIN: a checkpoint cannot run in a transaction
-        self._write_turn = write_turn
+        self._write_turn = write_turn  # the store's: its writers queue there
+        self._writes_ended = writes_ended  # how many write transactions the store has ended
         self._running: asyncio.Task[None] | None = None
-        self._writes_ended = 0
 
     def after_write(self) -> None:
         """A write transaction ended (on this event loop): checkpoint what it added."""
-        self._writes_ended += 1
         running = self._running
         if running is None or running.done() or running.get_loop() is not asyncio.get_running_loop():
             self._running = asyncio.ensure_future(self._cycles())
@@ -40,10 +39,10 @@ class WalCheckpoints:
     async def _cycles(self) -> None:
         copied_up_to = -1
         try:
-            while copied_up_to != self._writes_ended:
+            while copied_up_to != self._writes_ended():
                 await asyncio.to_thread(self._checkpoint)
                 async with self._write_turn():
-                    copied_up_to = self._writes_ended
+                    copied_up_to = self._writes_ended()
                     await asyncio.to_thread(self._checkpoint)
         except Exception as error:  # logged only: the next write's cycle, or SQLite's own checkpoint, tries again
             logger.warning("WAL checkpoint failed: %s", error, exc_info=not isinstance(error, sa.exc.DBAPIError))

@@ -34,8 +34,8 @@ PROFILE_FIELDS = (*KEY_FIELDS, ("firstName", "first_name"), ("lastName", "last_n
 
 
 class EventInput(NamedTuple):
-    """An event as a client sends it (immutable; a NamedTuple builds in half a frozen dataclass's time,
-    which counted at thousands per batch)."""
+    """An event as a client sent it: a NamedTuple, immutable and built in half a frozen dataclass's time
+    (thousands per batch)."""
 
     metric: str
     profile: Mapping[str, str | None]

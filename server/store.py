@@ -199,8 +199,11 @@ class Store:
         self.prefetches: Prefetches[tuple[list[Any], float]] = Prefetches(PREFETCH_CAPACITY, PREFETCH_RUNNING, PREFETCH_SECONDS)
         self._writes_ended = 0
         # A SQLite file's WAL is copied into it beside the writes, not inside a commit (server/checkpoints.py).
-        self._checkpoints = (WalCheckpoints(primary.execution_options(**{SINGLE_STATEMENT_OPTION: True}), self._write_turn)
-                             if primary is not None else None)
+        self._checkpoints = (
+            WalCheckpoints(primary.execution_options(**{SINGLE_STATEMENT_OPTION: True}), self._write_turn,
+                           lambda: self._writes_ended)
+            if primary is not None else None
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -430,9 +433,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # leaving a transaction's first reads outside it).
     dbapi_connection.isolation_level = None
     # WAL lets readers run beside the writer; busy_timeout waits for the lock instead of failing.
-    # A checkpoint every 10,000 WAL pages (~40 MiB) rather than 1,000: a batch of 1000 events dirties
-    # ~3000 index pages, so every commit checkpointed; now a page rewritten by several batches is copied
-    # once (a batch on the 5M-event bench store: 58 -> 42 ms, raw executemany alike).
+    # SQLite's own checkpoint, in the commit that fills the WAL, every 10,000 pages (~40 MiB) rather than
+    # 1,000 (a batch of 1000 events dirties ~3000 index pages): a Store copies the WAL beside its writes
+    # (server/checkpoints.py), and this one only catches what those leave (other processes' writes).
     # Reads map the file up to SQLite's default maximum (SQLITE_MAX_MMAP_SIZE, 2 GiB) rather than its
     # first 256 MiB: pages past it were read with a syscall and a copy into each connection's cache
     # (never_started on the 1.5 GiB bench store: 155 -> 128 ms, esc_sms_refund 6.3 -> 5.5 ms).
