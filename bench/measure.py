@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import statistics
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +56,34 @@ def timed_together(fns: dict[str, Callable[[], Any]], repeat: int = 5, warmup: i
             if round_number >= warmup:
                 runs[name].append(time.perf_counter() - started)
     return {name: Timing(statistics.median(runs[name]), runs[name], results[name]) for name in fns}
+
+
+def wake_cost(wait: float = 0.01, repeat: int = 30) -> Timing:
+    """What a loopback request answered after a worker thread's `wait` costs beyond the wait: no SegmentQL code,
+    only waking idle threads (the server's, its worker's, the client's), as a GraphQL count does around its reads."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    worker = ThreadPoolExecutor(1)
+
+    def answer() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            while connection.recv(16):
+                worker.submit(time.sleep, wait).result()
+                connection.sendall(b"done")
+
+    threading.Thread(target=answer, daemon=True).start()
+    with socket.create_connection(listener.getsockname()) as client:
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def request() -> None:
+            client.sendall(b"go")
+            client.recv(16)
+
+        timing = timed(request, repeat)
+    listener.close()
+    worker.shutdown()
+    beyond = [run - wait for run in timing.runs]
+    return Timing(statistics.median(beyond), beyond)
 
 
 @dataclass(frozen=True)

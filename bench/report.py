@@ -70,6 +70,7 @@ class Results:
     ingest: IngestResult | None = None
     growth: list[GrowthRow] = field(default_factory=list)
     graphql_floor: Timing | None = None  # `{ __typename }` over the same transport
+    wake_cost: Timing | None = None  # measure.wake_cost: the machine's cost of waking idle threads
     graphql_transport: str = "HTTP to a `segmentql serve` (uvicorn) subprocess on 127.0.0.1, httpx keep-alive client"
     notes: list[str] = field(default_factory=list)
 
@@ -260,7 +261,10 @@ def render(results: Results) -> str:
         f"(seed.py's generator, seed {store['seed']}, data ending {store['end']}; evaluated as of that instant); "
         f"{store['size_mib']:,.0f} MiB; {store['built']}  ",
         f"GraphQL: {results.graphql_transport}"
-        + (f"; the floor, `{{ __typename }}`, takes {_ms(results.graphql_floor)} ms  " if results.graphql_floor else "  "),
+        + (f"; the floor, `{{ __typename }}`, takes {_ms(results.graphql_floor)} ms" if results.graphql_floor else "")
+        + (f"; a loopback request answered after a worker thread's 10 ms wait takes {_ms(results.wake_cost)} ms beyond "
+           "the wait (`measure.wake_cost`: no SegmentQL code, only waking idle threads, as a GraphQL count does "
+           "around each of its two reads)  " if results.wake_cost else "  "),
         "Times: medians after a warm-up (segments: 5 runs; paging, export: see each table). Times in ms unless noted. "
         "Other work shared the 2 cores: compare ratios more than absolute figures.", "",
         "## Reference segments (count of the audience)", "",

@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             if "graphql" in server_parts and results.segments:
                 say("segments: GraphQL")
                 results.graphql_floor = measure.timed(server.floor, args.repeat)
+                results.wake_cost = measure.wake_cost()
                 run_graphql(server, db, results.segments, args.repeat)
             if "paging" in server_parts:
                 chosen, size = paging_audience(db, min(100_000, args.profiles // 2))
