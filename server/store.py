@@ -347,7 +347,7 @@ class Store:
     async def dispose(self) -> None:
         await self.prefetches.close()
         if self._checkpoints is not None:
-            await self._checkpoints.wait()
+            await self._checkpoints.close()
         await self.engine.dispose()
         if self.reader is not self.engine:
             await self.reader.dispose()

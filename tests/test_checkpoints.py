@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from server import checkpoints
 from server.checkpoints import WalCheckpoints
 from server.store import Store
 from tests.stores import StoreFactory
@@ -74,24 +75,58 @@ def _wal_index(store: Store) -> tuple[int, int]:
     return struct.unpack_from("=I", header, 16)[0], struct.unpack_from("=I", header, 96)[0]
 
 
-async def test_writes_that_end_during_a_cycle_are_copied_by_it_the_last_copy_between_writers(
-    file_store: Store, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("start_over_frames", [1, 1_000_000])
+async def test_writes_that_end_during_a_cycle_are_copied_by_it_a_long_wal_last_between_writers(
+    file_store: Store, monkeypatch: pytest.MonkeyPatch, start_over_frames: int
 ) -> None:
+    monkeypatch.setattr(checkpoints, "START_OVER_FRAMES", start_over_frames)
     copies_in_turn: list[bool] = []
     checkpoint = WalCheckpoints._checkpoint
     turn = file_store._write_turn()  # this event loop's
 
-    def recorded(self: WalCheckpoints) -> None:  # in a worker thread
+    def recorded(self: WalCheckpoints) -> int:  # in a worker thread
         copies_in_turn.append(turn.locked())
-        checkpoint(self)
+        return checkpoint(self)
 
     monkeypatch.setattr(WalCheckpoints, "_checkpoint", recorded)
     await asyncio.gather(*(file_store.write(lambda connection: connection.execute(FILLER)) for _ in range(WRITES)))
     await _checkpoints_of(file_store)
     frames, copied = _wal_index(file_store)
     assert frames >= 40 and copied == frames
-    assert copies_in_turn[-1] is True
+    # The last copy comes after the last write: in the write turn for a WAL as long as START_OVER_FRAMES,
+    # beside the (no longer running) writers for a shorter one.
+    assert copies_in_turn[-1] is (frames >= start_over_frames)
     assert _filler_rows(file_store) == 40 * WRITES
+
+
+async def test_writes_in_quick_succession_are_copied_together(file_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    checkpoints: list[int] = []
+    checkpoint = WalCheckpoints._checkpoint
+
+    def counted(self: WalCheckpoints) -> int:
+        checkpoints.append(1)
+        return checkpoint(self)
+
+    monkeypatch.setattr(WalCheckpoints, "_checkpoint", counted)
+    for _ in range(WRITES):
+        await file_store.write(lambda connection: connection.execute(FILLER))
+    await _checkpoints_of(file_store)
+    # A cycle per CYCLE_SPACING (a checkpoint each, the WAL being short): 15 writes take one or two, where
+    # a cycle after each write, as soon as the last ended, made 9 to 11 checkpoints.
+    assert 1 <= len(checkpoints) <= 3
+    assert _wal_index(file_store)[1] == _wal_index(file_store)[0]
+
+
+async def test_closing_the_store_drops_a_cycle_waiting_for_its_moment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    checkpoints: list[int] = []
+    monkeypatch.setattr(WalCheckpoints, "_checkpoint", lambda _self: checkpoints.append(1) or 0)
+    store = await StoreFactory("sqlite", tmp_path).create()
+    await store.write(lambda connection: connection.execute(sa.text("CREATE TABLE filler (blob)")))
+    await store.write(lambda connection: connection.execute(FILLER))
+    await store.dispose()
+    assert checkpoints == []
+    # SQLite copied the WAL itself as its last connection closed: nothing of the writes is lost.
+    assert _filler_rows(store) == 40
 
 
 async def test_a_failing_checkpoint_is_logged_and_writes_go_on(
@@ -99,7 +134,7 @@ async def test_a_failing_checkpoint_is_logged_and_writes_go_on(
 ) -> None:
     tried: list[int] = []
 
-    def failing(_self: WalCheckpoints) -> None:
+    def failing(_self: WalCheckpoints) -> int:
         tried.append(1)
         raise sa.exc.OperationalError("PRAGMA wal_checkpoint(PASSIVE)", {}, sqlite3.OperationalError("disk I/O error"))
 
