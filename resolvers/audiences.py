@@ -123,6 +123,7 @@ async def profile_page(
     (`Store.prefetch`): a client paging through mostly finds its page read already.
     """
     check_page_size(first)
+    column_set = None if columns is None else frozenset(columns)  # part of the statements' and prefetches' keys
     if after:
         after_id, shape = decode_cursor(after, PROFILE_CURSOR, int, int)
     else:
@@ -130,17 +131,17 @@ async def profile_page(
         after_id, shape = None, WALK_SHAPE if dense else SET_SHAPE
     # A page prefetched for this request has the same audience, size, columns, cursor and shape. Only
     # a client that pages on (it sent a cursor) has its next page read ahead.
-    reading = None if identity is None else (identity, first, as_json, None if columns is None else frozenset(columns))
+    reading = None if identity is None else (identity, first, as_json, column_set)
     aggregated = as_json is not None and store.dialect == "sqlite"
     read = None if reading is None else store.prefetched((*reading, after_id, shape))
     if read is None:
-        read = store.fetch_timed(*_page_read(store, audience, after_id, first, shape, columns, as_json, aggregated))
+        read = store.fetch_timed(*_page_read(store, audience, after_id, first, shape, column_set, as_json, aggregated))
     rows, seconds = await _timeout_told(read)
     try:
         ids, page, nodes_json, has_next_page = _members(rows, first, as_json, aggregated)
     except _Unaligned:
         rows, seconds = await _timeout_told(store.fetch_timed(
-            *_page_read(store, audience, after_id, first, shape, columns, as_json, aggregated=False)))
+            *_page_read(store, audience, after_id, first, shape, column_set, as_json, aggregated=False)))
         ids, page, nodes_json, has_next_page = _members(rows, first, as_json, aggregated=False)
     if has_next_page:
         span = ids[-1] - (after_id or 0)
@@ -150,7 +151,7 @@ async def profile_page(
             # The sample was denser than the audience goes on: walking on would test many profiles a page.
             shape = SET_SHAPE
         if reading is not None and after is not None:
-            following = _page_read(store, audience, ids[-1], first, shape, columns, as_json, aggregated)
+            following = _page_read(store, audience, ids[-1], first, shape, column_set, as_json, aggregated)
             store.prefetch((*reading, ids[-1], shape), *following)
 
     async def count() -> int:
@@ -160,12 +161,11 @@ async def profile_page(
 
 
 def _page_read(
-    store: Store, audience: Audience, after_id: int | None, first: int, shape: int, columns: Collection[str] | None,
+    store: Store, audience: Audience, after_id: int | None, first: int, shape: int, columns: frozenset[str] | None,
     as_json: NodeJson | None, aggregated: bool,
 ) -> tuple[Any, dict[str, int]]:
     """The statement of a page (`_page_statement`, one for every page after a cursor) and its parameters."""
-    column_key = None if columns is None else frozenset(columns)
-    key = ("page", store.dialect, first, shape, column_key, as_json, aggregated, after_id is None)
+    key = ("page", store.dialect, first, shape, columns, as_json, aggregated, after_id is None)
     statement = audience.statement(key, lambda: _page_statement(
         store, audience, None if after_id is None else AFTER_ID, first, shape, columns, as_json, aggregated))
     return statement, {} if after_id is None else {AFTER_ID.key: after_id}

@@ -127,8 +127,8 @@ def requested_profile_columns(selected: list[Selection]) -> set[str] | None:
 
 # Profile fields whose response value is a column's text as it is (the id as a string), or the type name (None).
 PROFILE_JSON_FIELDS: dict[str, str | None] = {
-    "id": "id", "email": "email", "phoneNumber": "phone_number", "externalId": "external_id",
-    "firstName": "first_name", "lastName": "last_name", "__typename": None,
+    "id": "id", "__typename": None,
+    **{name: PROFILE_FIELD_COLUMNS[name][0] for name in ("email", "phoneNumber", "externalId", "firstName", "lastName")},
 }
 CONNECTION_FIELDS_BESIDE_JSON_NODES = {"pageInfo", "totalCount"}
 

@@ -169,7 +169,7 @@ def _write_events(connection: sa.Connection, batch: list[_ValidEvent]) -> BatchR
         accepted = _insert_driver_rows(connection, insert, stored).rowcount
         return BatchResult(accepted=accepted, duplicates=len(stored) - accepted)
     # asyncpg reports no rowcount for an executemany: the stored rows are counted by their ids.
-    rows = [dict(zip(EVENT_COLUMNS, values, strict=True)) for values in stored]
+    rows = [_by_column(values) for values in stored]
     ids = list(connection.execute(insert.returning(events.c.id), rows).scalars().all())
     return BatchResult(accepted=len(ids), duplicates=len(rows) - len(ids), ids=ids)
 
@@ -199,7 +199,11 @@ def event_values(profile_id: int, metric_id: int, ts: int, properties: dict[str,
 
 def event_row(profile_id: int, metric_id: int, ts: int, properties: dict[str, Any], unique_id: str | None) -> dict[str, Any]:
     """The stored row of an event (`event_values` by column)."""
-    return dict(zip(EVENT_COLUMNS, event_values(profile_id, metric_id, ts, properties, unique_id), strict=True))
+    return _by_column(event_values(profile_id, metric_id, ts, properties, unique_id))
+
+
+def _by_column(values: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip(EVENT_COLUMNS, values, strict=True))
 
 
 # ---------------------------------------------------------------- profiles
