@@ -3,7 +3,8 @@
 The tables come from the project's own metadata (`server.migrate.prepare`, the migrations); the events table's
 indexes are dropped for the load and recreated from the same metadata afterwards. Events are
 staged in shopper order (as the generator yields them) and copied into `events` in time order,
-as a live store would have received them, so ids grow with `ts`. Then ANALYZE.
+as a live store would have received them, so ids grow with `ts`. Then the conversations table (from
+those events, as writes keep it) and ANALYZE.
 
 seed.py's rates give about 23 events per shopper over 180 days; to reach the requested event count
 at the requested profile count the bench picks the number of `days` (calibrated on a strided
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex
 
@@ -33,7 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import seed  # noqa: E402
-from server import migrate  # noqa: E402
+from server import conversation_summaries, migrate  # noqa: E402
 from server.agent_metrics import canonical_metric_name, metric_key  # noqa: E402
 from server.store import Store, events  # noqa: E402
 from server.timestamps import to_micros  # noqa: E402
@@ -186,6 +188,9 @@ def build(path: Path, profiles: int, days: int, seed_value: int, log: Any = prin
     for index in events.indexes:
         log(f"  index {index.name} ({time.perf_counter() - started:.0f} s)")
         db.execute(str(CreateIndex(index).compile(dialect=sqlite_dialect.dialect())))
+    log(f"  conversations ({time.perf_counter() - started:.0f} s)")
+    with sa.create_engine(f"sqlite:///{path}").begin() as connection:  # as a write keeps them, from the events
+        conversation_summaries.refresh_all(connection)
     db.execute("ANALYZE")
     db.execute("PRAGMA journal_mode=WAL")
     db.close()

@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from server.ingest import EventInput, track_events
+from server.store import conversations, events, metrics, profiles
+from server.timestamps import to_micros
 from tests.helpers import ESCALATED_NAME, RECOMMENDED_NAME, RESOLVED_NAME, STARTED_NAME, event, iso, track
 
 # Windows are measured back from the real now: events are placed relative to it.
@@ -251,3 +257,122 @@ async def test_a_cursor_of_another_list_is_refused(gql: Any) -> None:
     events_cursor = (await gql.data("{ events(first: 1) { pageInfo { endCursor } } }"))["events"]["pageInfo"]["endCursor"]
     error = await gql.error(PAGE, {"after": events_cursor})
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "inputPath": ["after"]}
+
+
+# ---------------------------------------------------------------- the conversations table, kept by writes
+
+
+async def test_a_conversation_follows_its_events_across_batches(gql: Any) -> None:
+    started = event("a@x", STARTED_NAME, ago(hours=5), conversation_id="c-1")
+    escalated = {**event("a@x", ESCALATED_NAME, ago(hours=4), conversation_id="c-1", channel="SMS"), "uniqueId": "esc-1"}
+    await track(gql, started)
+    assert (await one(gql, "c-1") or {})["status"] == "OPEN"
+
+    await track(gql, escalated)
+    assert (await all_pages(gql, 10, status="ESCALATED"))[0] == ["c-1"]
+    assert await all_pages(gql, 10, status="OPEN") == ([], 0)
+    assert (await one(gql, "c-1") or {})["channel"] == "SMS"  # the Started event has none
+
+    # A replay of the escalation, later: a duplicate, which changes nothing.
+    replay = {**escalated, "occurredAt": ago(hours=1)}
+    assert await track(gql, replay) == {"accepted": 0, "duplicates": 1}
+    assert (await one(gql, "c-1") or {})["endedAt"] == ago(hours=4)
+
+    # A batch refused inside its write (its profile key names two profiles) leaves the conversation as it was.
+    await track(gql, event("b@x", STARTED_NAME, ago(hours=9), conversation_id="c-2"))
+    two_profiles = {"metric": RESOLVED_NAME, "occurredAt": ago(hours=2), "properties": {"conversation_id": "c-1"},
+                    "profile": {"email": "a@x", "phoneNumber": "+15550001"}}
+    await track(gql, {**two_profiles, "profile": {"email": "b@x", "phoneNumber": "+15550001"}, "metric": "Viewed"})
+    error = await gql.error("mutation($e: [TrackEventInput!]!) { trackEvents(events: $e) { accepted } }",
+                            {"e": [two_profiles]})
+    assert "different profiles" in error["message"]
+    assert (await one(gql, "c-1") or {})["status"] == "ESCALATED"
+
+    await track(gql, event("a@x", RESOLVED_NAME, ago(hours=2), conversation_id="c-1"))
+    assert (await all_pages(gql, 10, status="RESOLVED"))[0] == ["c-1"]
+    assert (await all_pages(gql, 10))[0] == ["c-1", "c-2"]
+
+
+AGENT_NAMES = (STARTED_NAME, RESOLVED_NAME, ESCALATED_NAME, RECOMMENDED_NAME)
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@st.composite
+def agent_event(draw: st.DrawFn) -> EventInput:
+    metric = draw(st.sampled_from((*AGENT_NAMES, "Placed Order")))
+    properties: dict[str, Any] = {"conversation_id": draw(st.sampled_from(("k1", "k2", "k3", "k4")))}
+    channel = draw(st.sampled_from((None, "SMS", "Web", "web")))
+    if channel is not None:
+        properties["channel"] = channel
+    if metric == RECOMMENDED_NAME:
+        properties["products"] = ["SKU-1"]
+    return EventInput(
+        metric=metric, profile={"email": draw(st.sampled_from(("p1@x", "p2@x", "p3@x")))},
+        occurred_at=BASE + timedelta(minutes=draw(st.integers(0, 6))), properties=properties,
+        unique_id=draw(st.sampled_from((None, "u1", "u2"))),
+    )
+
+
+def expected_conversations(accepted: list[EventInput], profile_ids: dict[str, int]) -> list[tuple[Any, ...]]:
+    """The conversations table as the rules (server/conversation_summaries.py) define it, in Python."""
+    grouped: dict[str, list[EventInput]] = {}
+    for e in accepted:
+        if e.metric in AGENT_NAMES:
+            grouped.setdefault(e.properties["conversation_id"], []).append(e)
+    return [_expected_conversation(cid, group, profile_ids) for cid, group in sorted(grouped.items())]
+
+
+def _expected_conversation(cid: str, group: list[EventInput], profile_ids: dict[str, int]) -> tuple[Any, ...]:
+    def times(metric: str | None) -> list[int]:
+        return [to_micros(e.occurred_at) for e in group if metric in (None, e.metric)]  # type: ignore[arg-type]
+
+    starts = [e for e in group if e.metric == STARTED_NAME]
+    channels = [e.properties["channel"] for e in starts if "channel" in e.properties] or \
+               [e.properties["channel"] for e in group if "channel" in e.properties]
+    resolved, escalated = max(times(RESOLVED_NAME), default=None), max(times(ESCALATED_NAME), default=None)
+    if escalated is not None and (resolved is None or escalated >= resolved):
+        status, ended = "ESCALATED", escalated
+    elif resolved is not None:
+        status, ended = "RESOLVED", resolved
+    else:
+        status, ended = "OPEN", None
+    profile_id = min(profile_ids[e.profile["email"]] for e in starts or group)  # type: ignore[index]
+    started_at = min(times(STARTED_NAME) or times(None))
+    return cid, profile_id, min(channels, default=None), started_at, ended, status
+
+
+async def _reset(store: Any) -> None:
+    async with store.begin() as connection:
+        for table in (conversations, events, profiles, metrics):
+            await connection.execute(sa.delete(table))
+
+
+async def _stored_conversations(store: Any) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
+    async with store.connect() as connection:
+        c = conversations.c
+        rows = (await connection.execute(sa.select(c.id, c.profile_id, c.channel, c.started_at, c.ended_at, c.status)
+                                         .order_by(c.id))).all()
+        emails = (await connection.execute(sa.select(profiles.c.email, profiles.c.id))).all()
+    return [tuple(row) for row in rows], {email: int(profile_id) for email, profile_id in emails}
+
+
+# The store is shared across examples: each example first empties it.
+@settings(max_examples=settings.default.max_examples, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(batches=st.lists(st.lists(agent_event(), min_size=1, max_size=6), min_size=1, max_size=4))
+def test_the_kept_table_equals_the_rules_over_every_accepted_event(
+    runner_and_store: Any, batches: list[list[EventInput]]
+) -> None:
+    runner, store = runner_and_store
+    runner.run(_reset(store))
+    accepted: list[EventInput] = []
+    seen: set[tuple[str, str]] = set()
+    for batch in batches:
+        runner.run(track_events(store, batch))
+        for e in batch:  # the first event of a (metric, uniqueId) is stored, later ones are duplicates
+            if e.unique_id is None or (e.metric, e.unique_id) not in seen:
+                accepted.append(e)
+            if e.unique_id is not None:
+                seen.add((e.metric, e.unique_id))
+    stored, profile_ids = runner.run(_stored_conversations(store))
+    assert stored == expected_conversations(accepted, profile_ids)

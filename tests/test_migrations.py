@@ -21,6 +21,13 @@ INSERT INTO profiles (id, email, properties, created_at, updated_at) VALUES (1, 
 INSERT INTO profiles (id, email, properties, created_at, updated_at) VALUES (2, 'b@x', '{}', 1, 1);
 INSERT INTO events (id, profile_id, metric_id, ts, channel, properties, unique_id)
   VALUES (1, 1, 1, 1000, 'SMS', '{"channel": "SMS", "total": 5}', 'o-1');
+INSERT INTO metrics (id, name, name_key) VALUES
+  (2, 'Started Conversation with Customer Agent', 'started conversation with customer agent'),
+  (3, 'Conversation with Customer Agent Escalated', 'conversation with customer agent escalated');
+INSERT INTO events (id, profile_id, metric_id, ts, channel, conversation_id, properties) VALUES
+  (2, 2, 2, 2000, 'Web', 'c-1', '{"conversation_id": "c-1", "channel": "Web"}'),
+  (3, 2, 3, 3000, NULL, 'c-1', '{"conversation_id": "c-1"}'),
+  (4, 1, 2, 4000, NULL, 'c-2', '{"conversation_id": "c-2"}');
 INSERT INTO segments (id, name, filter, created_at, updated_at)
   VALUES (1, 'buyers', '{"did": {"metric": "Placed Order"}}', 1, 1);
 """
@@ -48,11 +55,15 @@ async def test_upgrade_from_the_first_migration_keeps_every_row(factory: StoreFa
         assert await migrate.current_revision(store) == migrate.head_revision()
         async with store.connect() as connection:
             emails = (await connection.execute(sa.text("SELECT email FROM profiles ORDER BY id"))).scalars().all()
-            event = (await connection.execute(sa.text("SELECT unique_id, channel FROM events"))).one()
+            event = (await connection.execute(sa.text("SELECT unique_id, channel FROM events WHERE id = 1"))).one()
+            kept = (await connection.execute(sa.text(
+                "SELECT id, profile_id, channel, started_at, ended_at, status FROM conversations ORDER BY id"))).all()
             keys = (await connection.execute(sa.text("SELECT count(*) FROM api_keys"))).scalar()
         assert emails == ["a@x", "b@x"]
         assert tuple(event) == ("o-1", "SMS")
         assert keys == 0
+        # The conversations table (0003) starts out with every conversation of the events already stored.
+        assert [tuple(row) for row in kept] == [("c-1", 2, "Web", 2000, 3000, "ESCALATED"), ("c-2", 1, None, 4000, None, "OPEN")]
         audience = await compile_filter(store, {"inSegment": "1"}, None, ())
         assert await count_members(store, audience) == 1
     finally:

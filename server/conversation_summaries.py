@@ -1,0 +1,103 @@
+"""Conversation summaries: each conversation's profile, channel, start, end and status, derived from its
+agent events and stored in the `conversations` table, recomputed inside every write for the
+conversations it touched (so a refused batch leaves them as they were, and a duplicate changes nothing).
+
+A conversation is the set of the four agent metrics' events sharing a conversation_id. Rules (all
+times are the events' occurredAt):
+- started_at: the earliest Started event; a conversation without one starts at its first event.
+- status / ended_at: the latest Resolved or Escalated event decides (ESCALATED wins a tie at the
+  same microsecond); ended_at is its time; neither: OPEN, ended_at null.
+- profile: the profile of its Started events (the lowest id if several profiles share the
+  conversation_id), else of its events likewise.
+- channel: the channel of its Started event, else of its other events; when they disagree, the
+  smallest in code-point order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.agent_metrics import AGENT_METRICS, ESCALATED, RESOLVED, STARTED, metric_key
+from server.store import conversations, dialect_insert, events, metrics
+
+COLUMNS = ("id", "profile_id", "channel", "started_at", "ended_at", "status")
+# Conversations recomputed per statement: a batch of 10,000 events stays within SQLite's bound parameters.
+REFRESH_CHUNK = 500
+_AGENT_KEYS = {metric_key(agent.name): agent.enum_name for agent in AGENT_METRICS}
+
+
+def agent_metric_ids_query() -> sa.Select[Any]:
+    """(name_key, id) of the agent metrics the store knows."""
+    return sa.select(metrics.c.name_key, metrics.c.id).where(metrics.c.name_key.in_(list(_AGENT_KEYS)))
+
+
+def agent_metric_ids(rows: Any) -> dict[str, int]:
+    """Metric ids by AgentMetric enum name, from the rows of `agent_metric_ids_query`."""
+    return {_AGENT_KEYS[key]: int(metric_id) for key, metric_id in rows}
+
+
+def summaries(dialect: str, ids: dict[str, int], *where: Any) -> sa.Select[Any]:
+    """The summary row (COLUMNS) of every conversation whose agent events meet `where`, from those events."""
+
+    def is_(agent: Any) -> Any:
+        return events.c.metric_id == ids.get(agent.enum_name, -1)
+
+    def when(condition: Any, value: Any) -> Any:
+        return sa.case((condition, value))
+
+    # Compare text in code-point order on both stores.
+    channel = events.c.channel.collate("C") if dialect == "postgresql" else events.c.channel
+    started = is_(STARTED)
+    grouped = (
+        sa.select(
+            events.c.conversation_id.label("id"),
+            sa.func.min(events.c.ts).label("first_ts"),
+            sa.func.min(when(started, events.c.ts)).label("started_ts"),
+            sa.func.max(when(is_(RESOLVED), events.c.ts)).label("resolved_ts"),
+            sa.func.max(when(is_(ESCALATED), events.c.ts)).label("escalated_ts"),
+            sa.func.coalesce(sa.func.min(when(started, events.c.profile_id)), sa.func.min(events.c.profile_id))
+            .label("profile_id"),
+            sa.func.coalesce(sa.func.min(when(started, channel)), sa.func.min(channel)).label("channel"),
+        )
+        .where(events.c.metric_id.in_(list(ids.values())), events.c.conversation_id.is_not(None), *where)
+        .group_by(events.c.conversation_id)
+        .subquery("grouped")
+    )
+    c = grouped.c
+    escalated = sa.and_(c.escalated_ts.is_not(None), sa.or_(c.resolved_ts.is_(None), c.escalated_ts >= c.resolved_ts))
+    resolved = sa.and_(c.resolved_ts.is_not(None), sa.or_(c.escalated_ts.is_(None), c.resolved_ts > c.escalated_ts))
+    summary = sa.select(
+        c.id, c.profile_id, c.channel,
+        sa.func.coalesce(c.started_ts, c.first_ts).label("started_at"),
+        sa.case((escalated, c.escalated_ts), (resolved, c.resolved_ts)).label("ended_at"),
+        sa.case((escalated, "ESCALATED"), (resolved, "RESOLVED"), else_="OPEN").label("status"),
+    )
+    # SQLite would read the ON of an upsert after a SELECT without WHERE as a join's ON clause.
+    return summary.where(sa.true())
+
+
+def refresh(connection: sa.Connection, conversation_ids: Collection[str]) -> None:
+    """Recompute the summaries of these conversations from their events (in the caller's transaction)."""
+    if not conversation_ids:
+        return
+    ids = agent_metric_ids(connection.execute(agent_metric_ids_query()))
+    ordered = sorted(conversation_ids)
+    for start in range(0, len(ordered), REFRESH_CHUNK):
+        chunk = ordered[start:start + REFRESH_CHUNK]
+        _store(connection, summaries(connection.dialect.name, ids, events.c.conversation_id.in_(chunk)))
+
+
+def refresh_all(connection: sa.Connection) -> None:
+    """Recompute every conversation's summary (a new or migrated store, a bulk-loaded bench store)."""
+    ids = agent_metric_ids(connection.execute(agent_metric_ids_query()))
+    if ids:
+        _store(connection, summaries(connection.dialect.name, ids))
+
+
+def _store(connection: sa.Connection, rows: sa.Select[Any]) -> None:
+    insert = dialect_insert(connection.dialect.name, conversations).from_select(COLUMNS, rows)
+    connection.execute(insert.on_conflict_do_update(
+        index_elements=[conversations.c.id], set_={name: insert.excluded[name] for name in COLUMNS[1:]}))
