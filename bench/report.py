@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from measure import Timing
-from service import INGEST_BLOCK, ExportResult, IngestResult, PagingResult
+from service import INGEST_BLOCK, ConversationResult, ExportResult, IngestResult, PagingResult
 
 
 @dataclass
@@ -68,6 +68,7 @@ class Results:
     paging: PagingResult | None = None
     exports: list[ExportResult] = field(default_factory=list)
     ingest: IngestResult | None = None
+    conversations: list[ConversationResult] = field(default_factory=list)
     growth: list[GrowthRow] = field(default_factory=list)
     graphql_floor: Timing | None = None  # `{ __typename }` over the same transport
     wake_cost: Timing | None = None  # measure.wake_cost: the machine's cost of waking idle threads
@@ -178,6 +179,11 @@ def other_tables(results: Results) -> list[str]:
                   f"| {i.raw_seconds / i.graphql_seconds:.2f} |",
                   f"| raw sqlite3 executemany, one transaction per batch | {i.events / i.raw_seconds:,.0f} "
                   f"| {sorted(i.raw_batches)[len(i.raw_batches) // 2] * 1000:.1f} ms | 1.00 |"]
+    if results.conversations:
+        total = results.conversations[0].total
+        lines += ["", f"### Conversations (`conversations` over HTTP; {total:,} in the store; medians after a warm-up)", "",
+                  "| page | ms |", "|---|--:|"]
+        lines += [f"| {c.label} | {c.timing.ms:,.1f} |" for c in results.conversations]
     if results.growth:
         sizes = results.growth
         lines += ["", "### Growth of audience latency (compiled count SQL, ms; hand-written best in brackets)", "",

@@ -30,7 +30,7 @@ import service  # noqa: E402
 from resolvers.compiler import page_statement  # noqa: E402
 from server.timestamps import format_datetime  # noqa: E402
 
-PARTS = ("segments", "duckdb", "graphql", "paging", "export", "ingest", "growth")
+PARTS = ("segments", "duckdb", "graphql", "paging", "export", "conversations", "ingest", "growth")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_duckdb(built.path, db, results.segments, args.repeat)
             else:
                 results.notes.append("DuckDB not installed (`pip install -e '.[bench]'`): its column is empty.")
-    server_parts = {"graphql", "paging", "export"} - args.skip
+    server_parts = {"graphql", "paging", "export", "conversations"} - args.skip
     if server_parts:
         with service.Server(built.path, args.api_key) as server:
             if "graphql" in server_parts and results.segments:
@@ -196,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
                     segment_id = server.saved_segment("paging", chosen.filter)
                     results.exports.append(service.export(server, segment_id, f"{chosen.name} ({size:,}, bench store)",
                                                           args.heavy_repeat))
+            if "conversations" in server_parts:
+                say("conversations")
+                results.conversations = service.conversations(server, args.repeat)
+                for c in results.conversations:
+                    say(f"  {c.label:<36} {c.timing.ms:8.1f} ms")
     if "export" not in args.skip:
         with tempfile.TemporaryDirectory(prefix="segmentql-bench-", dir=build.DATA) as directory:
             for n in (int(v) for v in args.export_sizes.split(",") if v.strip()):

@@ -17,7 +17,7 @@ import export_memory
 import httpx
 import orjson
 from build import AS_OF, END, connect
-from measure import Timing, audience, compiled_page, raw, timed_together
+from measure import Timing, audience, compiled_page, raw, timed, timed_together
 from segments import PagingAudience
 
 import seed
@@ -92,6 +92,42 @@ class Server:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+# ---------------------------------------------------------------- conversations
+
+CONVERSATION_PAGE = """query($first: Int!, $status: ConversationStatus, $after: String) {
+  conversations(first: $first, status: $status, after: $after) {
+    %s nodes { id status channel startedAt endedAt profile { id } } pageInfo { hasNextPage endCursor } } }"""
+# (label, variables, with totalCount); "later page" starts after the first 1000 conversations.
+CONVERSATION_CASES = (
+    ("first page of 50, newest first", {}, False),
+    ("… with totalCount", {}, True),
+    ("first page of 50 ESCALATED", {"status": "ESCALATED"}, False),
+    ("page of 50 after the first 1000", {"after": "later"}, False),
+)
+
+
+@dataclass(frozen=True)
+class ConversationResult:
+    label: str
+    timing: Timing
+    total: int  # the conversations the list counts
+
+
+def conversations(server: Server, repeat: int) -> list[ConversationResult]:
+    """`conversations` pages through GraphQL, medians after a warm-up (there is no asOf: they hold every event)."""
+    def page(variables: dict[str, Any], counted: bool, first: int = 50) -> dict[str, Any]:
+        query = CONVERSATION_PAGE % ("totalCount" if counted else "")
+        return server.post(query, {"first": first, **variables})["conversations"]  # type: ignore[no-any-return]
+
+    later = page({}, False, first=1000)["pageInfo"]["endCursor"]
+    total = int(page({}, True, first=1)["totalCount"])
+    results = []
+    for label, variables, counted in CONVERSATION_CASES:
+        bound = {k: later if v == "later" else v for k, v in variables.items()}
+        results.append(ConversationResult(label, timed(lambda b=bound, c=counted: page(b, c), repeat), total))
+    return results
 
 
 # ---------------------------------------------------------------- paging
@@ -325,9 +361,9 @@ def ingest(store_copy: Path, profiles_count: int, seed_value: int, batches: int,
 
         server.post(TRACK_QUERY, {"events": _graphql_batch(chunks[0], "gql-")})  # warm-ups, not timed
         insert_raw(_raw_batch(chunks[0], "raw-", metric_ids))
-        timed = chunks[1:]
-        for start in range(0, len(timed), block):
-            blocked = timed[start:start + block]
+        measured = chunks[1:]
+        for start in range(0, len(measured), block):
+            blocked = measured[start:start + block]
             for chunk in blocked:
                 variables = {"events": _graphql_batch(chunk, "gql-")}  # built before the clock starts
                 started = time.perf_counter()
