@@ -96,7 +96,8 @@ async def conversation_page(
     page = _summaries().where(*conditions).order_by(c.started_at.desc(), c.id.desc()).limit(first + 1)
     if cursor is not None:
         started_at, conversation_id = cursor
-        page = page.where(sa.or_(c.started_at < started_at, sa.and_(c.started_at == started_at, c.id < conversation_id)))
+        # The first condition bounds the index range, wherever the page is; the second breaks the tie.
+        page = page.where(c.started_at <= started_at, sa.or_(c.started_at < started_at, c.id < conversation_id))
     async with store.connect() as connection:
         rows = list((await connection.execute(page)).all())
         found = await _with_details(connection, rows[:first])
