@@ -15,6 +15,7 @@ times are the events' occurredAt):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from typing import Any
 
@@ -84,20 +85,30 @@ def refresh(connection: sa.Connection, conversation_ids: Collection[str]) -> Non
     if not conversation_ids:
         return
     ids = agent_metric_ids(connection.execute(agent_metric_ids_query()))
+    statement = _refresh_statement(connection.dialect.name, tuple(sorted(ids.items())))
     ordered = sorted(conversation_ids)
     for start in range(0, len(ordered), REFRESH_CHUNK):
-        chunk = ordered[start:start + REFRESH_CHUNK]
-        _store(connection, summaries(connection.dialect.name, ids, events.c.conversation_id.in_(chunk)))
+        connection.execute(statement, {"conversation_ids": ordered[start:start + REFRESH_CHUNK]})
 
 
 def refresh_all(connection: sa.Connection) -> None:
     """Recompute every conversation's summary (a new or migrated store, a bulk-loaded bench store)."""
     ids = agent_metric_ids(connection.execute(agent_metric_ids_query()))
     if ids:
-        _store(connection, summaries(connection.dialect.name, ids))
+        connection.execute(_upsert(connection.dialect.name, summaries(connection.dialect.name, ids)))
 
 
-def _store(connection: sa.Connection, rows: sa.Select[Any]) -> None:
-    insert = dialect_insert(connection.dialect.name, conversations).from_select(COLUMNS, rows)
-    connection.execute(insert.on_conflict_do_update(
-        index_elements=[conversations.c.id], set_={name: insert.excluded[name] for name in COLUMNS[1:]}))
+@functools.lru_cache(maxsize=16)
+def _refresh_statement(dialect: str, ids: tuple[tuple[str, int], ...]) -> Any:
+    """The upsert of the conversations bound as `conversation_ids`: built once, where building it and its
+    cache key took longer than running it."""
+    in_batch = events.c.conversation_id.in_(sa.bindparam("conversation_ids", expanding=True))
+    return _upsert(dialect, summaries(dialect, dict(ids), in_batch))
+
+
+def _upsert(dialect: str, rows: sa.Select[Any]) -> Any:
+    insert = dialect_insert(dialect, conversations).from_select(COLUMNS, rows)
+    changed = sa.or_(*(conversations.c[name].is_distinct_from(insert.excluded[name]) for name in COLUMNS[1:]))
+    # A row left as it was is not written: an update of its columns would rewrite every index entry.
+    return insert.on_conflict_do_update(
+        index_elements=[conversations.c.id], set_={name: insert.excluded[name] for name in COLUMNS[1:]}, where=changed)

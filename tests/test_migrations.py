@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 
 from resolvers.audiences import compile_filter, count_members
 from server import migrate
 from server.cli import main
-from server.store import Store
+from server.store import Store, metadata
 from tests.stores import StoreFactory
 
 ROWS = """
@@ -98,3 +100,14 @@ def test_serve_refuses_an_out_of_date_store_and_migrate_upgrades_it(
 
     assert main(["migrate", "--database-url", url]) == 0
     assert f"at revision {migrate.head_revision()} (was 0001)" in capsys.readouterr().out
+
+
+async def test_the_migrations_make_the_tables_and_indexes_the_code_declares(factory: StoreFactory) -> None:
+    store = await factory.create()
+    try:
+        async with store.connect() as connection:
+            differences = await connection.run_sync(lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": True}), metadata))
+        assert differences == []
+    finally:
+        await store.dispose()

@@ -29,13 +29,21 @@ def upgrade() -> None:
         sa.Column("started_at", sa.BigInteger, nullable=False),
         sa.Column("ended_at", sa.BigInteger),
         sa.Column("status", sa.String, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_conversations_started", "conversations", ["started_at", "id"])
     op.create_index("ix_conversations_status_started", "conversations", ["status", "started_at", "id"])
     op.create_index("ix_conversations_channel_started", "conversations", ["channel", "started_at", "id"])
+    # Covering and partial: recomputing a conversation reads no table row, and most events are in none.
+    op.drop_index("ix_events_conversation", "events")
+    in_a_conversation = sa.text("conversation_id IS NOT NULL")
+    op.create_index("ix_events_conversation", "events", ["conversation_id", "ts", "metric_id", "profile_id", "channel"],
+                    sqlite_where=in_a_conversation, postgresql_where=in_a_conversation)
     # The summaries as this version of SegmentQL derives them (a later change of the rules recomputes them again).
     conversation_summaries.refresh_all(op.get_bind())
 
 
 def downgrade() -> None:
     op.drop_table("conversations")
+    op.drop_index("ix_events_conversation", "events")
+    op.create_index("ix_events_conversation", "events", ["conversation_id", "ts"])
