@@ -87,6 +87,11 @@ def refresh(connection: sa.Connection, conversation_ids: Collection[str]) -> Non
     ids = agent_metric_ids(connection.execute(agent_metric_ids_query()))
     statement = _refresh_statement(connection.dialect.name, tuple(sorted(ids.items())))
     ordered = sorted(conversation_ids)
+    if connection.dialect.name == "postgresql":
+        # PostgreSQL runs writes side by side (SQLite one at a time): a write waits here for the others
+        # that touched these conversations to commit, so that its recompute, a statement that starts
+        # after they did, reads their events too (READ COMMITTED). Taken in one order: no deadlock.
+        connection.execute(_LOCK_CONVERSATIONS, {"conversation_ids": ordered})
     for start in range(0, len(ordered), REFRESH_CHUNK):
         connection.execute(statement, {"conversation_ids": ordered[start:start + REFRESH_CHUNK]})
 
@@ -96,6 +101,11 @@ def refresh_all(connection: sa.Connection) -> None:
     ids = agent_metric_ids(connection.execute(agent_metric_ids_query()))
     if ids:
         connection.execute(_upsert(connection.dialect.name, summaries(connection.dialect.name, ids)))
+
+
+_LOCK_CONVERSATIONS = sa.text(
+    "SELECT pg_advisory_xact_lock(key) FROM (SELECT DISTINCT hashtextextended(id, 0) AS key"
+    " FROM unnest(CAST(:conversation_ids AS text[])) AS id ORDER BY key) AS ordered")
 
 
 @functools.lru_cache(maxsize=16)

@@ -392,3 +392,37 @@ async def test_a_write_recomputes_its_conversations_from_the_covering_index_alon
         details = [row[-1] for row in (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()]
     assert any("COVERING INDEX ix_events_conversation (conversation_id=?)" in detail for detail in details), details
     assert not any(detail.startswith("SCAN events") for detail in details), details
+
+
+async def test_concurrent_writes_to_one_conversation_both_count_on_postgresql(store: Any) -> None:
+    """Two writes touching one conversation at once: the later recompute must see the earlier one's events."""
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite runs one write at a time")
+    import asyncio
+
+    from server.ingest import _write_events, normalise_event
+
+    def event_at(metric: str, minutes: int) -> EventInput:
+        return EventInput(metric, {"email": "a@x"}, BASE + timedelta(minutes=minutes), {"conversation_id": "c-race"})
+
+    def valid(metric: str, minutes: int) -> Any:
+        return normalise_event(event_at(metric, minutes), 0)
+
+    await track_events(store, [event_at("Placed Order", 0)])  # the profile and the metrics exist first
+    await track_events(store, [event_at(STARTED_NAME, 9), event_at(ESCALATED_NAME, 9)])
+    async with store.writer.connect() as first:
+        await first.begin()
+        await first.run_sync(lambda sync: _write_events(sync, [valid(STARTED_NAME, 1)]))  # the earliest start
+
+        async def second() -> None:
+            async with store.writer.begin() as connection:
+                await connection.run_sync(lambda sync: _write_events(sync, [valid(RESOLVED_NAME, 5)]))
+
+        escalation = asyncio.create_task(second())
+        await asyncio.sleep(0.3)
+        assert not escalation.done()  # it waits for the first write to commit
+        await first.commit()
+        await escalation
+    stored, profile_ids = await _stored_conversations(store)
+    assert stored == [("c-race", profile_ids["a@x"], None, to_micros(BASE + timedelta(minutes=1)),
+                       to_micros(BASE + timedelta(minutes=9)), "ESCALATED")]
