@@ -189,8 +189,10 @@ def build(path: Path, profiles: int, days: int, seed_value: int, log: Any = prin
         log(f"  index {index.name} ({time.perf_counter() - started:.0f} s)")
         db.execute(str(CreateIndex(index).compile(dialect=sqlite_dialect.dialect())))
     log(f"  conversations ({time.perf_counter() - started:.0f} s)")
-    with sa.create_engine(f"sqlite:///{path}").begin() as connection:  # as a write keeps them, from the events
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:  # as a write keeps them, from the events
         conversation_summaries.refresh_all(connection)
+    engine.dispose()
     db.execute("ANALYZE")
     db.execute("PRAGMA journal_mode=WAL")
     db.close()

@@ -1,17 +1,5 @@
-"""Conversation summaries: each conversation's profile, channel, start, end and status, derived from its
-agent events and stored in the `conversations` table, recomputed inside every write for the
-conversations it touched (so a refused batch leaves them as they were, and a duplicate changes nothing).
-
-A conversation is the set of the four agent metrics' events sharing a conversation_id. Rules (all
-times are the events' occurredAt):
-- started_at: the earliest Started event; a conversation without one starts at its first event.
-- status / ended_at: the latest Resolved or Escalated event decides (ESCALATED wins a tie at the
-  same microsecond); ended_at is its time; neither: OPEN, ended_at null.
-- profile: the profile of its Started events (the lowest id if several profiles share the
-  conversation_id), else of its events likewise.
-- channel: the channel of its Started event, else of its other events; when they disagree, the
-  smallest in code-point order.
-"""
+"""The `conversations` table: each conversation's summary, derived from its agent events and recomputed
+inside every write for the conversations it touched (a refused batch or a duplicate changes nothing)."""
 
 from __future__ import annotations
 
@@ -24,20 +12,33 @@ import sqlalchemy as sa
 from server.agent_metrics import AGENT_METRICS, ESCALATED, RESOLVED, STARTED, metric_key
 from server.store import conversations, dialect_insert, events, metrics
 
+# A conversation is the set of the four agent metrics' events sharing a conversation_id. Its summary
+# (all times are the events' occurredAt):
+# - started_at: the earliest Started event; a conversation without one starts at its first event.
+# - status / ended_at: the latest Resolved or Escalated event decides (ESCALATED wins a tie at the
+#   same microsecond); ended_at is its time; neither: OPEN, ended_at null.
+# - profile: the profile of its Started events (the lowest id if several profiles share the
+#   conversation_id), else of its events likewise.
+# - channel: the channel of its Started event, else of its other events; when they disagree, the
+#   smallest in code-point order.
 COLUMNS = ("id", "profile_id", "channel", "started_at", "ended_at", "status")
 # Conversations recomputed per statement: a batch of 10,000 events stays within SQLite's bound parameters.
 REFRESH_CHUNK = 500
-_AGENT_KEYS = {metric_key(agent.name): agent.enum_name for agent in AGENT_METRICS}
+# PostgreSQL locks taken per write at most (see `refresh`): its lock table is shared and small.
+LOCK_BUCKETS = 128
+LOCK_NAMESPACE = 0x5351_4C43  # "SQLC": the first key of SegmentQL's two-key advisory locks
+AGENT_KEYS = {metric_key(agent.name): agent.enum_name for agent in AGENT_METRICS}
+"""Agent metric names' keys (as in `metrics.name_key`) → AgentMetric enum names."""
 
 
 def agent_metric_ids_query() -> sa.Select[Any]:
     """(name_key, id) of the agent metrics the store knows."""
-    return sa.select(metrics.c.name_key, metrics.c.id).where(metrics.c.name_key.in_(list(_AGENT_KEYS)))
+    return sa.select(metrics.c.name_key, metrics.c.id).where(metrics.c.name_key.in_(list(AGENT_KEYS)))
 
 
 def agent_metric_ids(rows: Any) -> dict[str, int]:
     """Metric ids by AgentMetric enum name, from the rows of `agent_metric_ids_query`."""
-    return {_AGENT_KEYS[key]: int(metric_id) for key, metric_id in rows}
+    return {AGENT_KEYS[key]: int(metric_id) for key, metric_id in rows}
 
 
 def summaries(dialect: str, ids: dict[str, int], *where: Any) -> sa.Select[Any]:
@@ -84,14 +85,16 @@ def refresh(connection: sa.Connection, conversation_ids: Collection[str]) -> Non
     """Recompute the summaries of these conversations from their events (in the caller's transaction)."""
     if not conversation_ids:
         return
-    ids = agent_metric_ids(connection.execute(agent_metric_ids_query()))
-    statement = _refresh_statement(connection.dialect.name, tuple(sorted(ids.items())))
     ordered = sorted(conversation_ids)
     if connection.dialect.name == "postgresql":
         # PostgreSQL runs writes side by side (SQLite one at a time): a write waits here for the others
-        # that touched these conversations to commit, so that its recompute, a statement that starts
-        # after they did, reads their events too (READ COMMITTED). Taken in one order: no deadlock.
-        connection.execute(_LOCK_CONVERSATIONS, {"conversation_ids": ordered})
+        # that touched these conversations to commit, so that what it reads next (the agent metrics one
+        # of them may have created, the events) includes theirs (READ COMMITTED). Conversations share
+        # LOCK_BUCKETS locks, taken in one order: a bounded number, and no deadlock.
+        connection.execute(_LOCK_CONVERSATIONS, {
+            "conversation_ids": ordered, "buckets": LOCK_BUCKETS, "namespace": LOCK_NAMESPACE})
+    ids = agent_metric_ids(connection.execute(agent_metric_ids_query()))
+    statement = _refresh_statement(connection.dialect.name, tuple(sorted(ids.items())))
     for start in range(0, len(ordered), REFRESH_CHUNK):
         connection.execute(statement, {"conversation_ids": ordered[start:start + REFRESH_CHUNK]})
 
@@ -103,9 +106,11 @@ def refresh_all(connection: sa.Connection) -> None:
         connection.execute(_upsert(connection.dialect.name, summaries(connection.dialect.name, ids)))
 
 
+# Two-key advisory locks do not meet anyone's one-key locks.
 _LOCK_CONVERSATIONS = sa.text(
-    "SELECT pg_advisory_xact_lock(key) FROM (SELECT DISTINCT hashtextextended(id, 0) AS key"
-    " FROM unnest(CAST(:conversation_ids AS text[])) AS id ORDER BY key) AS ordered")
+    "SELECT pg_advisory_xact_lock(:namespace, bucket) FROM (SELECT DISTINCT"
+    " CAST(abs(hashtextextended(id, 0) % :buckets) AS integer) AS bucket"
+    " FROM unnest(CAST(:conversation_ids AS text[])) AS id ORDER BY bucket) AS ordered")
 
 
 @functools.lru_cache(maxsize=16)

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from resolvers.errors import UserInputError
 from server import conversation_summaries
 from server.agent_metrics import (
-    AGENT_METRICS,
     RECOMMENDED,
     AgentMetric,
     agent_metric,
@@ -28,7 +27,6 @@ from server.store import Store, dialect_insert, encode_json, events, metric_ids,
 from server.timestamps import now_utc, to_micros
 
 MAX_BATCH = 10_000
-AGENT_METRIC_KEYS = tuple(metric_key(agent.name) for agent in AGENT_METRICS)
 WRITE_ATTEMPTS = 3
 T = TypeVar("T")
 KEY_FIELDS = (("email", "email"), ("phoneNumber", "phone_number"), ("externalId", "external_id"))
@@ -165,8 +163,9 @@ def _write_events(connection: sa.Connection, batch: list[_ValidEvent]) -> BatchR
               for e in batch]
     result = _insert_events(connection, stored)
     # Agent events always carry a conversation_id (normalise_event); duplicates among them change nothing.
-    agent_ids = {ids_by_key[key] for key in AGENT_METRIC_KEYS if key in ids_by_key}
-    conversation_summaries.refresh(connection, {values[_CONVERSATION_AT] for values in stored if values[1] in agent_ids})
+    agent_ids = {metric_id for key, metric_id in ids_by_key.items() if key in conversation_summaries.AGENT_KEYS}
+    conversation_summaries.refresh(
+        connection, {values[_CONVERSATION_AT] for values in stored if values[_METRIC_AT] in agent_ids})
     return result
 
 
@@ -199,6 +198,7 @@ def _insert_driver_rows(connection: sa.Connection, insert: Any, stored: list[tup
 EVENT_COLUMNS = ("profile_id", "metric_id", "ts", "channel", "conversation_id", "properties", "unique_id")
 _PROPERTIES_AT = EVENT_COLUMNS.index("properties")  # the last but one
 _CONVERSATION_AT = EVENT_COLUMNS.index("conversation_id")
+_METRIC_AT = EVENT_COLUMNS.index("metric_id")
 
 
 def event_values(profile_id: int, metric_id: int, ts: int, properties: dict[str, Any], unique_id: str | None) -> tuple[Any, ...]:

@@ -395,7 +395,8 @@ async def test_a_write_recomputes_its_conversations_from_the_covering_index_alon
 
 
 async def test_concurrent_writes_to_one_conversation_both_count_on_postgresql(store: Any) -> None:
-    """Two writes touching one conversation at once: the later recompute must see the earlier one's events."""
+    """Two writes touching one conversation at once, the first creating an agent metric: the later
+    recompute must see the earlier write's metric and event."""
     if store.dialect != "postgresql":
         pytest.skip("SQLite runs one write at a time")
     import asyncio
@@ -405,24 +406,32 @@ async def test_concurrent_writes_to_one_conversation_both_count_on_postgresql(st
     def event_at(metric: str, minutes: int) -> EventInput:
         return EventInput(metric, {"email": "a@x"}, BASE + timedelta(minutes=minutes), {"conversation_id": "c-race"})
 
-    def valid(metric: str, minutes: int) -> Any:
-        return normalise_event(event_at(metric, minutes), 0)
-
-    await track_events(store, [event_at("Placed Order", 0)])  # the profile and the metrics exist first
-    await track_events(store, [event_at(STARTED_NAME, 9), event_at(ESCALATED_NAME, 9)])
+    await track_events(store, [event_at("Placed Order", 0)])  # the profile exists; no agent metric yet
     async with store.writer.connect() as first:
         await first.begin()
-        await first.run_sync(lambda sync: _write_events(sync, [valid(STARTED_NAME, 1)]))  # the earliest start
+        await first.run_sync(lambda sync: _write_events(sync, [normalise_event(event_at(RESOLVED_NAME, 9), 0)]))
 
         async def second() -> None:
             async with store.writer.begin() as connection:
-                await connection.run_sync(lambda sync: _write_events(sync, [valid(RESOLVED_NAME, 5)]))
+                await connection.run_sync(lambda sync: _write_events(sync, [normalise_event(event_at(STARTED_NAME, 1), 0)]))
 
-        escalation = asyncio.create_task(second())
+        start = asyncio.create_task(second())
         await asyncio.sleep(0.3)
-        assert not escalation.done()  # it waits for the first write to commit
+        assert not start.done()  # it waits for the first write to commit
         await first.commit()
-        await escalation
+        await start
     stored, profile_ids = await _stored_conversations(store)
     assert stored == [("c-race", profile_ids["a@x"], None, to_micros(BASE + timedelta(minutes=1)),
-                       to_micros(BASE + timedelta(minutes=9)), "ESCALATED")]
+                       to_micros(BASE + timedelta(minutes=9)), "RESOLVED")]
+
+
+async def test_a_write_holds_a_bounded_number_of_locks_on_postgresql(store: Any) -> None:
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite takes no locks of its own")
+    from server.conversation_summaries import LOCK_BUCKETS, refresh
+
+    async with store.writer.begin() as connection:
+        await connection.run_sync(lambda sync: refresh(sync, [f"c-{n}" for n in range(5000)]))
+        held = await connection.scalar(sa.text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"))
+    assert held == LOCK_BUCKETS

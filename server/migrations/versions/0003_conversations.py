@@ -1,5 +1,8 @@
 """Conversation summaries: one row per conversation, kept by every write, filled here from the events.
 
+The backfill runs this version's rules (server/conversation_summaries.py) on the tables as the code
+declares them: a later migration that changes either must recompute the table itself.
+
 Revision ID: 0003
 Revises: 0002
 """
