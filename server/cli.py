@@ -80,8 +80,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     from server import migrate
     from server.auth import is_loopback
+    from server.malloc_arenas import use_one_arena
     from server.store import Store
 
+    use_one_arena()  # before any thread allocates
     settings = _settings(args)
     # Workers are separate processes: they read their settings from the environment.
     os.environ["SEGMENTQL_DATABASE_URL"] = settings.database_url
