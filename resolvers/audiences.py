@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,7 @@ WALK_DENSITY = 0.25
 # The profiles a first page samples to judge that: ~0.1 ms, where a 113k-member audience's first page
 # built its whole member set (170 ms) to find a page that walking finds in 1 ms.
 PAGE_DENSITY_SAMPLE = 200
+MAX_WALK_SPAN = 2**62  # "walk on, however sparse"
 # Audiences compiled at an explicit instant kept for the next request (by dialect, filter and instant), oldest dropped first.
 COMPILED_AUDIENCES = 64
 _compiled: dict[tuple[str, bytes, int], Audience] = {}
@@ -61,12 +63,12 @@ class ProfilePage:
     rows: list[Any]  # the members' PROFILE_ROW rows; none when the nodes came as JSON
     has_next_page: bool
     count: Callable[[], Awaitable[int]]
-    next_shape: int = SET_SHAPE
+    next_walk_span: int = 0  # see `profile_page`
     nodes_json: str | None = None  # the nodes as one JSON array, written by the database (`NodeJson`)
 
     def cursor(self, member_id: int) -> str:
-        """A keyset cursor that also carries the shape the next page should take."""
-        return encode_cursor(PROFILE_CURSOR, member_id, self.next_shape)
+        """A keyset cursor that also carries the shape the next page should take (its walk span)."""
+        return encode_cursor(PROFILE_CURSOR, member_id, self.next_walk_span)
 
 
 class _Unaligned(Exception):
@@ -115,9 +117,11 @@ async def profile_page(
     Every page of a complement ("didn't", "at most") walks: its members are most profiles, and
     the set shape would first build the whole excluded set. Other first pages walk when a sample of
     the first profiles finds the audience dense, else take the set shape. The cursor carries the
-    next page's shape: a set-shape page that took longer than walking its id span would have tells
-    the next pages to walk (a dense audience's later pages then cost a page each); a walked page
-    whose members were sparse over its span tells them to take the set shape.
+    next page's shape as a walk span: 0 for the set shape, else walk while a page spans at most that
+    many profiles. A set-shape page that took longer than walking its id span would have sets it to
+    the profiles one could walk in that time (pages then cost a walk each, until walking gets dearer
+    than the set shape was); a first page walked on the sample's word sets it to the span at which
+    members fall below WALK_DENSITY.
 
     With an `identity` (`audience_identity`), the next page is read while this one is sent
     (`Store.prefetch`): a client paging through mostly finds its page read already.
@@ -125,10 +129,11 @@ async def profile_page(
     check_page_size(first)
     column_set = None if columns is None else frozenset(columns)  # part of the statements' and prefetches' keys
     if after:
-        after_id, shape = decode_cursor(after, PROFILE_CURSOR, int, int)
+        after_id, walk_span = decode_cursor(after, PROFILE_CURSOR, int, int)
     else:
         dense = audience.negated or await is_dense(store, audience, PAGE_DENSITY_SAMPLE)
-        after_id, shape = None, WALK_SHAPE if dense else SET_SHAPE
+        after_id, walk_span = None, _walk_span(first / WALK_DENSITY if WALK_DENSITY > 0 else math.inf) if dense else 0
+    shape = WALK_SHAPE if walk_span > 0 else SET_SHAPE
     # A page prefetched for this request has the same audience, size, columns, cursor and shape. Only
     # a client that pages on (it sent a cursor) has its next page read ahead.
     reading = None if identity is None else (identity, first, as_json, column_set)
@@ -146,10 +151,11 @@ async def profile_page(
     if has_next_page:
         span = ids[-1] - (after_id or 0)
         if shape == SET_SHAPE and span * WALK_SECONDS_PER_PROFILE < seconds:
-            shape = WALK_SHAPE
-        elif shape == WALK_SHAPE and not audience.negated and not walks_at(len(ids), span):
-            # The sample was denser than the audience goes on: walking on would test many profiles a page.
-            shape = SET_SHAPE
+            walk_span = _walk_span(seconds / WALK_SECONDS_PER_PROFILE)
+        elif shape == WALK_SHAPE and not audience.negated and span > walk_span:
+            # Members thinned out: walking on would test more profiles a page than the set shape costs.
+            walk_span = 0
+        shape = WALK_SHAPE if walk_span > 0 else SET_SHAPE
         if reading is not None and after is not None:
             following = _page_read(store, audience, ids[-1], first, shape, column_set, as_json, aggregated)
             store.prefetch((*reading, ids[-1], shape), *following)
@@ -157,7 +163,12 @@ async def profile_page(
     async def count() -> int:
         return await count_members(store, audience)
 
-    return ProfilePage(ids, page, has_next_page, count, shape, nodes_json)
+    return ProfilePage(ids, page, has_next_page, count, walk_span, nodes_json)
+
+
+def _walk_span(profiles: float) -> int:
+    """A walk span for a cursor: whole, at least 1 (0 is the set shape), within a cursor's 64 bits."""
+    return MAX_WALK_SPAN if profiles >= MAX_WALK_SPAN else max(1, math.ceil(profiles))
 
 
 def _page_read(

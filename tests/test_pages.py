@@ -118,6 +118,21 @@ async def test_walking_pages_turn_to_the_set_shape_where_members_thin_out(
     assert walks == [True, True, False]
 
 
+@pytest.mark.parametrize(("seconds_per_profile", "later_pages_walk"), [(1e-12, True), (1.0, False)])
+async def test_set_pages_turn_to_walking_when_walking_is_cheaper_and_stay(
+    gql: Any, walks: list[bool], monkeypatch: pytest.MonkeyPatch, seconds_per_profile: float, later_pages_walk: bool
+) -> None:
+    """A fifth of 60 profiles are members: the sample says the set shape. Where walking a page's span
+    costs less than that set-shape page took, the next pages walk, however sparse (no return to the
+    set shape while walking stays cheaper); where it costs more, they keep the set shape."""
+    members = list(range(0, 60, 5))
+    await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i in members else "Viewed Product", before(hours=i + 1))
+                       for i in range(60)))
+    monkeypatch.setattr(resolvers.audiences, "WALK_SECONDS_PER_PROFILE", seconds_per_profile)
+    assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in members]
+    assert walks == [False] + [later_pages_walk] * 2
+
+
 SELECTIONS = {
     "nodes": "nodes { email createdAt }",
     "edges and fragments": "edges { cursor node { ...Names ... on Profile { properties } } }",
