@@ -211,13 +211,13 @@ async def _bucket_counts(
     else:
         group = group_value(store.dialect, events.c.properties, group_by)
     # Group by the columns of a subquery: PostgreSQL cannot match expressions holding parameters.
-    points = sa.select(_bucket_sql(events.c.ts, interval).label("bucket"), group.label("grp")).where(
+    selected = sa.select(_bucket_sql(events.c.ts, interval).label("bucket"), group.label("grp")).where(
         events.c.metric_id == metric_id, *conditions)
     if group_by == "channel":
         # Channels from the covering (metric, channel, ts) index, where SQLite chose (metric, ts) and read
         # each event's row for its channel: 17 weeks of Started events by channel, 521 -> 171 ms.
-        points = points.with_hint(events, "INDEXED BY ix_events_metric_channel_ts", "sqlite")
-    points = points.subquery()
+        selected = selected.with_hint(events, "INDEXED BY ix_events_metric_channel_ts", "sqlite")
+    points = selected.subquery()
     query = sa.select(points.c.bucket, points.c.grp, sa.func.count().label("n")).group_by(
         points.c.bucket, points.c.grp).limit(MAX_POINTS + 1)
     async with store.connect() as connection:
