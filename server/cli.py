@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     migrate = commands.add_parser("migrate", help="create or upgrade the store's tables to this version")
     migrate.add_argument("--database-url", default=None, help=database_help)
 
+    rebuild = commands.add_parser(
+        "rebuild-conversations", help="recompute every conversation's summary from the stored events "
+        "(after an older version wrote events beside this one, e.g. during an upgrade)")
+    rebuild.add_argument("--database-url", default=None, help=database_help)
+
     export = commands.add_parser("export", help="write every member of a saved segment, in id order")
     export.add_argument("--segment", required=True, metavar="ID", help="the saved segment's id")
     export.add_argument("--format", choices=["csv", "ndjson"], default="csv")
@@ -64,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "migrate":
         return _run(_migrate(args), args)
+    if args.command == "rebuild-conversations":
+        return _run(_rebuild_conversations(args), args)
     if args.command == "export":
         return _run(_export(args), args)
     if args.command == "count":
@@ -181,6 +188,23 @@ async def _migrate(args: argparse.Namespace) -> int:
     finally:
         await store.dispose()
     print(f"store at revision {after} (was {before or 'empty'})")
+    return 0
+
+
+async def _rebuild_conversations(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from server import conversation_summaries, migrate
+    from server.store import Store, conversations
+
+    store = Store(_settings(args).database_url)
+    try:
+        await migrate.prepare(store)
+        await store.write(conversation_summaries.refresh_all)
+        ((count,),) = await store.fetch(sa.select(sa.func.count()).select_from(conversations), replica=False)
+    finally:
+        await store.dispose()
+    print(f"{count:,} conversations recomputed from their events")
     return 0
 
 

@@ -100,7 +100,10 @@ def refresh(connection: sa.Connection, conversation_ids: Collection[str]) -> Non
 
 
 def refresh_all(connection: sa.Connection) -> None:
-    """Recompute every conversation's summary (a new or migrated store, a bulk-loaded bench store)."""
+    """Recompute every conversation's summary (a migrated or bulk-loaded store, `segmentql rebuild-conversations`)."""
+    if connection.dialect.name == "postgresql":  # every lock of `refresh`: writes beside this one wait
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:namespace, bucket) FROM generate_series(0, :last) AS bucket"),
+                           {"namespace": LOCK_NAMESPACE, "last": LOCK_BUCKETS - 1})
     ids = agent_metric_ids(connection.execute(agent_metric_ids_query()))
     if ids:
         connection.execute(_upsert(connection.dialect.name, summaries(connection.dialect.name, ids)))

@@ -435,3 +435,34 @@ async def test_a_write_holds_a_bounded_number_of_locks_on_postgresql(store: Any)
         held = await connection.scalar(sa.text(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"))
     assert held == LOCK_BUCKETS
+
+
+def test_rebuild_recomputes_conversations_that_writes_did_not_keep(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """As after an older version wrote events beside this one: the table lacks conversations; the command restores them."""
+    import asyncio
+
+    from server import migrate
+    from server.cli import main
+    from server.store import Store
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+
+    async def write_then_lose(lost: bool) -> list[tuple[Any, ...]]:
+        store = Store(url)
+        try:
+            await migrate.prepare(store)
+            if lost:
+                await track_events(store, [
+                    EventInput(STARTED_NAME, {"email": "a@x"}, BASE, {"conversation_id": "c-1", "channel": "SMS"}),
+                    EventInput(ESCALATED_NAME, {"email": "b@x"}, BASE, {"conversation_id": "c-2"}),
+                ])
+                async with store.begin() as connection:
+                    await connection.execute(sa.delete(conversations))
+            return (await _stored_conversations(store))[0]
+        finally:
+            await store.dispose()
+
+    assert asyncio.run(write_then_lose(lost=True)) == []
+    assert main(["rebuild-conversations", "--database-url", url]) == 0
+    assert "2 conversations recomputed" in capsys.readouterr().out
+    assert [row[0] for row in asyncio.run(write_then_lose(lost=False))] == ["c-1", "c-2"]
