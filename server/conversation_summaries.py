@@ -27,6 +27,14 @@ REFRESH_CHUNK = 500
 # PostgreSQL locks taken per write at most (see `refresh`): its lock table is shared and small.
 LOCK_BUCKETS = 128
 LOCK_NAMESPACE = 0x5351_4C43  # "SQLC": the first key of SegmentQL's two-key advisory locks
+# Two-key advisory locks (they do not meet anyone's one-key locks): a write's conversations' buckets,
+# in one order; every bucket.
+_LOCK_CONVERSATIONS = sa.text(
+    "SELECT pg_advisory_xact_lock(:namespace, bucket) FROM (SELECT DISTINCT"
+    " CAST(abs(hashtextextended(id, 0) % :buckets) AS integer) AS bucket"
+    " FROM unnest(CAST(:conversation_ids AS text[])) AS id ORDER BY bucket) AS ordered")
+_LOCK_EVERY_CONVERSATION = sa.text(
+    "SELECT pg_advisory_xact_lock(:namespace, bucket) FROM generate_series(0, :buckets - 1) AS bucket")
 AGENT_KEYS = {metric_key(agent.name): agent.enum_name for agent in AGENT_METRICS}
 """Agent metric names' keys (as in `metrics.name_key`) → AgentMetric enum names."""
 
@@ -102,18 +110,11 @@ def refresh(connection: sa.Connection, conversation_ids: Collection[str]) -> Non
 def refresh_all(connection: sa.Connection) -> None:
     """Recompute every conversation's summary (a migrated or bulk-loaded store, `segmentql rebuild-conversations`)."""
     if connection.dialect.name == "postgresql":  # every lock of `refresh`: writes beside this one wait
-        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:namespace, bucket) FROM generate_series(0, :last) AS bucket"),
-                           {"namespace": LOCK_NAMESPACE, "last": LOCK_BUCKETS - 1})
+        connection.execute(_LOCK_EVERY_CONVERSATION, {"namespace": LOCK_NAMESPACE, "buckets": LOCK_BUCKETS})
     ids = agent_metric_ids(connection.execute(agent_metric_ids_query()))
     if ids:
         connection.execute(_upsert(connection.dialect.name, summaries(connection.dialect.name, ids)))
 
-
-# Two-key advisory locks do not meet anyone's one-key locks.
-_LOCK_CONVERSATIONS = sa.text(
-    "SELECT pg_advisory_xact_lock(:namespace, bucket) FROM (SELECT DISTINCT"
-    " CAST(abs(hashtextextended(id, 0) % :buckets) AS integer) AS bucket"
-    " FROM unnest(CAST(:conversation_ids AS text[])) AS id ORDER BY bucket) AS ordered")
 
 
 @functools.lru_cache(maxsize=16)
