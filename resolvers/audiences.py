@@ -132,7 +132,9 @@ async def profile_page(
         after_id, walk_span = decode_cursor(after, PROFILE_CURSOR, int, int)
     else:
         dense = audience.negated or await is_dense(store, audience, PAGE_DENSITY_SAMPLE)
-        after_id, walk_span = None, _walk_span(first / WALK_DENSITY if WALK_DENSITY > 0 else math.inf) if dense else 0
+        after_id = None
+        # A dense sample: walk while pages keep WALK_DENSITY of their span members.
+        walk_span = _walk_span(first / WALK_DENSITY if WALK_DENSITY > 0 else math.inf) if dense else 0
     shape = WALK_SHAPE if walk_span > 0 else SET_SHAPE
     # A page prefetched for this request has the same audience, size, columns, cursor and shape. Only
     # a client that pages on (it sent a cursor) has its next page read ahead.
