@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resolvers.compiler import window_conditions
 from resolvers.cursors import decode_cursor, encode_cursor
@@ -26,8 +25,8 @@ from resolvers.events import event_query
 from resolvers.filter_limits import check_page_size
 from resolvers.metrics import now_micros, parse_window
 from server.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED, metric_key
-from server.conversation_summaries import agent_metric_ids, agent_metric_ids_query
-from server.store import Store, conversations, events
+from server.conversation_summaries import AGENT_KEYS
+from server.store import Store, conversations, events, metrics
 
 CONVERSATION_CURSOR = "conversation"
 STATUSES = ("OPEN", "RESOLVED", "ESCALATED")
@@ -64,11 +63,8 @@ class ConversationPage:
 
 
 async def conversation(store: Store, conversation_id: str) -> Conversation | None:
-    async with store.connect() as connection:
-        row = (await connection.execute(_summaries().where(conversations.c.id == conversation_id))).first()
-        if row is None:
-            return None
-        return (await _with_details(connection, [row]))[0]
+    rows = await store.fetch(_summaries().where(conversations.c.id == conversation_id))
+    return (await _with_details(store, rows))[0] if rows else None
 
 
 async def conversation_page(
@@ -98,13 +94,12 @@ async def conversation_page(
         started_at, conversation_id = cursor
         # The first condition bounds the index range, wherever the page is; the second breaks the tie.
         page = page.where(c.started_at <= started_at, sa.or_(c.started_at < started_at, c.id < conversation_id))
-    async with store.connect() as connection:
-        rows = list((await connection.execute(page)).all())
-        found = await _with_details(connection, rows[:first])
+    rows = await store.fetch(page)
+    found = await _with_details(store, rows[:first])
 
     async def count() -> int:
-        async with store.connect() as connection:
-            return int(await connection.scalar(sa.select(sa.func.count()).select_from(conversations).where(*conditions)) or 0)
+        ((counted,),) = await store.fetch(sa.select(sa.func.count()).select_from(conversations).where(*conditions))
+        return int(counted)
 
     return ConversationPage(found, len(rows) > first, count)
 
@@ -114,18 +109,17 @@ def _summaries() -> sa.Select[Any]:
     return sa.select(c.id, c.profile_id, c.channel, c.started_at, c.ended_at, c.status)
 
 
-async def _with_details(connection: AsyncConnection, rows: list[Any]) -> list[Conversation]:
+async def _with_details(store: Store, rows: list[Any]) -> list[Conversation]:
     """Conversations of summary rows, with the details read from their events (one query)."""
     if not rows:
         return []
-    ids = agent_metric_ids((await connection.execute(agent_metric_ids_query())).all())
     query = (
         event_query().add_columns(events.c.conversation_id)
-        .where(events.c.conversation_id.in_([row.id for row in rows]), events.c.metric_id.in_(list(ids.values())))
+        .where(events.c.conversation_id.in_([row.id for row in rows]), metrics.c.name_key.in_(list(AGENT_KEYS)))
         .order_by(events.c.ts, events.c.id)
     )
     by_conversation: dict[str, list[Any]] = {row.id: [] for row in rows}
-    for event in (await connection.execute(query)).all():
+    for event in await store.fetch(query):
         by_conversation[event.conversation_id].append(event)
     return [_detailed(row, by_conversation[row.id]) for row in rows]
 

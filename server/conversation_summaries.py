@@ -39,13 +39,9 @@ AGENT_KEYS = {metric_key(agent.name): agent.enum_name for agent in AGENT_METRICS
 """Agent metric names' keys (as in `metrics.name_key`) → AgentMetric enum names."""
 
 
-def agent_metric_ids_query() -> sa.Select[Any]:
-    """(name_key, id) of the agent metrics the store knows."""
-    return sa.select(metrics.c.name_key, metrics.c.id).where(metrics.c.name_key.in_(list(AGENT_KEYS)))
-
-
-def agent_metric_ids(rows: Any) -> dict[str, int]:
-    """Metric ids by AgentMetric enum name, from the rows of `agent_metric_ids_query`."""
+def _agent_metric_ids(connection: sa.Connection) -> dict[str, int]:
+    """The ids of the agent metrics the store knows, by AgentMetric enum name."""
+    rows = connection.execute(sa.select(metrics.c.name_key, metrics.c.id).where(metrics.c.name_key.in_(list(AGENT_KEYS))))
     return {AGENT_KEYS[key]: int(metric_id) for key, metric_id in rows}
 
 
@@ -101,7 +97,7 @@ def refresh(connection: sa.Connection, conversation_ids: Collection[str]) -> Non
         # LOCK_BUCKETS locks, taken in one order: a bounded number, and no deadlock.
         connection.execute(_LOCK_CONVERSATIONS, {
             "conversation_ids": ordered, "buckets": LOCK_BUCKETS, "namespace": LOCK_NAMESPACE})
-    ids = agent_metric_ids(connection.execute(agent_metric_ids_query()))
+    ids = _agent_metric_ids(connection)
     statement = _refresh_statement(connection.dialect.name, tuple(sorted(ids.items())))
     for start in range(0, len(ordered), REFRESH_CHUNK):
         connection.execute(statement, {"conversation_ids": ordered[start:start + REFRESH_CHUNK]})
@@ -111,7 +107,7 @@ def refresh_all(connection: sa.Connection) -> None:
     """Recompute every conversation's summary (a migrated or bulk-loaded store, `segmentql rebuild-conversations`)."""
     if connection.dialect.name == "postgresql":  # every lock of `refresh`: writes beside this one wait
         connection.execute(_LOCK_EVERY_CONVERSATION, {"namespace": LOCK_NAMESPACE, "buckets": LOCK_BUCKETS})
-    ids = agent_metric_ids(connection.execute(agent_metric_ids_query()))
+    ids = _agent_metric_ids(connection)
     if ids:
         connection.execute(_upsert(connection.dialect.name, summaries(connection.dialect.name, ids)))
 
