@@ -24,8 +24,7 @@ from resolvers.errors import UserInputError
 from resolvers.events import event_query
 from resolvers.filter_limits import check_page_size
 from resolvers.metrics import now_micros, parse_window
-from server.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED, metric_key
-from server.conversation_summaries import AGENT_KEYS
+from server.agent_metrics import AGENT_METRIC_KEYS, ESCALATED, RECOMMENDED, RESOLVED, STARTED, metric_key
 from server.store import Store, conversations, events, metrics
 
 CONVERSATION_CURSOR = "conversation"
@@ -115,7 +114,7 @@ async def _with_details(store: Store, rows: list[Any]) -> list[Conversation]:
         return []
     query = (
         event_query().add_columns(events.c.conversation_id)
-        .where(events.c.conversation_id.in_([row.id for row in rows]), metrics.c.name_key.in_(list(AGENT_KEYS)))
+        .where(events.c.conversation_id.in_([row.id for row in rows]), metrics.c.name_key.in_(list(AGENT_METRIC_KEYS)))
         .order_by(events.c.ts, events.c.id)
     )
     by_conversation: dict[str, list[Any]] = {row.id: [] for row in rows}

@@ -27,7 +27,7 @@ from resolvers.errors import InputPath, UserInputError
 from resolvers.filter_input import window_from_input
 from resolvers.filter_limits import check_property_name, check_window
 from resolvers.property_sql import property_dialect
-from server.agent_metrics import AGENT_METRICS, agent_metric, metric_key
+from server.agent_metrics import AGENT_METRIC_KEYS, AGENT_METRICS, agent_metric, metric_key
 from server.store import Store, events, metrics
 from server.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, now_utc, to_micros
 
@@ -78,8 +78,7 @@ async def list_metrics(store: Store) -> list[MetricRow]:
         )).all()
     by_key = {row.name_key: row for row in rows}
     out = [MetricRow(agent.name, _id_of(by_key.get(metric_key(agent.name))), agent.enum_name) for agent in AGENT_METRICS]
-    agent_keys = {metric_key(agent.name) for agent in AGENT_METRICS}
-    out.extend(MetricRow(row.name, row.id, None) for row in rows if row.name_key not in agent_keys)
+    out.extend(MetricRow(row.name, row.id, None) for row in rows if row.name_key not in AGENT_METRIC_KEYS)
     return out
 
 

@@ -68,6 +68,10 @@ def agent_metric(name: str) -> AgentMetric | None:
     return _BY_SPELLING.get(_normal(name))
 
 
+AGENT_METRIC_KEYS = {metric_key(agent.name): agent.enum_name for agent in AGENT_METRICS}
+"""The agent metrics' keys (as `metrics.name_key` holds them) → their AgentMetric enum names."""
+
+
 @functools.lru_cache(maxsize=4096)
 def canonical_metric_name(name: str) -> str:
     """An agent metric's canonical name for any accepted spelling; other names stay as given."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.agent_metrics import AGENT_METRICS, ESCALATED, RESOLVED, STARTED, metric_key
+from server.agent_metrics import AGENT_METRIC_KEYS, ESCALATED, RESOLVED, STARTED
 from server.store import conversations, dialect_insert, events, metrics
 
 # A conversation is the set of the four agent metrics' events sharing a conversation_id. Its summary
@@ -35,14 +35,12 @@ _LOCK_CONVERSATIONS = sa.text(
     " FROM unnest(CAST(:conversation_ids AS text[])) AS id ORDER BY bucket) AS ordered")
 _LOCK_EVERY_CONVERSATION = sa.text(
     "SELECT pg_advisory_xact_lock(:namespace, bucket) FROM generate_series(0, :buckets - 1) AS bucket")
-AGENT_KEYS = {metric_key(agent.name): agent.enum_name for agent in AGENT_METRICS}
-"""Agent metric names' keys (as in `metrics.name_key`) → AgentMetric enum names."""
 
 
 def _agent_metric_ids(connection: sa.Connection) -> dict[str, int]:
     """The ids of the agent metrics the store knows, by AgentMetric enum name."""
-    rows = connection.execute(sa.select(metrics.c.name_key, metrics.c.id).where(metrics.c.name_key.in_(list(AGENT_KEYS))))
-    return {AGENT_KEYS[key]: int(metric_id) for key, metric_id in rows}
+    rows = connection.execute(sa.select(metrics.c.name_key, metrics.c.id).where(metrics.c.name_key.in_(list(AGENT_METRIC_KEYS))))
+    return {AGENT_METRIC_KEYS[key]: int(metric_id) for key, metric_id in rows}
 
 
 def summaries(dialect: str, ids: dict[str, int], *where: Any) -> sa.Select[Any]:

@@ -6,6 +6,7 @@ inside the one write transaction, so a bad event or a conflicting key leaves the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from resolvers.errors import UserInputError
 from server import conversation_summaries
 from server.agent_metrics import (
+    AGENT_METRIC_KEYS,
     RECOMMENDED,
     AgentMetric,
     agent_metric,
@@ -163,7 +165,7 @@ def _write_events(connection: sa.Connection, batch: list[_ValidEvent]) -> BatchR
               for e in batch]
     result = _insert_events(connection, stored)
     # Agent events always carry a conversation_id (normalise_event); duplicates among them change nothing.
-    agent_ids = {metric_id for key, metric_id in ids_by_key.items() if key in conversation_summaries.AGENT_KEYS}
+    agent_ids = {metric_id for key, metric_id in ids_by_key.items() if key in AGENT_METRIC_KEYS}
     conversation_summaries.refresh(
         connection, {values[_CONVERSATION_AT] for values in stored if values[_METRIC_AT] in agent_ids})
     return result
@@ -172,27 +174,36 @@ def _write_events(connection: sa.Connection, batch: list[_ValidEvent]) -> BatchR
 def _insert_events(connection: sa.Connection, stored: list[tuple[Any, ...]]) -> BatchResult:
     # A known (metric, uniqueId), stored before or earlier in this batch, is skipped by the unique index
     # itself: the insert checks it anyway, and a probe beforehand cost a sixth of a batch.
-    dialect = connection.dialect.name
-    insert = dialect_insert(dialect, events).on_conflict_do_nothing(index_elements=[events.c.metric_id, events.c.unique_id])
-    if dialect == "sqlite" and len(stored) > 1:
+    if connection.dialect.name == "sqlite" and len(stored) > 1:
         # One executemany, counted by its rowcount: RETURNING turns it into multi-row VALUES, ~1.5x slower.
-        accepted = _insert_driver_rows(connection, insert, stored).rowcount
+        accepted = _insert_driver_rows(connection, stored).rowcount
         return BatchResult(accepted=accepted, duplicates=len(stored) - accepted)
     # asyncpg reports no rowcount for an executemany: the stored rows are counted by their ids.
     rows = [_by_column(values) for values in stored]
-    ids = list(connection.execute(insert.returning(events.c.id), rows).scalars().all())
+    ids = list(connection.execute(_events_insert(connection.dialect.name).returning(events.c.id), rows).scalars().all())
     return BatchResult(accepted=len(ids), duplicates=len(rows) - len(ids), ids=ids)
 
 
-def _insert_driver_rows(connection: sa.Connection, insert: Any, stored: list[tuple[Any, ...]]) -> Any:
-    """The events `insert` as one executemany of rows as the driver takes them (properties as JSON text).
+def _events_insert(dialect: str) -> Any:
+    return dialect_insert(dialect, events).on_conflict_do_nothing(index_elements=[events.c.metric_id, events.c.unique_id])
+
+
+def _insert_driver_rows(connection: sa.Connection, stored: list[tuple[Any, ...]]) -> Any:
+    """The events as one executemany of rows as the driver takes them (properties as JSON text).
 
     SQLAlchemy's processing of each row's parameters was a fifth of a batch's insert.
     """
-    compiled = insert.compile(dialect=connection.dialect, column_keys=list(EVENT_COLUMNS))
-    assert tuple(compiled.positiontup) == EVENT_COLUMNS  # the order of `event_values`
     return connection.exec_driver_sql(
-        compiled.string, [(*values[:_PROPERTIES_AT], encode_json(values[_PROPERTIES_AT]), values[-1]) for values in stored])
+        _driver_insert_sql(connection.dialect),
+        [(*values[:_PROPERTIES_AT], encode_json(values[_PROPERTIES_AT]), values[-1]) for values in stored])
+
+
+@functools.lru_cache(maxsize=4)
+def _driver_insert_sql(dialect: sa.Dialect) -> str:
+    """The events insert as SQL text taking EVENT_COLUMNS' values in order: compiled once per engine's dialect."""
+    compiled = _events_insert(dialect.name).compile(dialect=dialect, column_keys=list(EVENT_COLUMNS))
+    assert tuple(compiled.positiontup) == EVENT_COLUMNS  # the order of `event_values`
+    return compiled.string
 
 
 EVENT_COLUMNS = ("profile_id", "metric_id", "ts", "channel", "conversation_id", "properties", "unique_id")
