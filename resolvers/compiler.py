@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from resolvers import filter_ast as ast
 from resolvers.property_sql import NEGATED_OPS, PropertyDialect, matches, property_dialect
 from server.agent_metrics import metric_key
-from server.store import PROFILE_ROW, events, metrics, profiles
+from server.store import PROFILE_ROW, events, metrics, profile_metrics, profiles
 from server.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, parse_datetime, to_micros
 
 IdSet = Select[Any] | CompoundSelect[Any]
@@ -44,6 +44,8 @@ SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-ass
 # never nests inside another (conditions combine side by side), so none is correlated by mistake.
 SCANNED = events.alias("x")
 FOLLOW_UPS = events.alias("y")
+# A profile's first and last time of a metric (server/profile_metric_summaries.py).
+TIMES = profile_metrics.alias("t")
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,9 @@ class FilterCompiler:
             ).with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite")
 
         count = condition.count
+        if count in (ast.AtLeast(1), ast.Exactly(0)) and _metric_and_window_only(condition):
+            times = sa.select(sa.literal(1)).where(TIMES.c.profile_id == profiles.c.id, *self._times_show(condition))
+            return times.exists() if count == ast.AtLeast(1) else sa.not_(times.exists())
         match count:
             case ast.AtLeast(0):
                 return sa.true()
@@ -196,12 +201,11 @@ class FilterCompiler:
     def _profiles_with_count(self, condition: ast.EventCondition, compare: str, n: int) -> Select[Any]:
         """Profiles whose number of qualifying events compares to n: DISTINCT or GROUP BY … HAVING.
 
-        "Ever did X" (no window, no property or follow-up condition) walks profiles instead: a scan
-        of all of a metric's history grows with the store, a probe per profile does not (measured:
-        "never started" 224 → 150 ms at 5M events, the gap widening with history).
+        "Did X" with at most a window reads one row per profile from `profile_metrics` instead of
+        every event: its scan grows with the profiles that did X, not with their history.
         """
-        if compare == ">=" and n == 1 and condition == ast.EventCondition(condition.metric):
-            return sa.select(profiles.c.id.label("profile_id")).where(self._member_did(condition))
+        if compare == ">=" and n == 1 and _metric_and_window_only(condition):
+            return sa.select(TIMES.c.profile_id).where(*self._times_show(condition))
         event = SCANNED
         query = sa.select(event.c.profile_id).where(*self._qualifying(event, condition))
         # Plans must not hang on statistics: without ANALYZE, or after it, SQLite may pick the other
@@ -236,6 +240,21 @@ class FilterCompiler:
             conditions.append(event.c.ts + hours <= self.as_of)
             conditions.append(sa.not_(self._follow_up_exists(event, condition.not_followed_by)))
         return conditions
+
+    def _times_show(self, condition: ast.EventCondition) -> list[ColumnElement[bool]]:
+        """Whether a TIMES row shows an event of the condition's metric inside its window."""
+        low, high = window_bounds(condition.within, self.as_of_micros)
+        shown = [TIMES.c.metric_id == _metric_id(condition.metric), TIMES.c.first_ts <= high]
+        if low is None:
+            return shown
+        # A last time inside the window is such an event; one after it (an instant in the past) leaves
+        # the events to tell.
+        event = SCANNED
+        in_window = sa.select(sa.literal(1)).where(
+            event.c.profile_id == TIMES.c.profile_id, event.c.metric_id == TIMES.c.metric_id,
+            *window_conditions(event.c.ts, condition.within, self.as_of_micros),
+        ).with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite").exists()
+        return [*shown, TIMES.c.last_ts >= low, sa.or_(TIMES.c.last_ts <= high, in_window)]
 
     def _follow_up_exists(self, event: Any, follow_up: ast.FollowUp) -> ColumnElement[bool]:
         later = FOLLOW_UPS
@@ -328,6 +347,11 @@ def window_conditions(ts: Any, window: ast.Window | None, as_of: int) -> list[Co
     low, high = window_bounds(window, as_of)
     upper = ts <= sa.literal(high, sa.BigInteger)
     return [upper] if low is None else [ts >= sa.literal(low, sa.BigInteger), upper]
+
+
+def _metric_and_window_only(condition: ast.EventCondition) -> bool:
+    """No property or follow-up condition: what `profile_metrics` alone can answer."""
+    return not condition.where and condition.followed_by is None and condition.not_followed_by is None
 
 
 def _metric_id(name: str) -> Any:

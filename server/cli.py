@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     migrate.add_argument("--database-url", default=None, help=database_help)
 
     rebuild = commands.add_parser(
-        "rebuild-conversations", help="recompute every conversation's summary from the stored events "
-        "(after an older version wrote events beside this one, e.g. during an upgrade)")
+        "rebuild-summaries", aliases=["rebuild-conversations"],
+        help="recompute the tables derived from the stored events (conversations, each profile's first and "
+        "last time of each metric), after an older version wrote events beside this one, e.g. during an upgrade")
     rebuild.add_argument("--database-url", default=None, help=database_help)
 
     export = commands.add_parser("export", help="write every member of a saved segment, in id order")
@@ -69,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "migrate":
         return _run(_migrate(args), args)
-    if args.command == "rebuild-conversations":
-        return _run(_rebuild_conversations(args), args)
+    if args.command in ("rebuild-summaries", "rebuild-conversations"):
+        return _run(_rebuild_summaries(args), args)
     if args.command == "export":
         return _run(_export(args), args)
     if args.command == "count":
@@ -191,20 +192,27 @@ async def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _rebuild_conversations(args: argparse.Namespace) -> int:
+async def _rebuild_summaries(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
-    from server import conversation_summaries, migrate
-    from server.store import Store, conversations
+    from server import conversation_summaries, migrate, profile_metric_summaries
+    from server.store import Store, conversations, profile_metrics
+
+    def rebuild(connection: sa.Connection) -> None:
+        conversation_summaries.refresh_all(connection)
+        profile_metric_summaries.refresh_all(connection)
 
     store = Store(_settings(args).database_url)
     try:
         await migrate.prepare(store)
-        await store.write(conversation_summaries.refresh_all)
-        ((count,),) = await store.fetch(sa.select(sa.func.count()).select_from(conversations), replica=False)
+        await store.write(rebuild)
+        counts = sa.select(*(sa.select(sa.func.count()).select_from(table).scalar_subquery()
+                             for table in (conversations, profile_metrics)))
+        ((conversation_count, profile_metric_count),) = await store.fetch(counts, replica=False)
     finally:
         await store.dispose()
-    print(f"{count:,} conversations recomputed from their events")
+    print(f"{conversation_count:,} conversations and {profile_metric_count:,} (profile, metric) first and last times"
+          " recomputed from the events")
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, TypeVar
 import sqlalchemy as sa
 
 from resolvers.errors import UserInputError
-from server import conversation_summaries
+from server import conversation_summaries, profile_metric_summaries
 from server.agent_metrics import (
     AGENT_METRIC_KEYS,
     RECOMMENDED,
@@ -163,7 +163,9 @@ def _write_events(connection: sa.Connection, batch: list[_ValidEvent]) -> BatchR
     ids_by_key = metric_ids(connection, first_spellings)
     stored = [event_values(profile_ids[e.key], ids_by_key[metric_key(e.metric)], e.ts, e.properties, e.unique_id)
               for e in batch]
+    last_id = connection.scalar(profile_metric_summaries.LAST_EVENT_ID) if connection.dialect.name == "sqlite" else None
     result = _insert_events(connection, stored)
+    profile_metric_summaries.merge(connection, last_id, result.ids)
     # Agent events always carry a conversation_id (normalise_event); duplicates among them change nothing.
     agent_ids = {metric_id for key, metric_id in ids_by_key.items() if key in AGENT_METRIC_KEYS}
     conversation_summaries.refresh(

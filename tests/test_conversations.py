@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.ingest import EventInput, track_events
-from server.store import conversations, events, metrics, profiles
+from server.store import conversations, events, metrics, profile_metrics, profiles
 from server.timestamps import to_micros
 from tests.helpers import ESCALATED_NAME, RECOMMENDED_NAME, RESOLVED_NAME, STARTED_NAME, event, iso, track
 
@@ -343,7 +343,7 @@ def _expected_conversation(cid: str, group: list[EventInput], profile_ids: dict[
 
 async def _reset(store: Any) -> None:
     async with store.begin() as connection:
-        for table in (conversations, events, profiles, metrics):
+        for table in (conversations, profile_metrics, events, profiles, metrics):
             await connection.execute(sa.delete(table))
 
 
@@ -464,5 +464,5 @@ def test_rebuild_recomputes_conversations_that_writes_did_not_keep(tmp_path: Any
 
     assert asyncio.run(write_then_lose(lost=True)) == []
     assert main(["rebuild-conversations", "--database-url", url]) == 0
-    assert "2 conversations recomputed" in capsys.readouterr().out
+    assert "2 conversations and 2 (profile, metric) first and last times recomputed" in capsys.readouterr().out
     assert [row[0] for row in asyncio.run(write_then_lose(lost=False))] == ["c-1", "c-2"]

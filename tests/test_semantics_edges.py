@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from tests.helpers import (
@@ -180,3 +181,21 @@ async def test_string_matching_with_escaped_and_unicode_characters(gql: Any) -> 
         assert await audience_emails(gql, did("Placed Order", where=[where("note", op, value)])) == ["text@x"], (op, value)
     assert await audience_emails(gql, did("Placed Order", where=[where("tags", "CONTAINS", tricky)])) == ["text@x"]
     assert await audience_emails(gql, did("Placed Order", where=[where("note", "NOT_CONTAINS", "🎉")])) == ["other@x"]
+
+
+async def test_a_window_as_of_an_instant_before_a_profiles_last_event(gql: Any) -> None:
+    """The profile's latest time lies after asOf: whether it did X inside the window is its earlier events' call."""
+    await track(
+        gql,
+        event("inside@x", "Placed Order", before(days=10)),
+        event("inside@x", "Placed Order", before(hours=1)),
+        event("outside@x", "Placed Order", before(days=20)),
+        event("outside@x", "Placed Order", before(hours=1)),
+        event("first-late@x", "Placed Order", before(days=2)),
+    )
+    as_of = AS_OF - timedelta(days=5)
+    assert await audience_emails(gql, did("Placed Order", within={"lastDays": 7}), as_of) == ["inside@x"]
+    assert await audience_emails(gql, did("Placed Order"), as_of) == ["inside@x", "outside@x"]
+    assert await audience_emails(gql, {"didNot": {"metric": "Placed Order", "within": {"lastDays": 7}}}, as_of) == [
+        "first-late@x", "outside@x"]
+    assert await audience_emails(gql, did("Placed Order", within={"before": before(days=15)}), as_of) == ["outside@x"]

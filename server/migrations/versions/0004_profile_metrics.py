@@ -1,0 +1,40 @@
+"""Profile metric summaries: each profile's first and last time of each metric, kept by every write,
+filled here from the events.
+
+The backfill runs this version's code (server/profile_metric_summaries.py) on the tables as the code
+declares them: a later migration that changes either must recompute the table itself.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from server import profile_metric_summaries
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "profile_metrics",
+        sa.Column("metric_id", Id, primary_key=True),
+        sa.Column("profile_id", Id, primary_key=True),
+        sa.Column("first_ts", sa.BigInteger, nullable=False),
+        sa.Column("last_ts", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
+    )
+    op.create_index("ix_profile_metrics_last", "profile_metrics", ["metric_id", "last_ts", "first_ts", "profile_id"])
+    profile_metric_summaries.refresh_all(op.get_bind())
+
+
+def downgrade() -> None:
+    op.drop_table("profile_metrics")

@@ -1,0 +1,63 @@
+"""The `profile_metrics` table: each profile's first and last time of each metric, merged inside every
+write from the events it stored (a refused batch or a duplicate changes nothing).
+
+Events are never deleted, so a row only ever widens: a write merges its own events' times with
+least/greatest, which stays exact when PostgreSQL runs writes side by side (each merge reads the
+row as the write before it committed it).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.store import dialect_insert, events, profile_metrics
+
+COLUMNS = ("metric_id", "profile_id", "first_ts", "last_ts")
+# SQLite numbers events upwards and writes one transaction at a time: a write's events are the ones
+# above the last id before it.
+LAST_EVENT_ID = sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))
+
+
+def merge(connection: sa.Connection, after_id: int | None, ids: Sequence[int]) -> None:
+    """Widen the rows of this write's events: those above `after_id` (SQLite), else those in `ids`."""
+    if after_id is not None:
+        connection.execute(_merge_statement(connection.dialect.name, by_ids=False), {"after_id": after_id})
+    elif ids:
+        connection.execute(_merge_statement(connection.dialect.name, by_ids=True), {"ids": list(ids)})
+
+
+def refresh_all(connection: sa.Connection) -> None:
+    """Recompute every row from the events (a migrated or bulk-loaded store, `segmentql rebuild-summaries`)."""
+    connection.execute(sa.delete(profile_metrics))
+    connection.execute(_upsert(connection.dialect.name, sa.true()))
+
+
+@functools.lru_cache(maxsize=8)
+def _merge_statement(dialect: str, by_ids: bool) -> Any:
+    """The merge of the events bound as `after_id` or `ids`: built once, as its cache key costs more than its run."""
+    written = (events.c.id.in_(sa.bindparam("ids", expanding=True)) if by_ids
+               else events.c.id > sa.bindparam("after_id", type_=sa.BigInteger))
+    return _upsert(dialect, written)
+
+
+def _upsert(dialect: str, where: Any) -> Any:
+    # Rows in one order: two PostgreSQL writes lock the rows they share in the same order, never crosswise.
+    times = (
+        sa.select(events.c.metric_id, events.c.profile_id, sa.func.min(events.c.ts), sa.func.max(events.c.ts))
+        .where(where)
+        .group_by(events.c.metric_id, events.c.profile_id)
+        .order_by(events.c.metric_id, events.c.profile_id)
+    )
+    insert = dialect_insert(dialect, profile_metrics).from_select(COLUMNS, times)
+    earliest, latest = (sa.func.min, sa.func.max) if dialect == "sqlite" else (sa.func.least, sa.func.greatest)
+    first, last = profile_metrics.c.first_ts, profile_metrics.c.last_ts
+    # A row the write does not widen is not written (an update would rewrite its index entry).
+    return insert.on_conflict_do_update(
+        index_elements=[profile_metrics.c.metric_id, profile_metrics.c.profile_id],
+        set_={"first_ts": earliest(first, insert.excluded.first_ts), "last_ts": latest(last, insert.excluded.last_ts)},
+        where=sa.or_(insert.excluded.first_ts < first, insert.excluded.last_ts > last),
+    )

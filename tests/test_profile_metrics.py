@@ -1,0 +1,154 @@
+"""The profile_metrics table: each profile's first and last time of each metric, as every write keeps it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from resolvers import filter_ast as ast
+from resolvers.compiler import FilterCompiler, count_statement
+from server import profile_metric_summaries
+from server.ingest import BatchError, EventInput, _write_events, normalise_event, track_events
+from server.store import events, metrics, profile_metrics, profiles
+from server.timestamps import to_micros
+
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+EMAILS = ("p1@x", "p2@x", "p3@x")
+METRICS = ("Placed Order", "Viewed Product")
+
+
+@st.composite
+def an_event(draw: st.DrawFn) -> EventInput:
+    # A duplicate (metric, uniqueId) may come at another time: the stored event's time counts, not its.
+    return EventInput(
+        metric=draw(st.sampled_from(METRICS)), profile={"email": draw(st.sampled_from(EMAILS))},
+        occurred_at=BASE + timedelta(minutes=draw(st.integers(0, 50))),
+        unique_id=draw(st.sampled_from((None, "u1", "u2"))),
+    )
+
+
+BAD = EventInput(metric=" ", profile={"email": "p1@x"}, occurred_at=BASE)
+
+
+async def _reset(store: Any) -> None:
+    async with store.begin() as connection:
+        for table in (profile_metrics, events, profiles, metrics):
+            await connection.execute(sa.delete(table))
+
+
+async def _kept(store: Any) -> list[tuple[Any, ...]]:
+    t = profile_metrics.c
+    async with store.connect() as connection:
+        rows = (await connection.execute(sa.select(t.metric_id, t.profile_id, t.first_ts, t.last_ts)
+                                         .order_by(t.metric_id, t.profile_id))).all()
+    return [tuple(row) for row in rows]
+
+
+async def _from_events(store: Any) -> list[tuple[Any, ...]]:
+    e = events.c
+    async with store.connect() as connection:
+        rows = (await connection.execute(sa.select(e.metric_id, e.profile_id, sa.func.min(e.ts), sa.func.max(e.ts))
+                                         .group_by(e.metric_id, e.profile_id).order_by(e.metric_id, e.profile_id))).all()
+    return [tuple(row) for row in rows]
+
+
+# The store is shared across examples: each example first empties it.
+@settings(max_examples=settings.default.max_examples, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(batches=st.lists(st.tuples(st.lists(an_event(), min_size=1, max_size=8), st.booleans()), min_size=1, max_size=5))
+def test_every_write_keeps_the_first_and_last_time_of_its_stored_events(
+    runner_and_store: Any, batches: list[tuple[list[EventInput], bool]]
+) -> None:
+    runner, store = runner_and_store
+    runner.run(_reset(store))
+    for batch, refused in batches:
+        if refused:  # a batch with a bad event stores nothing, so it widens nothing
+            with pytest.raises(BatchError):
+                runner.run(track_events(store, [*batch, BAD]))
+        else:
+            runner.run(track_events(store, batch))
+    kept = runner.run(_kept(store))
+    assert kept == runner.run(_from_events(store))
+
+    async def rebuilt() -> list[tuple[Any, ...]]:
+        async with store.begin() as connection:
+            await connection.run_sync(profile_metric_summaries.refresh_all)
+        return await _kept(store)
+
+    assert runner.run(rebuilt()) == kept
+
+
+async def test_concurrent_writes_of_one_profile_and_metric_both_count_on_postgresql(store: Any) -> None:
+    """The later write waits for the earlier one's row and widens it, keeping both writes' times."""
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite runs one write at a time")
+
+    def order_at(minutes: int) -> EventInput:
+        return EventInput("Placed Order", {"email": "a@x"}, BASE + timedelta(minutes=minutes))
+
+    await track_events(store, [order_at(5)])
+    async with store.writer.connect() as first:
+        await first.begin()
+        await first.run_sync(lambda sync: _write_events(sync, [normalise_event(order_at(9), 0)]))
+
+        async def second() -> None:
+            async with store.writer.begin() as connection:
+                await connection.run_sync(lambda sync: _write_events(sync, [normalise_event(order_at(1), 0)]))
+
+        earlier = asyncio.create_task(second())
+        await asyncio.sleep(0.3)
+        assert not earlier.done()  # it waits for the first write's row
+        await first.commit()
+        await earlier
+    ((_, _, first_ts, last_ts),) = await _kept(store)
+    assert (first_ts, last_ts) == (to_micros(BASE + timedelta(minutes=1)), to_micros(BASE + timedelta(minutes=9)))
+
+
+async def test_ever_did_reads_one_row_per_profile_not_the_events(store: Any) -> None:
+    if store.dialect != "sqlite":
+        pytest.skip("the plan is SQLite's")
+    from sqlalchemy.dialects import sqlite
+
+    compiler = FilterCompiler("sqlite", to_micros(BASE))
+    for node in (ast.DidNot(ast.EventCondition("Placed Order")),
+                 ast.Did(ast.EventCondition("Placed Order", within=ast.LastDays(7)))):
+        sql = str(count_statement(compiler.audience(node)).compile(
+            dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+        async with store.connect() as connection:
+            details = [row[-1] for row in (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()]
+        assert any("profile_metrics" in detail for detail in details), details
+        # The events are read only to settle a last time after the instant, per such profile.
+        assert not any(detail.startswith(("SCAN x", "SCAN events")) for detail in details), details
+
+
+def test_rebuild_summaries_restores_what_writes_did_not_keep(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from server import migrate
+    from server.cli import main
+    from server.store import Store
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+
+    async def write(lose: bool) -> list[tuple[Any, ...]]:
+        store = Store(url)
+        try:
+            await migrate.prepare(store)
+            if lose:
+                await track_events(store, [EventInput("Placed Order", {"email": "a@x"}, BASE),
+                                           EventInput("Placed Order", {"email": "a@x"}, BASE + timedelta(hours=1))])
+                async with store.begin() as connection:
+                    await connection.execute(sa.delete(profile_metrics))
+            return await _kept(store)
+        finally:
+            await store.dispose()
+
+    assert asyncio.run(write(lose=True)) == []
+    assert main(["rebuild-summaries", "--database-url", url]) == 0
+    assert "0 conversations and 1 (profile, metric) first and last times recomputed" in capsys.readouterr().out
+    assert [row[2:] for row in asyncio.run(write(lose=False))] == [
+        (to_micros(BASE), to_micros(BASE + timedelta(hours=1)))]
