@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -29,14 +28,6 @@ from server.store import PROFILE_ROW, events, metrics, profile_metrics, profiles
 from server.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, parse_datetime, to_micros
 
 IdSet = Select[Any] | CompoundSelect[Any]
-
-
-def _sqlite_from_hint(_compiler: Any, _table: Any, text: str | None) -> str | None:
-    return text
-
-
-# SQLAlchemy's SQLite compiler drops FROM hints; SQLite's INDEXED BY is one, so render it as given.
-SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-assign,assignment]
 
 
 # Aliases are immutable, so they are built once (building one proxies all nine columns: ~40% of a

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from server.checkpoints import WalCheckpoints
@@ -24,6 +25,15 @@ from server.config import Settings
 from server.prefetch import Prefetches
 from server.read_ahead import read_ahead
 from server.sqlite_reads import ThreadedReader
+
+
+def _sqlite_from_hint(_compiler: Any, _table: Any, text: str | None) -> str | None:
+    return text
+
+
+# SQLAlchemy's SQLite compiler drops FROM hints; SQLite's INDEXED BY and NOT INDEXED are ones, so render
+# them as given (every statement on these tables is compiled after this module is imported).
+SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-assign,assignment]
 
 metadata = sa.MetaData()
 T = TypeVar("T")
