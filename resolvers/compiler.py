@@ -35,8 +35,10 @@ IdSet = Select[Any] | CompoundSelect[Any]
 # never nests inside another (conditions combine side by side), so none is correlated by mistake.
 SCANNED = events.alias("x")
 FOLLOW_UPS = events.alias("y")
-# A profile's first and last time of a metric (server/profile_metric_summaries.py).
+# A profile's first and last time of a metric (server/profile_metric_summaries.py): `t` where a
+# condition tests them, `d` where a walk runs along them (a page's FROM; never inside a test).
 TIMES = profile_metrics.alias("t")
+DRIVING = profile_metrics.alias("d")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class Audience:
     negated: bool = False
     # Built only when a page walks: most requests need the set shape alone.
     walk: Callable[[], ColumnElement[bool]] | None = None
+    # When every member did some X (a "did X" with at most a window, at the top or in an `and`): the
+    # walk runs along X's DRIVING rows in profile order, not along every profile. Its conditions on
+    # DRIVING and on the profile together mean membership.
+    driven: Callable[[], list[ColumnElement[bool]]] | None = None
     # Its statements, built once each (`statement`): an audience compiled once serves many requests,
     # and SQLAlchemy keeps a statement's cache key, which takes ~0.5 ms to work out.
     statements: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -84,7 +90,24 @@ class FilterCompiler:
             return Audience(None, negated=True, walk=sa.true)
         found = self._set(node)
         # Built once, when first asked: a page and the prefetch of the next share it.
-        return Audience(found.ids, found.negated, functools.cache(lambda: self._member(node)))
+        driven = self._driven(node)
+        return Audience(found.ids, found.negated, functools.cache(lambda: self._member(node)),
+                        functools.cache(driven) if driven is not None else None)
+
+    def _driven(self, node: ast.Filter) -> Callable[[], list[ColumnElement[bool]]] | None:
+        """Membership as conditions on a DRIVING row and its profile, when every member has such a row."""
+        match node:
+            case ast.InSegment(segment_id):
+                return self._driven(self.segments[segment_id])
+            case ast.Did(condition) if condition.count == ast.AtLeast(1) and _metric_and_window_only(condition):
+                return lambda: self._times_show(condition, DRIVING)
+            case ast.And(items):
+                for index, item in enumerate(items):
+                    driver = self._driven(item)
+                    if driver is not None:
+                        others = items[:index] + items[index + 1:]
+                        return lambda: [*driver(), *(self._member(other) for other in others)]
+        return None
 
     def _set(self, node: ast.Filter) -> Audience:
         match node:
@@ -232,20 +255,20 @@ class FilterCompiler:
             conditions.append(sa.not_(self._follow_up_exists(event, condition.not_followed_by)))
         return conditions
 
-    def _times_show(self, condition: ast.EventCondition) -> list[ColumnElement[bool]]:
-        """Whether a TIMES row shows an event of the condition's metric inside its window."""
+    def _times_show(self, condition: ast.EventCondition, times: Any = TIMES) -> list[ColumnElement[bool]]:
+        """Whether a `times` row (TIMES or DRIVING) shows an event of the condition's metric inside its window."""
         low, high = window_bounds(condition.within, self.as_of_micros)
-        shown = [TIMES.c.metric_id == _metric_id(condition.metric), TIMES.c.first_ts <= high]
+        shown = [times.c.metric_id == _metric_id(condition.metric), times.c.first_ts <= high]
         if low is None:
             return shown
         # A last time inside the window is such an event; one after it (an instant in the past) leaves
         # the events to tell.
         event = SCANNED
         in_window = sa.select(sa.literal(1)).where(
-            event.c.profile_id == TIMES.c.profile_id, event.c.metric_id == TIMES.c.metric_id,
+            event.c.profile_id == times.c.profile_id, event.c.metric_id == times.c.metric_id,
             *window_conditions(event.c.ts, condition.within, self.as_of_micros),
         ).with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite").exists()
-        return [*shown, TIMES.c.last_ts >= low, sa.or_(TIMES.c.last_ts <= high, in_window)]
+        return [*shown, times.c.last_ts >= low, sa.or_(times.c.last_ts <= high, in_window)]
 
     def _follow_up_exists(self, event: Any, follow_up: ast.FollowUp) -> ColumnElement[bool]:
         later = FOLLOW_UPS
@@ -381,6 +404,12 @@ def page_statement(
 
     With `walk`, profiles are tested one by one in id order (the walk shape), stopping at `limit`.
     """
+    if walk and audience.driven is not None:
+        # Along the driving rows' primary key (metric, profile): in profile order, each profile read by its id.
+        driven = (sa.select(*(columns or PROFILE_ROW))
+                  .select_from(DRIVING.join(profiles, profiles.c.id == DRIVING.c.profile_id))
+                  .where(*audience.driven()).order_by(DRIVING.c.profile_id).limit(limit))
+        return driven if after_id is None else driven.where(DRIVING.c.profile_id > after_id)
     query = sa.select(*(columns or PROFILE_ROW)).order_by(profiles.c.id).limit(limit)
     if after_id is not None:
         query = query.where(profiles.c.id > after_id)

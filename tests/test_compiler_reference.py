@@ -221,3 +221,32 @@ def test_follow_up_boundaries_equal_reference(
         assert seen == world.members(probe, as_of), probe
         assert total == len(seen)
         assert runner.run(walked_members(store, probe, as_of, {}, 3)) == seen, probe
+
+
+plain_dids = st.builds(
+    lambda metric, within: ast.Did(ast.EventCondition(metric, within=within)),
+    st.sampled_from(METRICS), st.none() | st.sampled_from([ast.LastHours(6), ast.LastDays(1), ast.LastDays(3)]),
+)
+
+
+@settings(
+    max_examples=settings.default.max_examples * 2, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    world=worlds(),
+    pairs=st.lists(st.tuples(plain_dids, random_filters()), min_size=1, max_size=4),
+    as_of_hours=st.sampled_from([0, 5, 48]),
+    page=st.integers(min_value=1, max_value=4),
+)
+def test_walks_along_a_did_x_equal_reference(
+    runner_and_store: Any, world: World, pairs: list[tuple[ast.Filter, ast.Filter]], as_of_hours: int, page: int
+) -> None:
+    """"Did X" beside any other condition: walked pages run along X's profile_metrics rows, testing the rest."""
+    runner, store = runner_and_store
+    runner.run(load_world(store, world, {}))
+    as_of = to_micros(at_hours_before(as_of_hours))
+    for did, other in pairs:
+        for probe in (ast.And((did, other)), ast.And((other, did)), did):
+            expected = world.members(probe, as_of)
+            assert runner.run(walked_members(store, probe, as_of, {}, page)) == expected, probe
