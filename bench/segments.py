@@ -24,14 +24,6 @@ BY_PROFILE = "INDEXED BY ix_events_profile_metric_ts"
 BY_CHANNEL = "INDEXED BY ix_events_metric_channel_ts"
 
 
-def did_in_window_by_times(metric: str, low: str) -> str:
-    """Profiles that did `metric` at or after `low` up to :as_of, read from profile_metrics: the last time decides,
-    or the events when it comes after :as_of (the store's own table, as a person who knows it would use it)."""
-    return f"""SELECT profile_id FROM profile_metrics t WHERE t.metric_id = {metric} AND t.last_ts >= {low}
-        AND t.first_ts <= :as_of AND (t.last_ts <= :as_of OR EXISTS (SELECT 1 FROM events e {BY_PROFILE}
-            WHERE e.profile_id = t.profile_id AND e.metric_id = t.metric_id AND e.ts >= {low} AND e.ts <= :as_of))"""
-
-
 @dataclass(frozen=True)
 class Segment:
     key: str
@@ -72,7 +64,6 @@ SEGMENTS: list[Segment] = [
                 WHERE metric_id = :m_rec AND ts >= :d7 AND ts <= :as_of)""",
             "count(DISTINCT)": f"""SELECT count(DISTINCT profile_id) FROM events {BY_METRIC_TS}
                 WHERE metric_id = :m_rec AND ts >= :d7 AND ts <= :as_of""",
-            "profile_metrics last times": f"SELECT count(*) FROM ({did_in_window_by_times(':m_rec', ':d7')})",
         },
         duckdb="""SELECT count(DISTINCT profile_id) FROM events
             WHERE metric_id = $m_rec AND ts >= $d7 AND ts <= $as_of""",
@@ -89,8 +80,6 @@ SEGMENTS: list[Segment] = [
                 WHERE r.metric_id = :m_rec AND r.ts >= :d7 AND r.ts <= :as_of
                 AND NOT EXISTS (SELECT 1 FROM events o {BY_PROFILE} WHERE o.profile_id = r.profile_id
                                 AND o.metric_id = :m_order AND o.ts >= :d7 AND o.ts <= :as_of)""",
-            "profile_metrics EXCEPT": f"""SELECT count(*) FROM ({did_in_window_by_times(':m_rec', ':d7')}
-                EXCEPT {did_in_window_by_times(':m_order', ':d7')})""",
         },
         duckdb="""SELECT count(*) FROM (
             SELECT profile_id FROM events WHERE metric_id = $m_rec AND ts >= $d7 AND ts <= $as_of
@@ -172,10 +161,6 @@ SEGMENTS: list[Segment] = [
                 WHERE metric_id = :m_started AND channel = 'SMS' AND ts >= :d30 AND ts <= :as_of
                 UNION
                 SELECT profile_id FROM events {BY_METRIC_TS} WHERE metric_id = :m_esc AND ts >= :d7 AND ts <= :as_of)""",
-            "UNION with profile_metrics": f"""SELECT count(*) FROM (
-                SELECT profile_id FROM events {BY_CHANNEL}
-                WHERE metric_id = :m_started AND channel = 'SMS' AND ts >= :d30 AND ts <= :as_of
-                UNION {did_in_window_by_times(':m_esc', ':d7')})""",
         },
         duckdb="""SELECT count(*) FROM (
             SELECT profile_id FROM events WHERE metric_id = $m_started AND channel = 'SMS' AND ts >= $d30 AND ts <= $as_of

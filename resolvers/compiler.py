@@ -35,8 +35,8 @@ IdSet = Select[Any] | CompoundSelect[Any]
 # never nests inside another (conditions combine side by side), so none is correlated by mistake.
 SCANNED = events.alias("x")
 FOLLOW_UPS = events.alias("y")
-# A profile's first and last time of a metric (server/profile_metric_summaries.py): `t` where a
-# condition tests them, `d` where a walk runs along them (a page's FROM; never inside a test).
+# A profile's first time of a metric (server/profile_metric_summaries.py): `t` where a condition tests
+# it, `d` where a walk runs along them (a page's FROM; never inside a test).
 TIMES = profile_metrics.alias("t")
 DRIVING = profile_metrics.alias("d")
 
@@ -100,7 +100,9 @@ class FilterCompiler:
             case ast.InSegment(segment_id):
                 return self._driven(self.segments[segment_id])
             case ast.Did(condition) if condition.count == ast.AtLeast(1) and _metric_and_window_only(condition):
-                return lambda: self._times_show(condition, DRIVING)
+                # Every member did X by the window's end; inside a window with a start, the events tell.
+                in_window = [] if self._answered_by_firsts(condition) else [self._member_did(condition)]
+                return lambda: [*self._firsts_show(condition, DRIVING), *in_window]
             case ast.And(items):
                 for index, item in enumerate(items):
                     driver = self._driven(item)
@@ -154,9 +156,9 @@ class FilterCompiler:
             ).with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite")
 
         count = condition.count
-        if count in (ast.AtLeast(1), ast.Exactly(0)) and _metric_and_window_only(condition):
-            times = sa.select(sa.literal(1)).where(TIMES.c.profile_id == profiles.c.id, *self._times_show(condition))
-            return times.exists() if count == ast.AtLeast(1) else sa.not_(times.exists())
+        if count in (ast.AtLeast(1), ast.Exactly(0)) and self._answered_by_firsts(condition):
+            first = sa.select(sa.literal(1)).where(TIMES.c.profile_id == profiles.c.id, *self._firsts_show(condition))
+            return first.exists() if count == ast.AtLeast(1) else sa.not_(first.exists())
         match count:
             case ast.AtLeast(0):
                 return sa.true()
@@ -215,11 +217,11 @@ class FilterCompiler:
     def _profiles_with_count(self, condition: ast.EventCondition, compare: str, n: int) -> Select[Any]:
         """Profiles whose number of qualifying events compares to n: DISTINCT or GROUP BY … HAVING.
 
-        "Did X" with at most a window reads one row per profile from `profile_metrics` instead of
-        every event: its scan grows with the profiles that did X, not with their history.
+        "Ever did X" (by an instant) reads one row per profile from `profile_metrics` instead of every
+        event: its scan grows with the profiles that did X, not with their history.
         """
-        if compare == ">=" and n == 1 and _metric_and_window_only(condition):
-            return sa.select(TIMES.c.profile_id).where(*self._times_show(condition))
+        if compare == ">=" and n == 1 and self._answered_by_firsts(condition):
+            return sa.select(TIMES.c.profile_id).where(*self._firsts_show(condition))
         event = SCANNED
         query = sa.select(event.c.profile_id).where(*self._qualifying(event, condition))
         # Plans must not hang on statistics: without ANALYZE, or after it, SQLite may pick the other
@@ -255,20 +257,15 @@ class FilterCompiler:
             conditions.append(sa.not_(self._follow_up_exists(event, condition.not_followed_by)))
         return conditions
 
-    def _times_show(self, condition: ast.EventCondition, times: Any = TIMES) -> list[ColumnElement[bool]]:
-        """Whether a `times` row (TIMES or DRIVING) shows an event of the condition's metric inside its window."""
-        low, high = window_bounds(condition.within, self.as_of_micros)
-        shown = [times.c.metric_id == _metric_id(condition.metric), times.c.first_ts <= high]
-        if low is None:
-            return shown
-        # A last time inside the window is such an event; one after it (an instant in the past) leaves
-        # the events to tell.
-        event = SCANNED
-        in_window = sa.select(sa.literal(1)).where(
-            event.c.profile_id == times.c.profile_id, event.c.metric_id == times.c.metric_id,
-            *window_conditions(event.c.ts, condition.within, self.as_of_micros),
-        ).with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite").exists()
-        return [*shown, times.c.last_ts >= low, sa.or_(times.c.last_ts <= high, in_window)]
+    def _answered_by_firsts(self, condition: ast.EventCondition) -> bool:
+        """"Did X" by an instant, with nothing else: a profile's first time of X answers it."""
+        return _metric_and_window_only(condition) and window_bounds(condition.within, self.as_of_micros)[0] is None
+
+    def _firsts_show(self, condition: ast.EventCondition, firsts: Any = TIMES) -> list[ColumnElement[bool]]:
+        """Whether a `firsts` row (TIMES or DRIVING) shows that its profile did the condition's metric by the
+        window's end."""
+        _, high = window_bounds(condition.within, self.as_of_micros)
+        return [firsts.c.metric_id == _metric_id(condition.metric), firsts.c.first_ts <= high]
 
     def _follow_up_exists(self, event: Any, follow_up: ast.FollowUp) -> ColumnElement[bool]:
         later = FOLLOW_UPS

@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rebuild = commands.add_parser(
         "rebuild-summaries", aliases=["rebuild-conversations"],
-        help="recompute the tables derived from the stored events (conversations, each profile's first and "
-        "last time of each metric), after an older version wrote events beside this one, e.g. during an upgrade")
+        help="recompute the tables derived from the stored events (conversations, each profile's first "
+        "time of each metric), after an older version wrote events beside this one, e.g. during an upgrade")
     rebuild.add_argument("--database-url", default=None, help=database_help)
 
     export = commands.add_parser("export", help="write every member of a saved segment, in id order")
@@ -211,7 +211,7 @@ async def _rebuild_summaries(args: argparse.Namespace) -> int:
         ((conversation_count, profile_metric_count),) = await store.fetch(counts, replica=False)
     finally:
         await store.dispose()
-    print(f"{conversation_count:,} conversations and {profile_metric_count:,} (profile, metric) first and last times"
+    print(f"{conversation_count:,} conversations and {profile_metric_count:,} (profile, metric) first times"
           " recomputed from the events")
     return 0
 

@@ -1,9 +1,9 @@
-"""The `profile_metrics` table: each profile's first and last time of each metric, merged inside every
-write from the events it stored (a refused batch or a duplicate changes nothing).
+"""The `profile_metrics` table: each profile's first time of each metric, merged inside every write from
+the events it stored (a refused batch or a duplicate changes nothing).
 
-Events are never deleted, so a row only ever widens: a write merges its own events' times with
-least/greatest, which stays exact when PostgreSQL runs writes side by side (each merge reads the
-row as the write before it committed it).
+Events are never deleted, so a first time only ever moves earlier: a write merges its own events'
+earliest times with least(), which stays exact when PostgreSQL runs writes side by side (each merge
+reads the row as the write before it committed it). A row that a write does not move is not written.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ import sqlalchemy as sa
 
 from server.store import dialect_insert, events, profile_metrics
 
-COLUMNS = ("metric_id", "profile_id", "first_ts", "last_ts")
+COLUMNS = ("metric_id", "profile_id", "first_ts")
 # SQLite numbers events upwards and writes one transaction at a time: a write's events are the ones
 # above the last id before it.
 LAST_EVENT_ID = sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))
 
 
 def merge(connection: sa.Connection, after_id: int | None, ids: Sequence[int]) -> None:
-    """Widen the rows of this write's events: those above `after_id` (SQLite), else those in `ids`."""
+    """Move the rows of this write's events earlier where they start earlier: the events above `after_id`
+    (SQLite), else those in `ids`."""
     if after_id is not None:
         connection.execute(_merge_statement(connection.dialect.name, by_ids=False), {"after_id": after_id})
     elif ids:
@@ -46,8 +47,8 @@ def _merge_statement(dialect: str, by_ids: bool) -> Any:
 
 def _upsert(dialect: str, where: Any, by_id: bool = True) -> Any:
     # Rows in one order: two PostgreSQL writes lock the rows they share in the same order, never crosswise.
-    times = (
-        sa.select(events.c.metric_id, events.c.profile_id, sa.func.min(events.c.ts), sa.func.max(events.c.ts))
+    firsts = (
+        sa.select(events.c.metric_id, events.c.profile_id, sa.func.min(events.c.ts))
         .where(where)
         .group_by(events.c.metric_id, events.c.profile_id)
         .order_by(events.c.metric_id, events.c.profile_id)
@@ -55,13 +56,12 @@ def _upsert(dialect: str, where: Any, by_id: bool = True) -> Any:
     if by_id:
         # A write's events by their ids: SQLite would rather scan all of (profile, metric, ts) in group order
         # (300 ms a batch at 5M events) than sort the write's rows.
-        times = times.with_hint(events, "NOT INDEXED", "sqlite")
-    insert = dialect_insert(dialect, profile_metrics).from_select(COLUMNS, times)
-    earliest, latest = (sa.func.min, sa.func.max) if dialect == "sqlite" else (sa.func.least, sa.func.greatest)
-    first, last = profile_metrics.c.first_ts, profile_metrics.c.last_ts
-    # A row the write does not widen is not written (an update would rewrite its index entry).
+        firsts = firsts.with_hint(events, "NOT INDEXED", "sqlite")
+    insert = dialect_insert(dialect, profile_metrics).from_select(COLUMNS, firsts)
+    earliest = sa.func.min if dialect == "sqlite" else sa.func.least
+    first = profile_metrics.c.first_ts
     return insert.on_conflict_do_update(
         index_elements=[profile_metrics.c.metric_id, profile_metrics.c.profile_id],
-        set_={"first_ts": earliest(first, insert.excluded.first_ts), "last_ts": latest(last, insert.excluded.last_ts)},
-        where=sa.or_(insert.excluded.first_ts < first, insert.excluded.last_ts > last),
+        set_={"first_ts": earliest(first, insert.excluded.first_ts)},
+        where=insert.excluded.first_ts < first,
     )

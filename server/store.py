@@ -156,18 +156,16 @@ conversations = sa.Table(
     sqlite_with_rowid=False,  # rows live in the id's b-tree: one b-tree fewer for every write to keep
 )
 
-# One row per (metric, profile) that has events: the first and last time the profile did it. Kept by
-# every write from the events it stored (server/profile_metric_summaries.py). "Ever did X" and "did X
-# in a window" read these rows, one per profile, instead of every matching event (the events remain
-# the truth when the query's instant comes before a profile's last event).
+# One row per (metric, profile) that has events: the first time the profile did it. Kept by every write
+# from the events it stored (server/profile_metric_summaries.py). "Ever did X" / "never did X" read these
+# rows, one per profile that did X, instead of every such event; walks run along them. A row is written
+# once, when its profile first does X (again only for an event dated earlier): the first time, not the
+# last, so that a write does not rewrite a row for every event.
 profile_metrics = sa.Table(
     "profile_metrics", metadata,
     sa.Column("metric_id", Id, primary_key=True),
     sa.Column("profile_id", Id, primary_key=True),
     sa.Column("first_ts", sa.BigInteger, nullable=False),
-    sa.Column("last_ts", sa.BigInteger, nullable=False),
-    # "Did X in the last N days": the profiles whose last time falls in the window, in one range scan.
-    sa.Index("ix_profile_metrics_last", "metric_id", "last_ts", "first_ts", "profile_id"),
     sqlite_with_rowid=False,
 )
 

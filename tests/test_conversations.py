@@ -464,5 +464,5 @@ def test_rebuild_recomputes_conversations_that_writes_did_not_keep(tmp_path: Any
 
     assert asyncio.run(write_then_lose(lost=True)) == []
     assert main(["rebuild-conversations", "--database-url", url]) == 0
-    assert "2 conversations and 2 (profile, metric) first and last times recomputed" in capsys.readouterr().out
+    assert "2 conversations and 2 (profile, metric) first times recomputed" in capsys.readouterr().out
     assert [row[0] for row in asyncio.run(write_then_lose(lost=False))] == ["c-1", "c-2"]

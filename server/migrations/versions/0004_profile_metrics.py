@@ -1,5 +1,5 @@
-"""Profile metric summaries: each profile's first and last time of each metric, kept by every write,
-filled here from the events.
+"""Profile metric summaries: each profile's first time of each metric, kept by every write, filled here
+from the events.
 
 The backfill runs this version's code (server/profile_metric_summaries.py) on the tables as the code
 declares them: a later migration that changes either must recompute the table itself.
@@ -29,10 +29,8 @@ def upgrade() -> None:
         sa.Column("metric_id", Id, primary_key=True),
         sa.Column("profile_id", Id, primary_key=True),
         sa.Column("first_ts", sa.BigInteger, nullable=False),
-        sa.Column("last_ts", sa.BigInteger, nullable=False),
         sqlite_with_rowid=False,
     )
-    op.create_index("ix_profile_metrics_last", "profile_metrics", ["metric_id", "last_ts", "first_ts", "profile_id"])
     profile_metric_summaries.refresh_all(op.get_bind())
 
 
