@@ -35,9 +35,9 @@ IdSet = Select[Any] | CompoundSelect[Any]
 # never nests inside another (conditions combine side by side), so none is correlated by mistake.
 SCANNED = events.alias("x")
 FOLLOW_UPS = events.alias("y")
-# A profile's first time of a metric (server/profile_metric_summaries.py): `t` where a condition tests
+# A profile's first time of a metric (server/profile_metric_summaries.py): `f` where a condition tests
 # it, `d` where a walk runs along them (a page's FROM; never inside a test).
-TIMES = profile_metrics.alias("t")
+FIRSTS = profile_metrics.alias("f")
 DRIVING = profile_metrics.alias("d")
 
 
@@ -157,7 +157,7 @@ class FilterCompiler:
 
         count = condition.count
         if count in (ast.AtLeast(1), ast.Exactly(0)) and self._answered_by_firsts(condition):
-            first = sa.select(sa.literal(1)).where(TIMES.c.profile_id == profiles.c.id, *self._firsts_show(condition))
+            first = sa.select(sa.literal(1)).where(FIRSTS.c.profile_id == profiles.c.id, *self._firsts_show(condition))
             return first.exists() if count == ast.AtLeast(1) else sa.not_(first.exists())
         match count:
             case ast.AtLeast(0):
@@ -221,7 +221,7 @@ class FilterCompiler:
         event: its scan grows with the profiles that did X, not with their history.
         """
         if compare == ">=" and n == 1 and self._answered_by_firsts(condition):
-            return sa.select(TIMES.c.profile_id).where(*self._firsts_show(condition))
+            return sa.select(FIRSTS.c.profile_id).where(*self._firsts_show(condition))
         event = SCANNED
         query = sa.select(event.c.profile_id).where(*self._qualifying(event, condition))
         # Plans must not hang on statistics: without ANALYZE, or after it, SQLite may pick the other
@@ -261,8 +261,8 @@ class FilterCompiler:
         """"Did X" by an instant, with nothing else: a profile's first time of X answers it."""
         return _metric_and_window_only(condition) and window_bounds(condition.within, self.as_of_micros)[0] is None
 
-    def _firsts_show(self, condition: ast.EventCondition, firsts: Any = TIMES) -> list[ColumnElement[bool]]:
-        """Whether a `firsts` row (TIMES or DRIVING) shows that its profile did the condition's metric by the
+    def _firsts_show(self, condition: ast.EventCondition, firsts: Any = FIRSTS) -> list[ColumnElement[bool]]:
+        """Whether a `firsts` row (FIRSTS or DRIVING) shows that its profile did the condition's metric by the
         window's end."""
         _, high = window_bounds(condition.within, self.as_of_micros)
         return [firsts.c.metric_id == _metric_id(condition.metric), firsts.c.first_ts <= high]

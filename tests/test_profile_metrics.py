@@ -121,8 +121,8 @@ async def test_ever_did_reads_one_row_per_profile_not_the_events(store: Any) -> 
             dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
         async with store.connect() as connection:
             details = [row[-1] for row in (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()]
-        # t: profile_metrics, its rows of one metric; x would be events.
-        assert "SEARCH t USING PRIMARY KEY (metric_id=?)" in details, details
+        # f: profile_metrics, its rows of one metric; x would be events.
+        assert "SEARCH f USING PRIMARY KEY (metric_id=?)" in details, details
         assert not any(" x " in f" {detail} " or "events" in detail for detail in details), details
 
 
