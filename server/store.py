@@ -163,9 +163,11 @@ conversations = sa.Table(
 # last, so that a write does not rewrite a row for every event.
 profile_metrics = sa.Table(
     "profile_metrics", metadata,
-    sa.Column("metric_id", Id, primary_key=True),
-    sa.Column("profile_id", Id, primary_key=True),
+    sa.Column("metric_id", Id, nullable=False),
+    sa.Column("profile_id", Id, nullable=False),
     sa.Column("first_ts", sa.BigInteger, nullable=False),
+    # The first time rides in the key's index on PostgreSQL too (SQLite keeps the rows in it): index-only reads.
+    sa.PrimaryKeyConstraint("metric_id", "profile_id", postgresql_include=["first_ts"]),
     sqlite_with_rowid=False,
 )
 

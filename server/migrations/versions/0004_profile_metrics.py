@@ -26,9 +26,10 @@ Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     op.create_table(
         "profile_metrics",
-        sa.Column("metric_id", Id, primary_key=True),
-        sa.Column("profile_id", Id, primary_key=True),
+        sa.Column("metric_id", Id, nullable=False),
+        sa.Column("profile_id", Id, nullable=False),
         sa.Column("first_ts", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("metric_id", "profile_id", postgresql_include=["first_ts"]),
         sqlite_with_rowid=False,
     )
     profile_metric_summaries.refresh_all(op.get_bind())
