@@ -84,7 +84,7 @@ def test_every_write_keeps_the_first_time_of_its_stored_events(
     assert runner.run(rebuilt()) == kept
 
 
-async def test_concurrent_writes_of_one_profile_and_metric_both_count_on_postgresql(store: Any) -> None:
+async def test_concurrent_writes_of_one_profile_and_metric_keep_the_earliest_on_postgresql(store: Any) -> None:
     """The later write waits for the row the earlier one locked (without moving it), then moves it earlier."""
     if store.dialect != "postgresql":
         pytest.skip("SQLite runs one write at a time")
