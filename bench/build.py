@@ -35,8 +35,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import seed  # noqa: E402
-from server import conversation_summaries, migrate, profile_metric_summaries  # noqa: E402
+from server import migrate  # noqa: E402
 from server.agent_metrics import canonical_metric_name, metric_key  # noqa: E402
+from server.ingest import rebuild_derived_tables  # noqa: E402
 from server.store import Store, events  # noqa: E402
 from server.timestamps import to_micros  # noqa: E402
 
@@ -190,9 +191,8 @@ def build(path: Path, profiles: int, days: int, seed_value: int, log: Any = prin
         db.execute(str(CreateIndex(index).compile(dialect=sqlite_dialect.dialect())))
     log(f"  conversations and profile metric times ({time.perf_counter() - started:.0f} s)")
     engine = sa.create_engine(f"sqlite:///{path}")
-    with engine.begin() as connection:  # as a write keeps them, from the events
-        conversation_summaries.refresh_all(connection)
-        profile_metric_summaries.refresh_all(connection)
+    with engine.begin() as connection:  # as writes keep them, from the events
+        rebuild_derived_tables(connection)
     engine.dispose()
     db.execute("ANALYZE")
     db.execute("PRAGMA journal_mode=WAL")

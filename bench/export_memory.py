@@ -30,8 +30,9 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server import migrate, profile_metric_summaries  # noqa: E402
+from server import migrate  # noqa: E402
 from server.agent_metrics import metric_key  # noqa: E402
+from server.ingest import rebuild_derived_tables  # noqa: E402
 from server.store import Store  # noqa: E402
 from server.timestamps import MICROS_PER_DAY, format_datetime, now_utc, to_micros  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
@@ -68,7 +69,7 @@ def _derive_tables(url: str) -> None:
     """The tables a write keeps beside the events (written around ingest here), from those events."""
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        profile_metric_summaries.refresh_all(connection)
+        rebuild_derived_tables(connection)
     engine.dispose()
 
 

@@ -195,17 +195,14 @@ async def _migrate(args: argparse.Namespace) -> int:
 async def _rebuild_summaries(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
-    from server import conversation_summaries, migrate, profile_metric_summaries
+    from server import migrate
+    from server.ingest import rebuild_derived_tables
     from server.store import Store, conversations, profile_metrics
-
-    def rebuild(connection: sa.Connection) -> None:
-        conversation_summaries.refresh_all(connection)
-        profile_metric_summaries.refresh_all(connection)
 
     store = Store(_settings(args).database_url)
     try:
         await migrate.prepare(store)
-        await store.write(rebuild)
+        await store.write(rebuild_derived_tables)
         counts = sa.select(*(sa.select(sa.func.count()).select_from(table).scalar_subquery()
                              for table in (conversations, profile_metrics)))
         ((conversation_count, profile_metric_count),) = await store.fetch(counts, replica=False)

@@ -165,12 +165,20 @@ def _write_events(connection: sa.Connection, batch: list[_ValidEvent]) -> BatchR
               for e in batch]
     last_id = connection.scalar(profile_metric_summaries.LAST_EVENT_ID) if connection.dialect.name == "sqlite" else None
     result = _insert_events(connection, stored)
-    profile_metric_summaries.merge(connection, last_id, result.ids)
+    if result.accepted:  # a batch of duplicates (a client's retry) stored nothing to merge
+        profile_metric_summaries.merge(connection, last_id, result.ids)
     # Agent events always carry a conversation_id (normalise_event); duplicates among them change nothing.
     agent_ids = {metric_id for key, metric_id in ids_by_key.items() if key in AGENT_METRIC_KEYS}
     conversation_summaries.refresh(
         connection, {values[_CONVERSATION_AT] for values in stored if values[_METRIC_AT] in agent_ids})
     return result
+
+
+def rebuild_derived_tables(connection: sa.Connection) -> None:
+    """Recompute from all stored events the tables every write keeps beside them (a bulk-loaded store,
+    `segmentql rebuild-summaries`)."""
+    conversation_summaries.refresh_all(connection)
+    profile_metric_summaries.refresh_all(connection)
 
 
 def _insert_events(connection: sa.Connection, stored: list[tuple[Any, ...]]) -> BatchResult:

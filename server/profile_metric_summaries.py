@@ -34,7 +34,7 @@ def merge(connection: sa.Connection, after_id: int | None, ids: Sequence[int]) -
 def refresh_all(connection: sa.Connection) -> None:
     """Recompute every row from the events (a migrated or bulk-loaded store, `segmentql rebuild-summaries`)."""
     connection.execute(sa.delete(profile_metrics))
-    connection.execute(_upsert(connection.dialect.name, sa.true(), by_id=False))
+    connection.execute(_upsert(connection.dialect.name, _first_times(sa.true())))
 
 
 @functools.lru_cache(maxsize=8)
@@ -42,22 +42,24 @@ def _merge_statement(dialect: str, by_ids: bool) -> Any:
     """The merge of the events bound as `after_id` or `ids`: built once, as its cache key costs more than its run."""
     written = (events.c.id.in_(sa.bindparam("ids", expanding=True)) if by_ids
                else events.c.id > sa.bindparam("after_id", type_=sa.BigInteger))
-    return _upsert(dialect, written)
+    # A write's events by their ids: SQLite would rather scan all of (profile, metric, ts) in group order
+    # (300 ms a batch at 5M events) than sort the write's rows.
+    return _upsert(dialect, _first_times(written).with_hint(events, "NOT INDEXED", "sqlite"))
 
 
-def _upsert(dialect: str, where: Any, by_id: bool = True) -> Any:
-    # Rows in one order: two PostgreSQL writes lock the rows they share in the same order, never crosswise.
-    firsts = (
+def _first_times(where: Any) -> sa.Select[Any]:
+    """(metric, profile, earliest ts) of the events meeting `where`, in (metric, profile) order: two PostgreSQL
+    writes lock the rows they share in the same order, never crosswise."""
+    return (
         sa.select(events.c.metric_id, events.c.profile_id, sa.func.min(events.c.ts))
         .where(where)
         .group_by(events.c.metric_id, events.c.profile_id)
         .order_by(events.c.metric_id, events.c.profile_id)
     )
-    if by_id:
-        # A write's events by their ids: SQLite would rather scan all of (profile, metric, ts) in group order
-        # (300 ms a batch at 5M events) than sort the write's rows.
-        firsts = firsts.with_hint(events, "NOT INDEXED", "sqlite")
-    insert = dialect_insert(dialect, profile_metrics).from_select(COLUMNS, firsts)
+
+
+def _upsert(dialect: str, first_times: sa.Select[Any]) -> Any:
+    insert = dialect_insert(dialect, profile_metrics).from_select(COLUMNS, first_times)
     earliest = sa.func.min if dialect == "sqlite" else sa.func.least
     first = profile_metrics.c.first_ts
     return insert.on_conflict_do_update(
