@@ -16,10 +16,9 @@ from server import ingest
 
 def _event_input(fields: dict[str, Any]) -> ingest.EventInput:
     """A TrackEventInput given as plain JSON (GraphQL field names)."""
-    return ingest.EventInput(
-        metric=fields["metric"], profile=fields["profile"], occurred_at=fields.get("occurredAt"),
-        properties=fields.get("properties"), unique_id=fields.get("uniqueId"),
-    )
+    # By position: keyword arguments make building a NamedTuple twice as slow (thousands per batch).
+    return ingest.EventInput(fields["metric"], fields["profile"], fields.get("occurredAt"), fields.get("properties"),
+                             fields.get("uniqueId"))
 
 
 @strawberry.type

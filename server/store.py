@@ -213,6 +213,10 @@ class _Abandoned(Exception):
     """A write whose caller was cancelled: its transaction rolls back."""
 
 
+# A read whose pooled connection turned out dead runs once more, on a fresh connection.
+READ_ATTEMPTS = 2
+
+
 class StatementTimeout(Exception):
     """A read ran longer than the store's statement timeout and was cancelled."""
 
@@ -305,13 +309,21 @@ class Store:
                 return await threaded.fetch(statement, parameters, self.statement_timeout)
             except TimeoutError:
                 raise StatementTimeout(self.statement_timeout) from None
-        started = time.perf_counter()
-        async with (self.reader if replica else self.engine).connect() as connection:
-            if self.statement_timeout and self.dialect == "postgresql":
-                rows = await _fetch_postgres(connection, statement, parameters, self.statement_timeout)
-            else:
-                rows = list((await connection.execute(statement, parameters)).all())
-        return rows, time.perf_counter() - started
+        for attempt in range(READ_ATTEMPTS):
+            started = time.perf_counter()
+            try:
+                async with (self.reader if replica else self.engine).connect() as connection:
+                    if self.statement_timeout and self.dialect == "postgresql":
+                        rows = await _fetch_postgres(connection, statement, parameters, self.statement_timeout)
+                    else:
+                        rows = list((await connection.execute(statement, parameters)).all())
+                return rows, time.perf_counter() - started
+            except sa.exc.DBAPIError as error:
+                # A pooled connection the server had closed (a restart, an idle timeout) or whose driver lost
+                # track of it (`_lost_connection`): the pool discarded it, and a read runs again on a new one.
+                if not error.connection_invalidated or attempt == READ_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def prefetch(self, key: Hashable, statement: Any, parameters: Mapping[str, Any] | None = None) -> None:
         """Start reading `statement` (`fetch_timed`) in the background, for a `prefetched(key)` soon after."""
@@ -427,7 +439,18 @@ def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
     engine = create_async_engine(url, **JSON_CODEC, **options)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine.sync_engine)
+    else:
+        sa.event.listen(engine.sync_engine, "handle_error", _lost_connection)
     return engine
+
+
+def _lost_connection(context: sa.engine.ExceptionContext) -> None:
+    """Count as a disconnect (the pool discards the connection) an asyncpg connection whose protocol is in
+    a state its driver cannot go on from: SQLAlchemy would pool it again, and every later use would fail
+    with "cannot switch to state …; another operation is in progress" (sqlalchemy/sqlalchemy#13241)."""
+    error = context.original_exception
+    if type(error).__name__ == "InternalClientError" or "another operation is in progress" in str(error):
+        context.is_disconnect = True
 
 
 async def _fetch_postgres(connection: AsyncConnection, statement: Any, parameters: Mapping[str, Any],

@@ -285,6 +285,9 @@ def test_variables_may_nest_exactly_max_levels() -> None:
     assert "NUL" in (_variables_problem({"k": [{"v": "a\x00b"}]}) or "")
     assert "NUL" in (_variables_problem({"k\x00": 1}) or "")
     assert _variables_problem({"k": "a\\u0000b"}) is None
+    # From the JSON text the variables came from, when given: its \u0000 escapes, not a second encoding.
+    assert "NUL" in (_variables_problem({"k": "a\x00b"}, b'{"k": "a\\u0000b"}') or "")
+    assert _variables_problem({"k": "a\\u0000b"}, b'{"k": "a\\\\u0000b"}') is None
 
 
 async def test_variables_nested_too_deeply_are_bad_input(gql: GraphQLClient) -> None:

@@ -1,4 +1,5 @@
-"""The store itself: statement timeouts cancel a read and leave the connection healthy; write transactions."""
+"""The store itself: statement timeouts cancel a read and leave the connection healthy; reads outlive a dropped
+connection; write transactions."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from server.store import StatementTimeout, metrics
-from tests.stores import StoreFactory
+from server.store import StatementTimeout, Store, metrics
+from tests.stores import POSTGRES_URL, StoreFactory
 
 SLOW = sa.text(
     "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200000000) SELECT count(*) FROM n"
@@ -85,3 +87,39 @@ async def test_a_cancelled_sqlite_write_rolls_back_and_ends_before_it_returns(tm
     finally:
         await store.dispose()
         await factory.drop_all()
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="SEGMENTQL_TEST_POSTGRES_URL is not set")
+async def test_a_read_on_a_pooled_postgres_connection_the_server_closed_runs_again_on_a_new_one(tmp_path: Path) -> None:
+    """A PostgreSQL restart (or an idle timeout) closes pooled connections: the next read answers all the same."""
+    factory = StoreFactory("postgresql", tmp_path)
+    store = await factory.create(pool_size=1, max_overflow=0)
+    try:
+        async with store.engine.connect() as connection:  # the pool's one connection, pooled again after
+            backend = await connection.scalar(sa.text("SELECT pg_backend_pid()"))
+        admin = Store(factory.url())
+        async with admin.begin() as connection:
+            assert await connection.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        await admin.dispose()
+        assert await store.fetch(sa.text("SELECT 41 + 1")) == [(42,)]
+        async with store.engine.connect() as connection:
+            assert await connection.scalar(sa.text("SELECT pg_backend_pid()")) != backend
+    finally:
+        await store.dispose()
+        await factory.drop_all()
+
+
+def test_an_asyncpg_connection_lost_in_its_protocol_is_discarded_as_a_disconnect() -> None:
+    """asyncpg's InternalClientError leaves a connection no later statement can use: the pool must drop it."""
+    from asyncpg.exceptions import InterfaceError, InternalClientError
+
+    from server.store import _lost_connection
+
+    def judged(error: Exception) -> bool:
+        context = SimpleNamespace(original_exception=error, is_disconnect=False)
+        _lost_connection(context)  # type: ignore[arg-type]
+        return bool(context.is_disconnect)
+
+    assert judged(InternalClientError("cannot switch to state 12; another operation (2) is in progress"))
+    assert judged(InterfaceError("cannot perform operation: another operation is in progress"))
+    assert not judged(InterfaceError("the server expects 2 arguments for this query, 1 was passed"))
