@@ -213,8 +213,8 @@ class _Abandoned(Exception):
     """A write whose caller was cancelled: its transaction rolls back."""
 
 
-# A read whose pooled connection turned out dead runs once more, on a fresh connection.
-READ_ATTEMPTS = 2
+# A read or write whose pooled connection turned out dead runs once more, on a fresh connection.
+CONNECTION_ATTEMPTS = 2
 
 
 class StatementTimeout(Exception):
@@ -309,7 +309,7 @@ class Store:
                 return await threaded.fetch(statement, parameters, self.statement_timeout)
             except TimeoutError:
                 raise StatementTimeout(self.statement_timeout) from None
-        for attempt in range(READ_ATTEMPTS):
+        for attempt in range(CONNECTION_ATTEMPTS):
             started = time.perf_counter()
             try:
                 async with (self.reader if replica else self.engine).connect() as connection:
@@ -319,9 +319,7 @@ class Store:
                         rows = list((await connection.execute(statement, parameters)).all())
                 return rows, time.perf_counter() - started
             except sa.exc.DBAPIError as error:
-                # A pooled connection the server had closed (a restart, an idle timeout) or whose driver lost
-                # track of it (`_lost_connection`): the pool discarded it, and a read runs again on a new one.
-                if not error.connection_invalidated or attempt == READ_ATTEMPTS - 1:
+                if not _runs_again(error, attempt):
                     raise
         raise AssertionError("unreachable")
 
@@ -356,8 +354,18 @@ class Store:
         """
         writer = self._threaded_writer
         if writer is None:
-            async with self.begin() as connection:
-                return await connection.run_sync(work)
+            for attempt in range(CONNECTION_ATTEMPTS):
+                committing = False
+                try:
+                    async with self.begin() as connection:
+                        result = await connection.run_sync(work)
+                        committing = True
+                    return result
+                except sa.exc.DBAPIError as error:
+                    # Not once the commit was sent: whether it took effect is unknown.
+                    if committing or not _runs_again(error, attempt):
+                        raise
+            raise AssertionError("unreachable")
         try:
             return await self._write_in_thread(writer, work)
         finally:
@@ -442,6 +450,12 @@ def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
     else:
         sa.event.listen(engine.sync_engine, "handle_error", _lost_connection)
     return engine
+
+
+def _runs_again(error: sa.exc.DBAPIError, attempt: int) -> bool:
+    """Whether work that failed with `error` runs again: its pooled connection was dead (the server had
+    closed it, or `_lost_connection`), the pool discarded it with every older one, and this was a first try."""
+    return error.connection_invalidated and attempt < CONNECTION_ATTEMPTS - 1
 
 
 def _lost_connection(context: sa.engine.ExceptionContext) -> None:

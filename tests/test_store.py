@@ -89,21 +89,32 @@ async def test_a_cancelled_sqlite_write_rolls_back_and_ends_before_it_returns(tm
         await factory.drop_all()
 
 
+async def _end_backend_of_pooled_connection(store: Store, factory: StoreFactory) -> int:
+    """End the server side of `store`'s one pooled connection, as a PostgreSQL restart does; its pid."""
+    async with store.engine.connect() as connection:  # pooled again after
+        backend = int(await connection.scalar(sa.text("SELECT pg_backend_pid()")))
+    admin = Store(factory.url())
+    async with admin.begin() as connection:
+        assert await connection.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    await admin.dispose()
+    return backend
+
+
 @pytest.mark.skipif(not POSTGRES_URL, reason="SEGMENTQL_TEST_POSTGRES_URL is not set")
-async def test_a_read_on_a_pooled_postgres_connection_the_server_closed_runs_again_on_a_new_one(tmp_path: Path) -> None:
-    """A PostgreSQL restart (or an idle timeout) closes pooled connections: the next read answers all the same."""
+async def test_reads_and_writes_on_a_pooled_postgres_connection_the_server_closed_run_again_on_a_new_one(
+        tmp_path: Path) -> None:
+    """A PostgreSQL restart (or an idle timeout) closes pooled connections: the next read or write succeeds."""
     factory = StoreFactory("postgresql", tmp_path)
     store = await factory.create(pool_size=1, max_overflow=0)
     try:
-        async with store.engine.connect() as connection:  # the pool's one connection, pooled again after
-            backend = await connection.scalar(sa.text("SELECT pg_backend_pid()"))
-        admin = Store(factory.url())
-        async with admin.begin() as connection:
-            assert await connection.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
-        await admin.dispose()
+        backend = await _end_backend_of_pooled_connection(store, factory)
         assert await store.fetch(sa.text("SELECT 41 + 1")) == [(42,)]
         async with store.engine.connect() as connection:
             assert await connection.scalar(sa.text("SELECT pg_backend_pid()")) != backend
+        await _end_backend_of_pooled_connection(store, factory)
+        inserted = await store.write(lambda c: c.execute(sa.insert(metrics).values(name="A", name_key="a")).rowcount)
+        assert inserted == 1
+        assert [row[0] for row in await store.fetch(sa.select(metrics.c.name_key))] == ["a"]  # once
     finally:
         await store.dispose()
         await factory.drop_all()
