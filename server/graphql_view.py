@@ -123,6 +123,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def execute_operation(self, request: Any, request_adapter: Any, request_data: Any, context: Any,  # type: ignore[override]
                                 root_value: Any, sub_response: Any) -> Any:
         principal: Principal = request.state.principal
+        json_body = await _json_body(request)
         for data in request_data if isinstance(request_data, list) else [request_data]:
             if isinstance(data.query, str):
                 try:
@@ -130,7 +131,7 @@ class GraphQLView(GraphQL[Context, None]):
                 except GraphQLError:
                     continue  # execution reports the syntax error; nothing runs
                 principal.require(required_scopes(document, data.operation_name))
-                problem = _variables_problem(data.variables, await _json_body(request))
+                problem = _variables_problem(data.variables, json_body)
                 if problem is None and "\\u" in data.query and _has_nul_literal(document):
                     problem = NUL_MESSAGE
                 if problem is not None:

@@ -1,9 +1,9 @@
 """The `profile_metrics` table: each profile's first time of each metric, merged inside every write from
 the events it stored (a refused batch or a duplicate changes nothing).
 
-Events are never deleted, so a first time only ever moves earlier: a write merges its own events'
-earliest times with least(), which stays exact when PostgreSQL runs writes side by side (each merge
-reads the row as the write before it committed it). A row that a write does not move is not written.
+Events are never deleted, so a first time only ever moves earlier: a write sets its own events' earliest
+time where it is earlier than the row's, which stays exact when PostgreSQL runs writes side by side (the
+test reads the row as the write before it committed it). A row that a write does not move is not written.
 """
 
 from __future__ import annotations
@@ -60,10 +60,9 @@ def _first_times(where: Any) -> sa.Select[Any]:
 
 def _upsert(dialect: str, first_times: sa.Select[Any]) -> Any:
     insert = dialect_insert(dialect, profile_metrics).from_select(COLUMNS, first_times)
-    earliest = sa.func.min if dialect == "sqlite" else sa.func.least
-    first = profile_metrics.c.first_ts
+    # The WHERE alone picks the earlier time; PostgreSQL tests it on the row as the last write committed it.
     return insert.on_conflict_do_update(
         index_elements=[profile_metrics.c.metric_id, profile_metrics.c.profile_id],
-        set_={"first_ts": earliest(first, insert.excluded.first_ts)},
-        where=insert.excluded.first_ts < first,
+        set_={"first_ts": insert.excluded.first_ts},
+        where=insert.excluded.first_ts < profile_metrics.c.first_ts,
     )
