@@ -190,10 +190,7 @@ def build(path: Path, profiles: int, days: int, seed_value: int, log: Any = prin
         log(f"  index {index.name} ({time.perf_counter() - started:.0f} s)")
         db.execute(str(CreateIndex(index).compile(dialect=sqlite_dialect.dialect())))
     log(f"  conversations and profile metric times ({time.perf_counter() - started:.0f} s)")
-    engine = sa.create_engine(f"sqlite:///{path}")
-    with engine.begin() as connection:  # as writes keep them, from the events
-        rebuild_derived_tables(connection)
-    engine.dispose()
+    derive_tables(path)
     db.execute("ANALYZE")
     db.execute("PRAGMA journal_mode=WAL")
     db.close()
@@ -215,6 +212,15 @@ def ensure_store(profiles: int, events_wanted: int, seed_value: int, log: Any = 
     seconds = time.perf_counter() - started
     log(f"  built in {seconds:.0f} s, {path.stat().st_size / 2**20:,.0f} MiB")
     return BuiltStore(path, profiles, total, days, seed_value, seconds)
+
+
+def derive_tables(path: Path) -> None:
+    """The tables a write keeps beside the events (conversations, profile_metrics), from the events a bench
+    loaded around ingest."""
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        rebuild_derived_tables(connection)
+    engine.dispose()
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -25,14 +25,14 @@ import time
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from build import derive_tables  # noqa: E402
+
 from server import migrate  # noqa: E402
 from server.agent_metrics import metric_key  # noqa: E402
-from server.ingest import rebuild_derived_tables  # noqa: E402
 from server.store import Store  # noqa: E402
 from server.timestamps import MICROS_PER_DAY, format_datetime, now_utc, to_micros  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
@@ -60,17 +60,9 @@ def build_store(path: Path, n: int) -> None:
             ((i, now - rng.randrange(30 * MICROS_PER_DAY), f'{{"total": {rng.randrange(5, 500)}}}')
              for i in range(1, n + 1)),
         )
-    _derive_tables(f"sqlite:///{path}")
+    derive_tables(path)
     with sqlite3.connect(path) as db:
         db.execute("ANALYZE")
-
-
-def _derive_tables(url: str) -> None:
-    """The tables a write keeps beside the events (written around ingest here), from those events."""
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        rebuild_derived_tables(connection)
-    engine.dispose()
 
 
 async def _create_tables(url: str) -> None:
