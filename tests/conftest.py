@@ -47,6 +47,15 @@ async def store(store_kind: str, tmp_path: Path) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
+async def store_url(store_kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a new, empty store of its own (no tables yet) that the URL alone names: for the command
+    line and `segmentql serve` processes (a SQLite file, or a PostgreSQL database dropped afterwards)."""
+    factory = StoreFactory(store_kind, tmp_path)
+    yield await factory.standalone_url()
+    await factory.drop_all()
+
+
+@pytest.fixture
 async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(database_url=store.url), store=store)
     transport = httpx.ASGITransport(app=app)
@@ -94,11 +103,43 @@ def gql(client: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(client)
 
 
+STORE_KINDS = ("sqlite", "postgresql")
+_passed_by_store = dict.fromkeys(STORE_KINDS, 0)
+
+
+def _store_of(nodeid: str) -> str | None:
+    for kind in STORE_KINDS:
+        if f"[{kind}" in nodeid or f"-{kind}]" in nodeid or f"-{kind}-" in nodeid:
+            return kind
+    return None
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    kind = _store_of(report.nodeid)
+    if kind is not None and report.when == "call" and report.passed:
+        _passed_by_store[kind] += 1
+
+
+def _postgres_missing_in_ci() -> str | None:
+    """Why this run must fail under CI (CI set): PostgreSQL was not tested, so green would mean nothing."""
+    if not os.environ.get("CI"):
+        return None
+    if not os.environ.get("SEGMENTQL_TEST_POSTGRES_URL"):
+        return "CI is set but SEGMENTQL_TEST_POSTGRES_URL is not: every PostgreSQL case was skipped"
+    if _passed_by_store["postgresql"] == 0:
+        return "CI is set but no PostgreSQL test passed"
+    return None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _postgres_missing_in_ci() and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """How many tests ran on each store, so that CI shows PostgreSQL was not silently skipped."""
-    counts = {kind: 0 for kind in ("sqlite", "postgresql")}
-    for report in terminalreporter.stats.get("passed", []):
-        for kind in counts:
-            if f"[{kind}" in report.nodeid or f"-{kind}]" in report.nodeid:
-                counts[kind] += 1
+    counts = _passed_by_store
     terminalreporter.write_line(f"store-backed tests passed: sqlite={counts['sqlite']} postgresql={counts['postgresql']}")
+    problem = _postgres_missing_in_ci()
+    if problem:
+        terminalreporter.write_line(f"FAILED: {problem}", red=True, bold=True)

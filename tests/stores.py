@@ -31,6 +31,7 @@ class StoreFactory:
         self.kind = kind
         self.directory = directory
         self.schemas: list[str] = []
+        self.databases: list[str] = []
 
     def url(self) -> str:
         if self.kind == "sqlite":
@@ -53,14 +54,27 @@ class StoreFactory:
             await migrate.prepare(store)
         return store
 
+    async def standalone_url(self) -> str:
+        """The URL of a new, empty store that the URL alone names, for the command line and server processes:
+        a new SQLite file, or a new PostgreSQL database (a schema of its own needs a search_path no URL carries)."""
+        if self.kind == "sqlite":
+            return self.url()
+        assert POSTGRES_URL
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        url = await create_database(POSTGRES_URL, name)
+        self.databases.append(name)
+        return url
+
     async def drop_all(self) -> None:
-        if not self.schemas:
-            return
-        admin = Store(self.url())
-        async with admin.begin() as connection:
-            for schema in self.schemas:
-                await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await admin.dispose()
+        if self.schemas:
+            admin = Store(self.url())
+            async with admin.begin() as connection:
+                for schema in self.schemas:
+                    await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            await admin.dispose()
+        for name in self.databases:
+            assert POSTGRES_URL
+            await drop_database(POSTGRES_URL, name, force=True)
 
 
 async def create_database(server_url: str, name: str) -> str:
@@ -69,8 +83,9 @@ async def create_database(server_url: str, name: str) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
-async def drop_database(server_url: str, name: str) -> None:
-    await _outside_transactions(server_url, f'DROP DATABASE IF EXISTS "{name}"')
+async def drop_database(server_url: str, name: str, force: bool = False) -> None:
+    """DROP DATABASE `name`; `force` ends its sessions first (e.g. those of a server process just killed)."""
+    await _outside_transactions(server_url, f'DROP DATABASE IF EXISTS "{name}"' + (" WITH (FORCE)" if force else ""))
 
 
 async def _outside_transactions(server_url: str, sql: str) -> None:
