@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from server import cli
 from server.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED
 
 AS_OF = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
@@ -64,3 +66,8 @@ def record_page_shapes(monkeypatch: Any, module: Any) -> list[bool]:
 
     monkeypatch.setattr(module, "page_statement", recording)
     return shapes
+
+
+async def run_cli(*argv: str) -> int:
+    """`segmentql ARGV…` in this process; in a thread, since the command runs its own event loop as from a shell."""
+    return await asyncio.to_thread(cli.main, list(argv))

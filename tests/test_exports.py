@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -16,13 +15,12 @@ import pytest
 
 import resolvers.audiences
 import server.exports
-from server import cli
+from server import migrate
 from server.app import create_app
 from server.config import Settings
 from server.store import Store
 from tests.conftest import GraphQLClient
-from tests.helpers import AS_OF, before, event, iso, record_page_shapes, track
-from tests.stores import StoreFactory
+from tests.helpers import AS_OF, before, event, iso, record_page_shapes, run_cli, track
 
 HEADER = ["id", "email", "phone_number", "external_id", "first_name", "last_name"]
 CREATE = """mutation($input: CreateSegmentInput!) { createSegment(input: $input) { id } }"""
@@ -272,39 +270,35 @@ async def test_the_density_probe_looks_at_the_first_profiles_only(
 
 
 @pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
-    factory = StoreFactory("sqlite", tmp_path)
-    store = await factory.create()
+async def url_store(store_url: str) -> AsyncIterator[Store]:
+    """A store of each kind that its URL alone names, as the command line opens it."""
+    store = Store(store_url)
+    await migrate.prepare(store)
     yield store
     await store.dispose()
 
 
 @pytest.fixture
-async def sqlite_client(sqlite_store: Store) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(database_url=sqlite_store.url), store=sqlite_store)
+async def url_client(url_store: Store) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(database_url=url_store.url), store=url_store)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
         yield http
 
 
-async def run_cli(*argv: str) -> int:
-    # In a thread: the command runs its own event loop, as it does from a shell.
-    return await asyncio.to_thread(cli.main, list(argv))
-
-
 async def test_cli_export_writes_the_same_file_as_the_http_export(
-    sqlite_store: Store, sqlite_client: httpx.AsyncClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    url_store: Store, url_client: httpx.AsyncClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    gql = GraphQLClient(sqlite_client)
+    gql = GraphQLClient(url_client)
     await seed_shoppers(gql)
     segment_id = await create_segment(gql, ORDERED)
-    url = sqlite_store.url
+    url = url_store.url
 
     for kind in ("csv", "ndjson"):
         output = tmp_path / f"members.{kind}"
         code = await run_cli("export", "--segment", segment_id, "--format", kind, "--output", str(output),
                              "--as-of", iso(AS_OF), "--database-url", url)
         assert code == 0, capsys.readouterr().err
-        http = await sqlite_client.get(f"/segments/{segment_id}/members.{kind}", params={"asOf": iso(AS_OF)})
+        http = await url_client.get(f"/segments/{segment_id}/members.{kind}", params={"asOf": iso(AS_OF)})
         assert output.read_bytes() == http.content
     assert len(csv.reader(io.StringIO((tmp_path / "members.csv").read_text(), newline="")).__next__()) == 6
 
@@ -318,17 +312,17 @@ async def test_cli_export_writes_the_same_file_as_the_http_export(
 
 
 async def test_cli_export_refuses_unknown_segments_and_bad_times(
-    sqlite_store: Store, sqlite_client: httpx.AsyncClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    url_store: Store, url_client: httpx.AsyncClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    gql = GraphQLClient(sqlite_client)
+    gql = GraphQLClient(url_client)
     segment_id = await create_segment(gql, ORDERED)
     output = tmp_path / "out.csv"
 
-    assert await run_cli("export", "--segment", "999", "--output", str(output), "--database-url", sqlite_store.url) == 1
+    assert await run_cli("export", "--segment", "999", "--output", str(output), "--database-url", url_store.url) == 1
     assert "no segment" in capsys.readouterr().err
     assert not output.exists()
 
-    code = await run_cli("export", "--segment", segment_id, "--as-of", "soon", "--database-url", sqlite_store.url)
+    code = await run_cli("export", "--segment", segment_id, "--as-of", "soon", "--database-url", url_store.url)
     assert code == 2
     assert "asOf is not an ISO 8601 datetime" in capsys.readouterr().err
 
@@ -340,12 +334,12 @@ async def test_cli_export_refuses_unknown_segments_and_bad_times(
 
 
 async def test_cli_count_counts_a_text_expression(
-    sqlite_store: Store, sqlite_client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+    url_store: Store, url_client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    gql = GraphQLClient(sqlite_client)
+    gql = GraphQLClient(url_client)
     await seed_shoppers(gql)
     segment_id = await create_segment(gql, ORDERED)
-    url = sqlite_store.url
+    url = url_store.url
 
     assert await run_cli("count", 'did "Placed Order"', "--as-of", iso(AS_OF), "--database-url", url) == 0
     assert capsys.readouterr().out == "5\n"
@@ -358,15 +352,15 @@ async def test_cli_count_counts_a_text_expression(
 
 
 async def test_cli_count_reports_a_syntax_error_with_line_and_column(
-    sqlite_store: Store, capsys: pytest.CaptureFixture[str]
+    url_store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = await run_cli("count", 'did "Placed Order"\n  at lest 2 times', "--database-url", sqlite_store.url)
+    code = await run_cli("count", 'did "Placed Order"\n  at lest 2 times', "--database-url", url_store.url)
     assert code == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "line 2, column 6" in captured.err
     assert "expected" in captured.err
 
-    code = await run_cli("count", 'in segment "404"', "--database-url", sqlite_store.url)
+    code = await run_cli("count", 'in segment "404"', "--database-url", url_store.url)
     assert code == 2
     assert "no saved segment" in capsys.readouterr().err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,8 +12,8 @@ from alembic.runtime.migration import MigrationContext
 
 from resolvers.audiences import compile_filter, count_members
 from server import migrate
-from server.cli import main
 from server.store import Store, metadata
+from tests.helpers import run_cli
 from tests.stores import StoreFactory
 
 ROWS = """
@@ -87,23 +86,46 @@ async def test_prepare_creates_a_new_store_and_accepts_a_current_one(factory: St
         await store.dispose()
 
 
-def test_serve_refuses_an_out_of_date_store_and_migrate_upgrades_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+async def test_serve_refuses_an_out_of_date_store_and_migrate_upgrades_it(
+    store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-
-    async def make_old_store() -> None:
-        store = Store(url)
+    store = Store(store_url)
+    try:
         await migrate.upgrade(store, "0001")
+    finally:
         await store.dispose()
 
-    asyncio.run(make_old_store())
-
-    assert main(["serve", "--database-url", url, "--port", "1"]) == 1
+    assert await run_cli("serve", "--database-url", store_url, "--port", "1") == 1
     assert "run `segmentql migrate --database-url" in capsys.readouterr().err
 
-    assert main(["migrate", "--database-url", url]) == 0
-    assert f"at revision {migrate.head_revision()} (was 0001)" in capsys.readouterr().out
+    assert await run_cli("migrate", "--database-url", store_url) == 0
+    assert capsys.readouterr().out == f"store at revision {migrate.head_revision()} (was 0001)\n"
+    store = Store(store_url)
+    try:
+        assert await migrate.current_revision(store) == migrate.head_revision()
+        await migrate.prepare(store)  # what serve does first: it accepts the store now
+    finally:
+        await store.dispose()
+
+
+async def test_migrate_creates_an_empty_store_and_then_has_nothing_to_do(
+    store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run_cli("migrate", "--database-url", store_url) == 0
+    assert capsys.readouterr().out == f"store at revision {migrate.head_revision()} (was empty)\n"
+    store = Store(store_url)
+    try:
+        async with store.connect() as connection:
+            differences = await connection.run_sync(lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": True}), metadata))
+            tables = await connection.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))
+        assert differences == []
+        assert tables == {*metadata.tables, "alembic_version"}
+    finally:
+        await store.dispose()
+    assert await run_cli("migrate", "--database-url", store_url) == 0
+    head = migrate.head_revision()
+    assert capsys.readouterr().out == f"store at revision {head} (was {head})\n"
 
 
 async def test_the_migrations_make_the_tables_and_indexes_the_code_declares(factory: StoreFactory) -> None:
