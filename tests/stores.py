@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from server import migrate
 from server.store import Store
@@ -96,3 +98,26 @@ async def _outside_transactions(server_url: str, sql: str) -> None:
             await connection.exec_driver_sql(sql)
     finally:
         await admin.dispose()
+
+
+async def backend_pid(connection: AsyncConnection) -> int:
+    """The PostgreSQL server process of this connection."""
+    return int(await connection.scalar(sa.text("SELECT pg_backend_pid()")))
+
+
+async def wait_until_blocked(store: Store, waiting: int, task: asyncio.Task[Any], timeout: float = 60) -> tuple[str, list[int]]:
+    """Watch PostgreSQL (pg_stat_activity, on a connection of its own) until backend `waiting` waits on a lock;
+    return the lock's kind (wait_event) and the backends blocking it. Fails if `task`, the work running on that
+    backend, ends first (so it never waited) or nothing is seen waiting within `timeout` seconds."""
+    query = sa.text("SELECT wait_event_type, wait_event, pg_blocking_pids(pid) FROM pg_stat_activity WHERE pid = :pid")
+    deadline = time.monotonic() + timeout
+    # Autocommit: inside a transaction pg_stat_activity is a snapshot taken once.
+    async with store.engine.connect() as connection:
+        watching = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        while True:
+            assert not task.done(), f"backend {waiting} finished without waiting for a lock: {task}"
+            row = (await watching.execute(query, {"pid": waiting})).one_or_none()
+            if row is not None and row[0] == "Lock":
+                return str(row[1]), list(row[2])
+            assert time.monotonic() < deadline, f"backend {waiting} was not seen waiting on a lock: {row}"
+            await asyncio.sleep(0.01)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,10 +15,8 @@ from hypothesis import strategies as st
 from server.ingest import EventInput, track_events
 from server.store import conversations, events, metrics, profile_metrics, profiles
 from server.timestamps import to_micros
-from tests.helpers import ESCALATED_NAME, RECOMMENDED_NAME, RESOLVED_NAME, STARTED_NAME, event, iso, track
-
-# Windows are measured back from the real now: events are placed relative to it.
-NOW = datetime.now(UTC).replace(microsecond=0)
+from tests.helpers import ESCALATED_NAME, RECOMMENDED_NAME, RESOLVED_NAME, STARTED_NAME, event, iso, run_cli, track
+from tests.stores import backend_pid, wait_until_blocked
 
 DETAILS = """
 id status channel startedAt endedAt initialSkill finalSkill escalationReason tags recommendedProducts
@@ -40,8 +40,19 @@ PAGE = """query($status: ConversationStatus, $channel: String, $within: TimeWind
 }"""
 
 
-def ago(**delta: float) -> str:
-    return iso(NOW - timedelta(**delta))
+Ago = Callable[..., str]
+
+
+@pytest.fixture
+def ago() -> Ago:
+    """ISO text of an instant before now, with now read when the test starts: `conversations(within:)` has no
+    asOf, so its windows are measured back from the real clock, and events are placed relative to it."""
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def before_now(**delta: float) -> str:
+        return iso(now - timedelta(**delta))
+
+    return before_now
 
 
 async def one(gql: Any, conversation_id: str) -> dict[str, Any] | None:
@@ -72,7 +83,7 @@ async def all_pages(gql: Any, first: int, **variables: Any) -> tuple[list[str], 
     return ids, total
 
 
-async def test_status_is_decided_by_the_latest_resolved_or_escalated_event(gql: Any) -> None:
+async def test_status_is_decided_by_the_latest_resolved_or_escalated_event(gql: Any, ago: Ago) -> None:
     await track(
         gql,
         event("a@x", STARTED_NAME, ago(hours=5), conversation_id="res-then-esc", channel="web", initial_skill="Billing"),
@@ -114,7 +125,7 @@ async def test_status_is_decided_by_the_latest_resolved_or_escalated_event(gql: 
         "StartedConversationEvent", "ConversationResolvedEvent", "ConversationEscalatedEvent"]
 
 
-async def test_tags_union_products_in_order_of_first_recommendation_and_events_oldest_first(gql: Any) -> None:
+async def test_tags_union_products_in_order_of_first_recommendation_and_events_oldest_first(gql: Any, ago: Ago) -> None:
     await track(
         gql,
         event("p@x", "Started Customer Agent Conversation", ago(hours=6),
@@ -142,7 +153,7 @@ async def test_tags_union_products_in_order_of_first_recommendation_and_events_o
     assert found["events"][4]["tags"] == ["shipping", "solved", "vip"]
 
 
-async def test_a_conversation_without_a_started_event_starts_at_its_first_event(gql: Any) -> None:
+async def test_a_conversation_without_a_started_event_starts_at_its_first_event(gql: Any, ago: Ago) -> None:
     await track(
         gql,
         event("n@x", RECOMMENDED_NAME, ago(hours=3), conversation_id="headless", products=["SKU-9"], channel="email"),
@@ -155,7 +166,7 @@ async def test_a_conversation_without_a_started_event_starts_at_its_first_event(
     assert found["initialSkill"] is None
 
 
-async def test_unknown_conversations_are_null(gql: Any) -> None:
+async def test_unknown_conversations_are_null(gql: Any, ago: Ago) -> None:
     assert await one(gql, "nope") is None
     # A custom event carrying a conversation_id is not a Customer Agent conversation.
     await track(gql, event("o@x", "Placed Order", ago(hours=1), conversation_id="order-only"))
@@ -163,7 +174,7 @@ async def test_unknown_conversations_are_null(gql: Any) -> None:
     assert (await gql.data(PAGE, {}))["conversations"]["totalCount"] == 0
 
 
-def _conversation(n: int, status: str, started_hours_ago: float, channel: str) -> list[dict[str, Any]]:
+def _conversation(ago: Ago, n: int, status: str, started_hours_ago: float, channel: str) -> list[dict[str, Any]]:
     cid = f"conv-{n:02d}"
     email = f"u{n % 3}@x"
     out = [event(email, STARTED_NAME, ago(hours=started_hours_ago), conversation_id=cid, channel=channel)]
@@ -178,7 +189,7 @@ STATUS_CYCLE = ("RESOLVED", "ESCALATED", "OPEN", "RESOLVED")
 
 
 @pytest.fixture
-async def many(gql: Any) -> dict[str, dict[str, Any]]:
+async def many(gql: Any, ago: Ago) -> dict[str, dict[str, Any]]:
     """21 conversations; several start at the same instant so that the id breaks the tie."""
     expected: dict[str, dict[str, Any]] = {}
     batch: list[dict[str, Any]] = []
@@ -186,7 +197,7 @@ async def many(gql: Any) -> dict[str, dict[str, Any]]:
         status = STATUS_CYCLE[n % len(STATUS_CYCLE)]
         started = 10 + n // 3  # three conversations per start time
         channel = "SMS" if n % 2 else "web"
-        batch.extend(_conversation(n, status, started, channel))
+        batch.extend(_conversation(ago, n, status, started, channel))
         expected[f"conv-{n:02d}"] = {"status": status, "started": started, "channel": channel}
     await track(gql, *batch)
     return expected
@@ -211,7 +222,7 @@ async def test_paging_with_a_status_filter_neither_repeats_nor_skips(
     assert total == 21
 
 
-async def test_channel_and_start_window_filters(gql: Any, many: dict[str, dict[str, Any]]) -> None:
+async def test_channel_and_start_window_filters(gql: Any, ago: Ago, many: dict[str, dict[str, Any]]) -> None:
     ids, total = await all_pages(gql, 4, channel="SMS", status="RESOLVED")
     assert ids == _ordered(many, lambda info: info["channel"] == "SMS" and info["status"] == "RESOLVED")
     assert total == len(ids) > 0
@@ -226,7 +237,29 @@ async def test_channel_and_start_window_filters(gql: Any, many: dict[str, dict[s
     assert (ids, total) == ([], 0)
 
 
-async def test_edges_carry_status_and_start(gql: Any, many: dict[str, dict[str, Any]]) -> None:
+async def test_start_windows_last_days_since_and_before(gql: Any, ago: Ago) -> None:
+    """A conversation is in a window by its start; `since` includes its instant, `before` excludes it."""
+    await track(
+        gql,
+        event("a@x", STARTED_NAME, ago(hours=2), conversation_id="h02"),
+        event("a@x", STARTED_NAME, ago(hours=23), conversation_id="h23"),
+        event("b@x", STARTED_NAME, ago(hours=25), conversation_id="h25"),
+        event("b@x", STARTED_NAME, ago(days=3), conversation_id="d3"),
+        # Started three days ago, resolved an hour ago: still a conversation of three days ago.
+        event("c@x", STARTED_NAME, ago(days=3, hours=1), conversation_id="d3-late"),
+        event("c@x", RESOLVED_NAME, ago(hours=1), conversation_id="d3-late"),
+    )
+    assert await all_pages(gql, 2, within={"lastDays": 1}) == (["h02", "h23"], 2)
+    assert await all_pages(gql, 2, within={"lastDays": 2}) == (["h02", "h23", "h25"], 3)
+    assert await all_pages(gql, 2, within={"lastDays": 4}) == (["h02", "h23", "h25", "d3", "d3-late"], 5)
+    assert await all_pages(gql, 2, within={"lastDays": 4}, status="RESOLVED") == (["d3-late"], 1)
+    assert await all_pages(gql, 2, within={"since": ago(hours=23)}) == (["h02", "h23"], 2)
+    assert await all_pages(gql, 2, within={"since": ago(days=3)}) == (["h02", "h23", "h25", "d3"], 4)
+    assert await all_pages(gql, 2, within={"before": ago(hours=23)}) == (["h25", "d3", "d3-late"], 3)
+    assert await all_pages(gql, 2, within={"before": ago(days=3)}) == (["d3-late"], 1)
+
+
+async def test_edges_carry_status_and_start(gql: Any, ago: Ago, many: dict[str, dict[str, Any]]) -> None:
     page = (await gql.data(PAGE, {"first": 3}))["conversations"]
     nodes = [edge["node"] for edge in page["edges"]]
     assert [n["id"] for n in nodes] == _ordered(many)[:3]
@@ -252,7 +285,7 @@ async def test_bad_input(gql: Any, variables: dict[str, Any], input_path: list[A
     assert error["path"] == ["conversations"]
 
 
-async def test_a_cursor_of_another_list_is_refused(gql: Any) -> None:
+async def test_a_cursor_of_another_list_is_refused(gql: Any, ago: Ago) -> None:
     await track(gql, event("e@x", STARTED_NAME, ago(hours=1), conversation_id="x"), event("e@x", "Placed Order", ago(hours=1)))
     events_cursor = (await gql.data("{ events(first: 1) { pageInfo { endCursor } } }"))["events"]["pageInfo"]["endCursor"]
     error = await gql.error(PAGE, {"after": events_cursor})
@@ -262,7 +295,7 @@ async def test_a_cursor_of_another_list_is_refused(gql: Any) -> None:
 # ---------------------------------------------------------------- the conversations table, kept by writes
 
 
-async def test_a_conversation_follows_its_events_across_batches(gql: Any) -> None:
+async def test_a_conversation_follows_its_events_across_batches(gql: Any, ago: Ago) -> None:
     started = event("a@x", STARTED_NAME, ago(hours=5), conversation_id="c-1")
     escalated = {**event("a@x", ESCALATED_NAME, ago(hours=4), conversation_id="c-1", channel="SMS"), "uniqueId": "esc-1"}
     await track(gql, started)
@@ -399,25 +432,28 @@ async def test_concurrent_writes_to_one_conversation_both_count_on_postgresql(st
     recompute must see the earlier write's metric and event."""
     if store.dialect != "postgresql":
         pytest.skip("SQLite runs one write at a time")
-    import asyncio
-
     from server.ingest import _write_events, normalise_event
 
     def event_at(metric: str, minutes: int) -> EventInput:
         return EventInput(metric, {"email": "a@x"}, BASE + timedelta(minutes=minutes), {"conversation_id": "c-race"})
 
     await track_events(store, [event_at("Placed Order", 0)])  # the profile exists; no agent metric yet
+    second_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     async with store.writer.connect() as first:
         await first.begin()
+        first_pid = await backend_pid(first)
         await first.run_sync(lambda sync: _write_events(sync, [normalise_event(event_at(RESOLVED_NAME, 9), 0)]))
 
         async def second() -> None:
             async with store.writer.begin() as connection:
+                second_pid.set_result(await backend_pid(connection))
                 await connection.run_sync(lambda sync: _write_events(sync, [normalise_event(event_at(STARTED_NAME, 1), 0)]))
 
         start = asyncio.create_task(second())
-        await asyncio.sleep(0.3)
-        assert not start.done()  # it waits for the first write to commit
+        # PostgreSQL shows the second write waiting on a lock the first one holds until it commits.
+        _, blockers = await wait_until_blocked(store, await second_pid, start)
+        assert blockers == [first_pid]
+        assert (await _stored_conversations(store))[0] == []  # neither write is visible yet
         await first.commit()
         await start
     stored, profile_ids = await _stored_conversations(store)
@@ -437,18 +473,15 @@ async def test_a_write_holds_a_bounded_number_of_locks_on_postgresql(store: Any)
     assert held == LOCK_BUCKETS
 
 
-def test_rebuild_recomputes_conversations_that_writes_did_not_keep(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_rebuild_recomputes_conversations_that_writes_did_not_keep(
+    store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """As after an older version wrote events beside this one: the table lacks conversations; the command restores them."""
-    import asyncio
-
     from server import migrate
-    from server.cli import main
     from server.store import Store
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-
     async def write_then_lose(lost: bool) -> list[tuple[Any, ...]]:
-        store = Store(url)
+        store = Store(store_url)
         try:
             await migrate.prepare(store)
             if lost:
@@ -462,7 +495,7 @@ def test_rebuild_recomputes_conversations_that_writes_did_not_keep(tmp_path: Any
         finally:
             await store.dispose()
 
-    assert asyncio.run(write_then_lose(lost=True)) == []
-    assert main(["rebuild-conversations", "--database-url", url]) == 0
+    assert await write_then_lose(lost=True) == []
+    assert await run_cli("rebuild-conversations", "--database-url", store_url) == 0
     assert "2 conversations and 2 (profile, metric) first times recomputed" in capsys.readouterr().out
-    assert [row[0] for row in asyncio.run(write_then_lose(lost=False))] == ["c-1", "c-2"]
+    assert [row[0] for row in await write_then_lose(lost=False)] == ["c-1", "c-2"]

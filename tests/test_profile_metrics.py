@@ -17,6 +17,8 @@ from server import profile_metric_summaries
 from server.ingest import BatchError, EventInput, _write_events, normalise_event, track_events
 from server.store import events, metrics, profile_metrics, profiles
 from server.timestamps import to_micros
+from tests.helpers import run_cli
+from tests.stores import backend_pid, wait_until_blocked
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 EMAILS = ("p1@x", "p2@x", "p3@x")
@@ -93,20 +95,25 @@ async def test_concurrent_writes_of_one_profile_and_metric_keep_the_earliest_on_
         return EventInput("Placed Order", {"email": "a@x"}, BASE + timedelta(minutes=minutes))
 
     await track_events(store, [order_at(5)])
+    second_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     async with store.writer.connect() as first:
         await first.begin()
+        first_pid = await backend_pid(first)
         await first.run_sync(lambda sync: _write_events(sync, [normalise_event(order_at(9), 0)]))
 
         async def second() -> None:
             async with store.writer.begin() as connection:
+                second_pid.set_result(await backend_pid(connection))
                 await connection.run_sync(lambda sync: _write_events(sync, [normalise_event(order_at(1), 0)]))
 
         earlier = asyncio.create_task(second())
-        await asyncio.sleep(0.3)
-        assert not earlier.done()  # it waits for the first write's row
+        # PostgreSQL shows the second write waiting on a lock that the first one holds.
+        _, blockers = await wait_until_blocked(store, await second_pid, earlier)
+        assert blockers == [first_pid]
         await first.commit()
         await earlier
     assert [row[2] for row in await _kept(store)] == [to_micros(BASE + timedelta(minutes=1))]
+    assert await _kept(store) == await _from_events(store)
 
 
 async def test_ever_did_reads_one_row_per_profile_not_the_events(store: Any) -> None:
@@ -126,15 +133,12 @@ async def test_ever_did_reads_one_row_per_profile_not_the_events(store: Any) -> 
         assert not any(" x " in f" {detail} " or "events" in detail for detail in details), details
 
 
-def test_rebuild_summaries_restores_what_writes_did_not_keep(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_rebuild_summaries_restores_what_writes_did_not_keep(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     from server import migrate
-    from server.cli import main
     from server.store import Store
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-
     async def write(lose: bool) -> list[tuple[Any, ...]]:
-        store = Store(url)
+        store = Store(store_url)
         try:
             await migrate.prepare(store)
             if lose:
@@ -146,10 +150,10 @@ def test_rebuild_summaries_restores_what_writes_did_not_keep(tmp_path: Any, caps
         finally:
             await store.dispose()
 
-    assert asyncio.run(write(lose=True)) == []
-    assert main(["rebuild-summaries", "--database-url", url]) == 0
+    assert await write(lose=True) == []
+    assert await run_cli("rebuild-summaries", "--database-url", store_url) == 0
     assert "0 conversations and 1 (profile, metric) first times recomputed" in capsys.readouterr().out
-    assert [row[2] for row in asyncio.run(write(lose=False))] == [to_micros(BASE)]
+    assert [row[2] for row in await write(lose=False)] == [to_micros(BASE)]
 
 
 async def test_a_write_reads_its_own_events_by_id(store: Any) -> None:
