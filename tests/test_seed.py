@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from seed import PLACED_ORDER, VIEWED_PRODUCT, generate, generate_profiles, seed_store
-from server.agent_metrics import AGENT_METRICS, ESCALATED, RECOMMENDED, STARTED
+from server.agent_metrics import AGENT_METRICS, ESCALATED, RECOMMENDED, RESOLVED, STARTED
 from server.store import Store, events, metrics, profiles
 from server.timestamps import MICROS_PER_DAY, to_micros
 from tests.stores import StoreFactory
@@ -28,6 +28,46 @@ TOUR = {
         "metric": ESCALATED.name, "count": {"atLeast": 2}, "within": {"lastDays": 30}}},
     "never started a conversation": {"didNot": {"metric": STARTED.name}},
 }
+
+
+# The demo data of (PROFILES, DAYS, SEED, END) is deterministic: these are its exact figures.
+EVENTS_BY_METRIC = {
+    ESCALATED.name: 54, RESOLVED.name: 101, PLACED_ORDER: 137, RECOMMENDED.name: 60, STARTED.name: 177, VIEWED_PRODUCT: 1022,
+}
+TOUR_ANSWERS = {
+    "recommended, no order within 48 hours": 7,
+    "escalated in the last 7 days": 13,
+    "started by SMS": 17,
+    "escalated at least twice in 30 days": 8,
+    "never started a conversation": 204,
+}
+
+
+def tour_answers_from_the_generated_events() -> dict[str, int]:
+    """The tour questions answered in Python over the events the seed generates, as SEMANTICS.md defines them."""
+    by_profile: dict[str, list[tuple[str, datetime, dict[str, Any]]]] = {
+        shopper.email: [] for shopper in generate_profiles(PROFILES, DAYS, SEED, END)}
+    for e in generate(PROFILES, DAYS, SEED, END):
+        assert e.occurred_at is not None and e.profile["email"] is not None
+        by_profile[e.profile["email"]].append((e.metric, e.occurred_at, e.properties or {}))
+
+    def times(email: str, metric: str, since: datetime | None = None) -> list[datetime]:
+        return [t for m, t, _ in by_profile[email] if m == metric and t <= END and (since is None or since <= t)]
+
+    def dropped_off(email: str) -> bool:
+        orders = times(email, PLACED_ORDER)
+        return any(x + timedelta(hours=48) <= END and not any(x < y <= x + timedelta(hours=48) for y in orders)
+                   for x in times(email, RECOMMENDED.name, END - timedelta(days=7)))
+
+    week, month = END - timedelta(days=7), END - timedelta(days=30)
+    return {
+        "recommended, no order within 48 hours": sum(map(dropped_off, by_profile)),
+        "escalated in the last 7 days": sum(bool(times(email, ESCALATED.name, week)) for email in by_profile),
+        "started by SMS": sum(any(m == STARTED.name and t <= END and p.get("channel") == "SMS" for m, t, p in events)
+                              for events in by_profile.values()),
+        "escalated at least twice in 30 days": sum(len(times(email, ESCALATED.name, month)) >= 2 for email in by_profile),
+        "never started a conversation": sum(not times(email, STARTED.name) for email in by_profile),
+    }
 
 
 async def _seed(store: Store) -> dict[str, Any]:
@@ -69,7 +109,7 @@ async def test_same_seed_and_end_give_identical_stores(store: Store, store_kind:
 async def test_reseeding_the_same_store_adds_nothing(store: Store) -> None:
     first = await _seed(store)
     assert first["profiles_created"] == PROFILES
-    assert first["accepted"] == first["events"] > 0
+    assert first["accepted"] == first["events"] == sum(EVENTS_BY_METRIC.values()) == 1551
     before = await _stored_events(store)
     again = await _seed(store)
     assert again["profiles_created"] == 0
@@ -86,7 +126,7 @@ async def test_every_metric_is_present_inside_the_window(store: Store) -> None:
     by_metric: dict[str, int] = {}
     for _, metric, _, _, _ in stored:
         by_metric[metric] = by_metric.get(metric, 0) + 1
-    assert by_metric == summary["events_by_metric"]
+    assert by_metric == summary["events_by_metric"] == EVENTS_BY_METRIC
     assert set(by_metric) == {*(m.name for m in AGENT_METRICS), PLACED_ORDER, VIEWED_PRODUCT}
     end = to_micros(END)
     assert all(end - DAYS * MICROS_PER_DAY <= ts <= end for _, _, ts, _, _ in stored)
@@ -100,7 +140,13 @@ async def test_every_metric_is_present_inside_the_window(store: Store) -> None:
 
 async def test_the_tour_questions_have_answers(store: Store, gql: Any) -> None:
     await _seed(store)
+    answers = {}
     for name, segment_filter in TOUR.items():
         data = await gql.data(COUNT, {"filter": segment_filter, "asOf": END.isoformat()})
-        total = data["profiles"]["totalCount"]
-        assert 0 < total < PROFILES, name
+        answers[name] = data["profiles"]["totalCount"]
+    assert answers == TOUR_ANSWERS
+    assert all(0 < total < PROFILES for total in answers.values())  # each question tells profiles apart
+
+
+def test_the_tour_answers_follow_from_the_generated_events() -> None:
+    assert tour_answers_from_the_generated_events() == TOUR_ANSWERS
