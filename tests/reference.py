@@ -1,124 +1,197 @@
-"""A pure-Python evaluator of SEMANTICS.md, written for clarity, to check the SQL compiler against."""
+"""A pure-Python evaluator of the filter language, written from the contract alone (docs/filters.md).
+
+It reads filters in the structured input shape (plain JSON, as a client sends them) and a world of
+profiles and events as a client sent them (metric spellings and property keys as given), so that it
+shares nothing with the code under test: it imports nothing from `resolvers`, `server` or `schema`,
+and its tables (metric spellings, key spellings) are written out from the contract.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from resolvers import filter_ast as ast
-from server.agent_metrics import metric_key
-from server.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, parse_datetime, to_micros
 
 MISSING = object()
 
+# The four Customer Agent metrics: every accepted spelling, matched case-insensitively.
+AGENT_METRIC_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "Started Conversation with Customer Agent": ("Started Customer Agent Conversation", "STARTED_CONVERSATION"),
+    "Conversation with Customer Agent Resolved": ("Resolved Customer Agent Conversation", "CONVERSATION_RESOLVED"),
+    "Conversation with Customer Agent Escalated": ("Escalated Customer Agent Conversation", "CONVERSATION_ESCALATED"),
+    "Received Product Recommendation from Customer Agent": ("RECEIVED_PRODUCT_RECOMMENDATION",),
+}
+# On ingest of those four metrics, these spellings of their keys are stored under the canonical key.
+AGENT_KEY_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "conversation_id": ("Conversation ID", "conversationId"),
+    "initial_skill": ("Initial skill", "initialSkill"),
+    "final_skill": ("Final skill", "finalSkill"),
+    "tags": ("Tags",),
+    "escalation_reason": ("Escalation reason", "escalationReason"),
+    "products": ("Products",),
+    "channel": ("Channel",),
+}
+PROFILE_FIELDS = ("email", "phoneNumber", "externalId", "firstName", "lastName")
+NEGATIONS = {"NEQ": "EQ", "NOT_IN": "IN", "NOT_CONTAINS": "CONTAINS", "NOT_EXISTS": "EXISTS"}
+
+_CANONICAL_METRIC = {
+    spelling.lower(): canonical
+    for canonical, others in AGENT_METRIC_SPELLINGS.items()
+    for spelling in (canonical, *others)
+}
+_CANONICAL_KEY = {spelling: key for key, spellings in AGENT_KEY_SPELLINGS.items() for spelling in spellings}
+
+
+def metric_identity(name: str) -> str:
+    """What two metric names are the same metric by: case-insensitive, agent spellings folded."""
+    return _CANONICAL_METRIC.get(name.lower(), name).lower()
+
+
+def is_agent_metric(name: str) -> bool:
+    return name.lower() in _CANONICAL_METRIC
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant; without an offset it is UTC."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
 
 @dataclass
-class RefEvent:
-    profile_id: int
+class Event:
+    """One event as it was sent: the profile's email, the metric as spelled, the time, the properties as keyed."""
+
+    email: str
     metric: str
-    ts: int  # microseconds
+    occurred_at: datetime
     properties: dict[str, Any]
 
+    def stored_properties(self) -> dict[str, Any]:
+        if not is_agent_metric(self.metric):
+            return self.properties
+        return {_CANONICAL_KEY.get(key, key): value for key, value in self.properties.items()}
+
 
 @dataclass
-class RefProfile:
-    id: int
-    fields: dict[str, Any]  # email, phoneNumber, externalId, firstName, lastName (None when unset)
-    created_at: int
-    properties: dict[str, Any] = field(default_factory=dict)
+class Profile:
+    email: str
+    fields: dict[str, Any]  # firstName, lastName, …: absent or None when unset
+    properties: dict[str, Any]
+    created_at: datetime | None = None  # set by the server, read back after the world is stored
 
 
 @dataclass
 class World:
-    profiles: list[RefProfile]
-    events: list[RefEvent]
-    segments: Mapping[str, ast.Filter] = field(default_factory=dict)
+    profiles: list[Profile]
+    events: list[Event]
+    segments: dict[str, Any] = field(default_factory=dict)  # saved segment id -> its filter (input shape)
 
-    def members(self, node: ast.Filter | None, as_of: int) -> list[int]:
-        return sorted(p.id for p in self.profiles if node is None or self.holds(node, p, as_of))
+    def members(self, node: Mapping[str, Any] | None, as_of: datetime) -> list[str]:
+        """The emails of the audience, sorted."""
+        return sorted(p.email for p in self.profiles if node is None or self.holds(node, p, as_of))
 
-    def holds(self, node: ast.Filter, profile: RefProfile, as_of: int) -> bool:
-        match node:
-            case ast.And(items):
-                return all(self.holds(item, profile, as_of) for item in items)
-            case ast.Or(items):
-                return any(self.holds(item, profile, as_of) for item in items)
-            case ast.Not(item):
-                return not self.holds(item, profile, as_of)
-            case ast.Did(condition):
-                return count_holds(condition.count, len(self.qualifying(condition, profile.id, as_of)))
-            case ast.DidNot(condition):
-                return not count_holds(condition.count, len(self.qualifying(condition, profile.id, as_of)))
-            case ast.ProfileMatch(condition):
-                return profile_condition_holds(condition, profile)
-            case ast.InSegment(segment_id):
-                return self.holds(self.segments[segment_id], profile, as_of)
-        raise TypeError(node)
+    def holds(self, node: Mapping[str, Any], profile: Profile, as_of: datetime) -> bool:
+        ((key, value),) = node.items()
+        if key == "and":
+            return all(self.holds(item, profile, as_of) for item in value)
+        if key == "or":
+            return any(self.holds(item, profile, as_of) for item in value)
+        if key == "not":
+            return not self.holds(value, profile, as_of)
+        if key == "did":
+            return self.did(value, profile, as_of)
+        if key == "didNot":
+            return not self.did(value, profile, as_of)
+        if key == "profile":
+            return profile_condition_holds(value, profile)
+        if key == "inSegment":
+            return self.holds(self.segments[value], profile, as_of)
+        raise ValueError(f"the reference does not read {key!r}")
 
-    def qualifying(self, condition: ast.EventCondition, profile_id: int, as_of: int) -> list[RefEvent]:
-        mine = [e for e in self.events if e.profile_id == profile_id and e.ts <= as_of]
+    def did(self, condition: Mapping[str, Any], profile: Profile, as_of: datetime) -> bool:
+        return count_holds(condition.get("count"), len(self.qualifying(condition, profile, as_of)))
+
+    def qualifying(self, condition: Mapping[str, Any], profile: Profile, as_of: datetime) -> list[Event]:
+        """The qualifying events of a did/didNot condition for one profile at `as_of`."""
+        existing = [e for e in self.events if e.email == profile.email and e.occurred_at <= as_of]
         found = []
-        for event in mine:
-            if metric_key(event.metric) != metric_key(condition.metric):
+        for event in existing:
+            if metric_identity(event.metric) != metric_identity(condition["metric"]):
                 continue
-            if not in_window(event.ts, condition.within, as_of):
+            if not in_window(event.occurred_at, condition.get("within"), as_of):
                 continue
-            if not all(condition_holds(c, event.properties.get(c.property, MISSING)) for c in condition.where):
+            if not all_hold(condition.get("where"), event.stored_properties()):
                 continue
-            if condition.followed_by and not has_follow_up(event, condition.followed_by, mine):
+            followed_by, not_followed_by = condition.get("followedBy"), condition.get("notFollowedBy")
+            if followed_by and not has_follow_up(event, followed_by, existing):
                 continue
-            if condition.not_followed_by:
-                window_closed = event.ts + condition.not_followed_by.within_hours * MICROS_PER_HOUR <= as_of
-                if not window_closed or has_follow_up(event, condition.not_followed_by, mine):
+            if not_followed_by:
+                waited = event.occurred_at + timedelta(hours=not_followed_by["withinHours"]) <= as_of
+                if not waited or has_follow_up(event, not_followed_by, existing):
                     continue
             found.append(event)
         return found
 
+    def nodes(self, node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+        """The node and every node below it, saved segments not expanded."""
+        yield node
+        ((key, value),) = node.items()
+        if key in ("and", "or"):
+            for item in value:
+                yield from self.nodes(item)
+        elif key == "not":
+            yield from self.nodes(value)
 
-def has_follow_up(event: RefEvent, follow_up: ast.FollowUp, candidates: list[RefEvent]) -> bool:
-    limit = event.ts + follow_up.within_hours * MICROS_PER_HOUR
+
+def has_follow_up(event: Event, follow_up: Mapping[str, Any], candidates: list[Event]) -> bool:
+    limit = event.occurred_at + timedelta(hours=follow_up["withinHours"])
+    mine = event.stored_properties()
     for later in candidates:
-        if metric_key(later.metric) != metric_key(follow_up.metric) or not event.ts < later.ts <= limit:
+        if metric_identity(later.metric) != metric_identity(follow_up["metric"]):
             continue
-        if not all(condition_holds(c, later.properties.get(c.property, MISSING)) for c in follow_up.where):
+        if not event.occurred_at < later.occurred_at <= limit:
             continue
-        if all(present_and_equal(event.properties, later.properties, key) for key in follow_up.same_properties):
+        theirs = later.stored_properties()
+        if not all_hold(follow_up.get("where"), theirs):
+            continue
+        if all(present(mine.get(k, MISSING)) and present(theirs.get(k, MISSING)) and json_equal(mine[k], theirs[k])
+               for k in follow_up.get("sameProperties") or ()):
             return True
     return False
 
 
-def present_and_equal(one: dict[str, Any], other: dict[str, Any], key: str) -> bool:
-    a, b = one.get(key), other.get(key)
-    return a is not None and b is not None and json_equal(a, b)
+def all_hold(conditions: list[Mapping[str, Any]] | None, properties: Mapping[str, Any]) -> bool:
+    return all(condition_holds(c, properties.get(c["property"], MISSING)) for c in conditions or ())
 
 
-def count_holds(count: ast.Count, n: int) -> bool:
-    match count:
-        case ast.AtLeast(k):
-            return n >= k
-        case ast.AtMost(k):
-            return n <= k
-        case ast.Exactly(k):
-            return n == k
-    raise TypeError(count)
+def count_holds(count: Mapping[str, int] | None, n: int) -> bool:
+    if not count:
+        return n >= 1
+    ((kind, k),) = count.items()
+    return {"atLeast": n >= k, "atMost": n <= k, "exactly": n == k}[kind]
 
 
-def in_window(ts: int, window: ast.Window | None, as_of: int) -> bool:
-    match window:
-        case None:
-            return True
-        case ast.LastDays(n):
-            return as_of - n * MICROS_PER_DAY <= ts <= as_of
-        case ast.LastHours(n):
-            return as_of - n * MICROS_PER_HOUR <= ts <= as_of
-        case ast.Since(at):
-            return ts >= to_micros(at)
-        case ast.Before(at):
-            return ts < to_micros(at)
-        case ast.Between(start, end):
-            return to_micros(start) <= ts < to_micros(end)
-    raise TypeError(window)
+def in_window(moment: datetime, window: Mapping[str, Any] | None, as_of: datetime) -> bool:
+    if not window:
+        return True
+    ((kind, value),) = window.items()
+    if kind == "lastDays":
+        return as_of - timedelta(days=value) <= moment <= as_of
+    if kind == "lastHours":
+        return as_of - timedelta(hours=value) <= moment <= as_of
+    if kind == "since":
+        return moment >= parse_instant(value)
+    if kind == "before":
+        return moment < parse_instant(value)
+    if kind == "between":
+        return parse_instant(value["from"]) <= moment < parse_instant(value["to"])
+    raise ValueError(f"the reference does not read the window {kind!r}")
+
+
+def present(value: Any) -> bool:
+    return value is not MISSING and value is not None
 
 
 def is_number(value: Any) -> bool:
@@ -126,53 +199,55 @@ def is_number(value: Any) -> bool:
 
 
 def json_equal(a: Any, b: Any) -> bool:
-    """JSON equality: same type, numbers by value (1 == 1.0), booleans never equal to numbers."""
+    """Same JSON type and value; numbers by value (1 equals 1.0), booleans never equal numbers."""
     if is_number(a) and is_number(b):
         return bool(a == b)
     if type(a) is not type(b):
         return False
     if isinstance(a, list):
         return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     return bool(a == b)
 
 
-def condition_holds(condition: ast.PropertyCondition, value: Any) -> bool:
-    """The table of SEMANTICS.md; `value` is MISSING when the key is absent (null counts as absent)."""
-    positive = ast.NEGATED_OPS.get(condition.op)
-    if positive is not None:
-        return not condition_holds(ast.PropertyCondition(condition.property, positive, condition.value), value)
-    present = value is not MISSING and value is not None
-    wanted = condition.value
-    match condition.op:
-        case ast.PropertyOp.EXISTS:
-            return present
-        case ast.PropertyOp.EQ:
-            return present and json_equal(value, wanted)
-        case ast.PropertyOp.IN:
-            return present and any(json_equal(value, item) for item in wanted)
-        case ast.PropertyOp.CONTAINS:
-            if isinstance(value, list):
-                return any(json_equal(item, wanted) for item in value)
-            return isinstance(value, str) and isinstance(wanted, str) and wanted in value
-        case ast.PropertyOp.STARTS_WITH:
-            return isinstance(value, str) and isinstance(wanted, str) and value.startswith(wanted)
-    comparable = (is_number(value) and is_number(wanted)) or (isinstance(value, str) and isinstance(wanted, str))
-    if not present or not comparable:
+def condition_holds(condition: Mapping[str, Any], value: Any) -> bool:
+    """The property-condition table: `value` is MISSING when the key is absent (null counts as absent)."""
+    op, wanted = condition["op"], condition.get("value")
+    if op in NEGATIONS:
+        return not condition_holds({**condition, "op": NEGATIONS[op]}, value)
+    if op == "EXISTS":
+        return present(value)
+    if not present(value):
         return False
-    return {
-        ast.PropertyOp.GT: value > wanted, ast.PropertyOp.GTE: value >= wanted,
-        ast.PropertyOp.LT: value < wanted, ast.PropertyOp.LTE: value <= wanted,
-    }[condition.op]
+    if op == "EQ":
+        return json_equal(value, wanted)
+    if op == "IN":
+        return isinstance(wanted, list) and any(json_equal(value, item) for item in wanted)
+    if op == "CONTAINS":
+        if isinstance(value, list):
+            return any(json_equal(item, wanted) for item in value)
+        return isinstance(value, str) and isinstance(wanted, str) and wanted in value
+    if op == "STARTS_WITH":
+        return isinstance(value, str) and isinstance(wanted, str) and value.startswith(wanted)
+    both_numbers = is_number(value) and is_number(wanted)
+    both_strings = isinstance(value, str) and isinstance(wanted, str)
+    both_instants = isinstance(value, datetime) and isinstance(wanted, datetime)
+    if not (both_numbers or both_strings or both_instants):
+        return False
+    return {"GT": value > wanted, "GTE": value >= wanted, "LT": value < wanted, "LTE": value <= wanted}[op]
 
 
-def profile_condition_holds(condition: ast.PropertyCondition, profile: RefProfile) -> bool:
-    if condition.property == "createdAt":
-        def micros(value: Any) -> Any:
-            return [micros(v) for v in value] if isinstance(value, list) else to_micros(parse_datetime(value))
-        wanted = micros(condition.value) if condition.value is not None else None
-        timed = ast.PropertyCondition(condition.property, condition.op, wanted)
-        return condition_holds(timed, profile.created_at)
-    if condition.property in profile.fields:
-        value = profile.fields[condition.property]
-        return condition_holds(condition, MISSING if value is None else value)
-    return condition_holds(condition, profile.properties.get(condition.property, MISSING))
+def profile_condition_holds(condition: Mapping[str, Any], profile: Profile) -> bool:
+    name = condition["property"]
+    if name == "createdAt":  # an instant: the condition's values are ISO datetimes
+        return condition_holds({**condition, "value": _instants(condition.get("value"))}, profile.created_at)
+    if name in PROFILE_FIELDS:
+        return condition_holds(condition, profile.fields.get(name, MISSING))
+    return condition_holds(condition, profile.properties.get(name, MISSING))
+
+
+def _instants(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_instants(item) for item in value]
+    return parse_instant(value) if isinstance(value, str) and re.match(r"\d{4}-\d\d-\d\d", value) else value
