@@ -8,7 +8,7 @@ rerunning on the same store adds nothing. `end` only shifts the whole timeline, 
 hour also adds nothing (the first run's data stays as it was: seed a fresh store to bring it up to now).
 Emails and phone numbers do not depend on the seed: use one seed per store.
 
-Events go through `server.ingest.track_events` in batches of 5,000, the real ingest path. Profiles are
+Events go through `resolvers.ingest.track_events` in batches of 5,000, the real ingest path. Profiles are
 written directly in bulk (one row per shopper, `createdAt` = signup time) because `upsertProfile`
 takes one transaction per profile, too slow for benchmark-sized stores.
 
@@ -34,13 +34,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server import migrate
-from server.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED
+from resolvers.ingest import EventInput, track_events
 from server.config import Settings
-from server.ingest import EventInput, track_events
-from server.store import Store, dialect_insert
-from server.store import profiles as profiles_table
-from server.timestamps import from_micros, to_micros
+from store import migrate
+from store.engine import Store
+from store.tables import dialect_insert
+from store.tables import profiles as profiles_table
+from vocabulary.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED
+from vocabulary.timestamps import from_micros, to_micros
 
 DEFAULT_PROFILES = 3000
 DEFAULT_DAYS = 90

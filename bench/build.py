@@ -1,6 +1,6 @@
 """Benchmark stores: seed.py's deterministic shoppers bulk-loaded into SQLite, cached under bench/data/.
 
-The tables come from the project's own metadata (`server.migrate.prepare`, the migrations); the events table's
+The tables come from the project's own metadata (`store.migrate.prepare`, the migrations); the events table's
 indexes are dropped for the load and recreated from the same metadata afterwards. Events are
 staged in shopper order (as the generator yields them) and copied into `events` in time order,
 as a live store would have received them, so ids grow with `ts`. Then the tables derived from those
@@ -35,11 +35,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import seed  # noqa: E402
-from server import migrate  # noqa: E402
-from server.agent_metrics import canonical_metric_name, metric_key  # noqa: E402
-from server.ingest import rebuild_derived_tables  # noqa: E402
-from server.store import Store, events  # noqa: E402
-from server.timestamps import to_micros  # noqa: E402
+from resolvers.ingest import rebuild_derived_tables  # noqa: E402
+from store import migrate  # noqa: E402
+from store.engine import Store  # noqa: E402
+from store.tables import events  # noqa: E402
+from vocabulary.agent_metrics import canonical_metric_name, metric_key  # noqa: E402
+from vocabulary.timestamps import to_micros  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 # Every bench store ends here, and every query is evaluated as of this instant (reproducible counts).
@@ -68,13 +69,13 @@ def schema_tag() -> str:
     """A short hash of the schema (tables, indexes, migration head): a cached store is rebuilt when it changes."""
     from sqlalchemy.schema import CreateTable
 
-    from server.store import metadata
+    from store.tables import metadata
 
     ddl = [str(CreateTable(table).compile(dialect=sqlite_dialect.dialect())) for table in metadata.sorted_tables]
     ddl += [str(CreateIndex(index).compile(dialect=sqlite_dialect.dialect()))
             for table in metadata.sorted_tables for index in sorted(table.indexes, key=lambda i: str(i.name))]
     try:
-        from server.migrate import head_revision
+        from store.migrate import head_revision
 
         ddl.append(head_revision())
     except ImportError:  # a version without migrations
@@ -225,7 +226,7 @@ def derive_tables(path: Path) -> None:
 
 def connect(path: Path) -> sqlite3.Connection:
     """A raw sqlite3 connection with the server's own pragmas."""
-    from server.store import _sqlite_pragmas
+    from store.engine import _sqlite_pragmas
 
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     _sqlite_pragmas(db, None)

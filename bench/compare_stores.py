@@ -41,9 +41,10 @@ from segments import SEGMENTS, Segment  # noqa: E402
 
 import seed  # noqa: E402
 from resolvers.compiler import FilterCompiler, count_statement, page_statement  # noqa: E402
-from resolvers.filter_input import filter_from_input  # noqa: E402
-from resolvers.filter_text import parse_filter  # noqa: E402
-from server.store import Store, events, metrics, profiles  # noqa: E402
+from resolvers.language.structured import filter_from_input  # noqa: E402
+from resolvers.language.text import parse_filter  # noqa: E402
+from store.engine import Store  # noqa: E402
+from store.tables import events, metrics, profiles  # noqa: E402
 from tests.stores import create_database, drop_database  # noqa: E402
 
 PAGE = 1000

@@ -31,11 +31,11 @@ sys.path.insert(0, str(ROOT))
 
 from build import derive_tables  # noqa: E402
 
-from server import migrate  # noqa: E402
-from server.agent_metrics import metric_key  # noqa: E402
-from server.store import Store  # noqa: E402
-from server.timestamps import MICROS_PER_DAY, format_datetime, now_utc, to_micros  # noqa: E402
+from store import migrate  # noqa: E402
+from store.engine import Store  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
+from vocabulary.agent_metrics import metric_key  # noqa: E402
+from vocabulary.timestamps import MICROS_PER_DAY, format_datetime, now_utc, to_micros  # noqa: E402
 
 METRIC = "Placed Order"
 FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim"]

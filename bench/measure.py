@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy.dialects.sqlite import pysqlite
 
 from resolvers.compiler import Audience, FilterCompiler, count_statement, page_statement
-from resolvers.filter_input import filter_from_input
-from resolvers.filter_text import parse_filter
+from resolvers.language.structured import filter_from_input
+from resolvers.language.text import parse_filter
 
 DIALECT = pysqlite.dialect()
 

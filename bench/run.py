@@ -28,7 +28,7 @@ import segments  # noqa: E402
 import service  # noqa: E402
 
 from resolvers.compiler import page_statement  # noqa: E402
-from server.timestamps import format_datetime  # noqa: E402
+from vocabulary.timestamps import format_datetime  # noqa: E402
 
 PARTS = ("segments", "duckdb", "graphql", "paging", "export", "conversations", "ingest", "growth")
 

@@ -13,8 +13,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.agent_metrics import ESCALATED, RECOMMENDED, STARTED, metric_key
-from server.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR
+from vocabulary.agent_metrics import ESCALATED, RECOMMENDED, STARTED, metric_key
+from vocabulary.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR
 
 PLACED_ORDER = "Placed Order"
 VIEWED_PRODUCT = "Viewed Product"

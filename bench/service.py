@@ -23,9 +23,9 @@ from segments import PagingAudience
 import seed
 from resolvers.audiences import PAGE_DENSITY_SAMPLE, walks_at
 from resolvers.compiler import density_statement
-from server.agent_metrics import metric_key
-from server.store import profiles
-from server.timestamps import format_datetime, from_micros, now_utc
+from store.tables import profiles
+from vocabulary.agent_metrics import metric_key
+from vocabulary.timestamps import format_datetime, from_micros, now_utc
 
 AS_OF_ISO = format_datetime(from_micros(AS_OF))
 PAGE = 1000
@@ -318,7 +318,7 @@ def _graphql_batch(batch: list[tuple[int, seed.EventInput]], prefix: str) -> lis
 
 
 def _raw_batch(batch: list[tuple[int, seed.EventInput]], prefix: str, metric_ids: dict[str, int]) -> list[tuple[Any, ...]]:
-    from server.timestamps import to_micros
+    from vocabulary.timestamps import to_micros
 
     rows = []
     for profile_id, event in batch:

@@ -22,11 +22,12 @@ from resolvers.compiler import (
 )
 from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import InputPath, QueryTimeoutError
-from resolvers.filter_ast import Filter, segment_references
-from resolvers.filter_limits import check_page_size
+from resolvers.language.ast import Filter, segment_references
+from resolvers.language.limits import check_page_size
 from resolvers.segments import checked_filter, referenced_segments
-from server.store import StatementTimeout, Store, profile_json, profile_row, profiles
-from server.timestamps import now_utc, to_micros
+from store.engine import StatementTimeout, Store
+from store.tables import profile_json, profile_row, profiles
+from vocabulary.timestamps import now_utc, to_micros
 
 T = TypeVar("T")
 PROFILE_CURSOR = "profile"

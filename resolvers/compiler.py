@@ -21,11 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.elements import ColumnElement
 
-from resolvers import filter_ast as ast
+from resolvers.language import ast as ast
 from resolvers.property_sql import NEGATED_OPS, PropertyDialect, matches, property_dialect
-from server.agent_metrics import metric_key
-from server.store import PROFILE_ROW, events, metrics, profile_metrics, profiles
-from server.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, parse_datetime, to_micros
+from store.tables import PROFILE_ROW, events, metrics, profile_metrics, profiles
+from vocabulary.agent_metrics import metric_key
+from vocabulary.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, parse_datetime, to_micros
 
 IdSet = Select[Any] | CompoundSelect[Any]
 
@@ -35,7 +35,7 @@ IdSet = Select[Any] | CompoundSelect[Any]
 # never nests inside another (conditions combine side by side), so none is correlated by mistake.
 SCANNED = events.alias("x")
 FOLLOW_UPS = events.alias("y")
-# A profile's first time of a metric (server/profile_metric_summaries.py): `f` where a condition tests
+# A profile's first time of a metric (store/profile_metric_summaries.py): `f` where a condition tests
 # it, `d` where a walk runs along them (a page's FROM; never inside a test).
 FIRSTS = profile_metrics.alias("f")
 DRIVING = profile_metrics.alias("d")

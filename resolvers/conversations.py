@@ -1,4 +1,4 @@
-"""Conversations: pages of the `conversations` table (server/conversation_summaries.py keeps it and
+"""Conversations: pages of the `conversations` table (store/conversation_summaries.py keeps it and
 states the rules for profile, channel, start, end and status), each filled in from its events.
 
 Filters (status, channel, start window) and keyset paging run over that table's indexes; only the
@@ -22,10 +22,11 @@ from resolvers.compiler import window_conditions
 from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import UserInputError
 from resolvers.events import event_query
-from resolvers.filter_limits import check_page_size
+from resolvers.language.limits import check_page_size
 from resolvers.metrics import now_micros, parse_window
-from server.agent_metrics import AGENT_METRIC_KEYS, ESCALATED, RECOMMENDED, RESOLVED, STARTED, metric_key
-from server.store import Store, conversations, events, metrics
+from store.engine import Store
+from store.tables import conversations, events, metrics
+from vocabulary.agent_metrics import AGENT_METRIC_KEYS, ESCALATED, RECOMMENDED, RESOLVED, STARTED, metric_key
 
 CONVERSATION_CURSOR = "conversation"
 STATUSES = ("OPEN", "RESOLVED", "ESCALATED")

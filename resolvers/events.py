@@ -8,9 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from resolvers.cursors import decode_cursor, encode_cursor
-from resolvers.filter_limits import check_page_size
-from server.agent_metrics import metric_key
-from server.store import Store, events, metrics
+from resolvers.language.limits import check_page_size
+from store.engine import Store
+from store.tables import events, metrics
+from vocabulary.agent_metrics import metric_key
 
 EVENT_CURSOR = "event"
 EVENT_COLUMNS = (

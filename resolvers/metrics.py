@@ -21,15 +21,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from resolvers import filter_ast as ast
 from resolvers.compiler import window_bounds, window_conditions
 from resolvers.errors import InputPath, UserInputError
-from resolvers.filter_input import window_from_input
-from resolvers.filter_limits import check_property_name, check_window
+from resolvers.language import ast as ast
+from resolvers.language.limits import check_property_name, check_window
+from resolvers.language.structured import window_from_input
 from resolvers.property_sql import property_dialect
-from server.agent_metrics import AGENT_METRIC_KEYS, AGENT_METRICS, agent_metric, metric_key
-from server.store import Store, events, metrics
-from server.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, now_utc, to_micros
+from store.engine import Store
+from store.tables import events, metrics
+from vocabulary.agent_metrics import AGENT_METRIC_KEYS, AGENT_METRICS, agent_metric, metric_key
+from vocabulary.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, now_utc, to_micros
 
 MAX_BUCKETS = 10_000
 MAX_POINTS = 100_000

@@ -7,8 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.ingest import KEY_FIELDS
-from server.store import PROFILE_ROW, Store, profiles
+from resolvers.ingest import KEY_FIELDS
+from store.engine import Store
+from store.tables import PROFILE_ROW, profiles
 
 
 async def profiles_by_id(store: Store, ids: Sequence[int]) -> list[Any | None]:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
-from resolvers.filter_ast import NEGATED_OPS, PropertyCondition, PropertyOp
+from resolvers.language.ast import NEGATED_OPS, PropertyCondition, PropertyOp
 
 Predicate = ColumnElement[bool]
 ORDERING = {
@@ -113,7 +113,7 @@ class SQLiteProperties(PropertyDialect):
     def _mentions(doc: Any, text: str) -> Predicate:
         """A cheap necessary condition: the document's JSON text holds `text` JSON-escaped.
 
-        Documents are written by orjson (server/store.py), which escapes a string character by
+        Documents are written by orjson (store/engine.py), which escapes a string character by
         character, so a string value, and any piece of one, appears escaped in the stored text.
         """
         return sa.func.instr(doc, sa.literal(orjson.dumps(text).decode()[1:-1], sa.String)) > 0

@@ -10,13 +10,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from resolvers import filter_ast as ast
 from resolvers.errors import InputPath, NotFoundError, UserInputError
-from resolvers.filter_input import filter_from_input, filter_to_input
-from resolvers.filter_limits import check_filter, iter_filters
-from resolvers.filter_text import parse_filter
-from server.store import Store, segments
-from server.timestamps import now_utc, to_micros
+from resolvers.language import ast as ast
+from resolvers.language.limits import check_filter, iter_filters
+from resolvers.language.structured import filter_from_input, filter_to_input
+from resolvers.language.text import parse_filter
+from store.engine import Store
+from store.tables import segments
+from vocabulary.timestamps import now_utc, to_micros
 
 
 @dataclass(frozen=True)

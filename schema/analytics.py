@@ -14,7 +14,7 @@ from resolvers.events import event_page
 from schema.context import GraphQLInfo
 from schema.inputs import TimeWindow, plain
 from schema.types import AgentMetric, Event, EventConnection, PageInfo, Profile, event_from_row
-from server.timestamps import from_micros
+from vocabulary.timestamps import from_micros
 
 # ---------------------------------------------------------------- conversations
 

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from resolvers.events import EventPage, first_pages_by_profile
 from resolvers.profiles import profiles_by_id
-from server.store import Store
+from store.engine import Store
 
 
 @dataclass

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types.base import has_object_definition
 from strawberry.utils.str_converters import to_camel_case
 
-from resolvers.filter_ast import PropertyOp as PropertyOpValue
+from resolvers.language.ast import PropertyOp as PropertyOpValue
 from schema.scalars import JSON
 
 PropertyOp = strawberry.enum(PropertyOpValue, name="PropertyOp")

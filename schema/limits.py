@@ -41,7 +41,7 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaEx
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
-from resolvers.filter_limits import MAX_PAGE as MAX_PAGE_SIZE
+from resolvers.language.limits import MAX_PAGE as MAX_PAGE_SIZE
 
 MAX_TOKENS = 10_000
 MAX_DEPTH = 10

@@ -6,12 +6,11 @@ from typing import Any
 
 import strawberry
 
-from resolvers import events, profiles, segments
+from resolvers import events, ingest, profiles, segments
 from resolvers.errors import UserInputError
 from schema.context import GraphQLInfo
 from schema.inputs import CreateSegmentInput, ProfileInput, TrackEventInput, UpdateSegmentInput, plain
 from schema.types import Event, Profile, Segment, event_from_row
-from server import ingest
 
 
 def _event_input(fields: dict[str, Any]) -> ingest.EventInput:

@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from server.timestamps import format_datetime, parse_datetime
+from vocabulary.timestamps import format_datetime, parse_datetime
 
 
 def _parse(value: object) -> datetime:

@@ -12,14 +12,14 @@ from strawberry.types.nodes import SelectedField, Selection
 
 from resolvers import audiences
 from resolvers.events import EventPage, event_page
-from resolvers.filter_input import filter_from_input
-from resolvers.filter_text import print_filter
+from resolvers.language.structured import filter_from_input
+from resolvers.language.text import print_filter
 from schema.context import GraphQLInfo
 from schema.execution import SerializedList
 from schema.scalars import JSON
-from server.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED, agent_metric
-from server.store import decode_properties
-from server.timestamps import from_micros
+from store.tables import decode_properties
+from vocabulary.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED, agent_metric
+from vocabulary.timestamps import from_micros
 
 
 @strawberry.enum(description="The four Customer Agent metrics.")
@@ -64,7 +64,7 @@ class Profile:
 
     @classmethod
     def from_row(cls, row: Any) -> Profile:
-        """A profile from a row of server.store.PROFILE_ROW (unpacked by position: a thousand rows a page)."""
+        """A profile from a row of store.tables.PROFILE_ROW (unpacked by position: a thousand rows a page)."""
         key, email, phone_number, external_id, first_name, last_name, stored_properties, created, updated = row
         return cls(
             id=strawberry.ID(str(key)), email=email, phone_number=phone_number, external_id=external_id,

@@ -16,11 +16,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from resolvers.errors import UserInputError
-from server import migrate
+from resolvers.exports import FORMATS, prepare_export
 from server.auth import READ, AccessError, Keyring
 from server.body_limit import BodySizeLimit
-from server.config import Settings
-from server.exports import FORMATS, prepare_export
+from server.config import Settings, open_store
 from server.graphql_view import (
     GraphQLView,
     access_error_response,
@@ -28,7 +27,8 @@ from server.graphql_view import (
     error_response,
     internal_error_response,
 )
-from server.store import Store
+from store import migrate
+from store.engine import Store
 
 log = logging.getLogger("segmentql")
 OPEN_MODE_WARNING = ("no API keys exist: serving openly, to loopback clients only. Create a key with "
@@ -38,7 +38,7 @@ OPEN_MODE_WARNING = ("no API keys exist: serving openly, to loopback clients onl
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
     """The app over `store` (default: the one `settings.database_url` names), tables created when missing."""
     settings = settings or Settings()
-    store = store or Store.from_settings(settings)
+    store = store or open_store(settings)
     keyring = Keyring(store, settings.key_cache_seconds)
 
     async def healthz(_request: Request) -> JSONResponse:

@@ -36,8 +36,9 @@ from graphql import (
 )
 
 from schema.limits import operations_and_fragments
-from server.store import Store, api_keys
-from server.timestamps import now_utc, to_micros
+from store.engine import Store
+from store.tables import api_keys
+from vocabulary.timestamps import now_utc, to_micros
 
 READ, TRACK, MANAGE = "read", "track", "manage"
 SCOPES = (READ, TRACK, MANAGE)

@@ -86,10 +86,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from server import migrate
     from server.auth import is_loopback
     from server.malloc_arenas import use_one_arena
-    from server.store import Store
+    from store import migrate
+    from store.engine import Store
 
     use_one_arena()  # before any thread allocates
     settings = _settings(args)
@@ -124,8 +124,8 @@ def _log_config() -> dict[str, Any]:
 
 async def _prepare(store: Any) -> bool:
     """Create a new store's tables (refusing an out-of-date store); whether any API key is active."""
-    from server import migrate
     from server.auth import has_active_keys
+    from store import migrate
 
     try:
         await migrate.prepare(store)
@@ -135,8 +135,9 @@ async def _prepare(store: Any) -> bool:
 
 
 async def _keys(args: argparse.Namespace) -> int:
-    from server import auth, migrate
-    from server.store import Store
+    from server import auth
+    from store import migrate
+    from store.engine import Store
 
     store = Store(_settings(args).database_url) if args.keys_command == "create" else _open_store(args)
     try:
@@ -165,7 +166,7 @@ async def _keys(args: argparse.Namespace) -> int:
 
 
 def _print_keys(records: list[Any]) -> None:
-    from server.timestamps import format_datetime, from_micros
+    from vocabulary.timestamps import format_datetime, from_micros
 
     def when(micros: int | None) -> str:
         return format_datetime(from_micros(micros))[:19].replace("T", " ") if micros is not None else "-"
@@ -178,8 +179,8 @@ def _print_keys(records: list[Any]) -> None:
 
 
 async def _migrate(args: argparse.Namespace) -> int:
-    from server import migrate
-    from server.store import Store
+    from store import migrate
+    from store.engine import Store
 
     store = Store(_settings(args).database_url)
     try:
@@ -195,9 +196,10 @@ async def _migrate(args: argparse.Namespace) -> int:
 async def _rebuild_summaries(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
-    from server import migrate
-    from server.ingest import rebuild_derived_tables
-    from server.store import Store, conversations, profile_metrics
+    from resolvers.ingest import rebuild_derived_tables
+    from store import migrate
+    from store.engine import Store
+    from store.tables import conversations, profile_metrics
 
     store = Store(_settings(args).database_url)
     try:
@@ -218,7 +220,7 @@ def _run(command: Any, args: argparse.Namespace) -> int:
     import sqlalchemy.exc
 
     from resolvers.errors import NotFoundError, UserInputError
-    from server.migrate import StoreOutOfDate
+    from store.migrate import StoreOutOfDate
 
     try:
         return int(asyncio.run(command))
@@ -246,7 +248,7 @@ def _open_store(args: argparse.Namespace) -> Any:
     """The store the arguments name; a SQLite file that does not exist is an error, not a new empty store."""
     from sqlalchemy.engine import make_url
 
-    from server.store import Store
+    from store.engine import Store
 
     url = _settings(args).database_url
     parsed = make_url(url)
@@ -257,7 +259,7 @@ def _open_store(args: argparse.Namespace) -> Any:
 
 
 async def _export(args: argparse.Namespace) -> int:
-    from server.exports import prepare_export
+    from resolvers.exports import prepare_export
 
     store = _open_store(args)
     try:
@@ -276,9 +278,9 @@ async def _export(args: argparse.Namespace) -> int:
 
 async def _count(args: argparse.Namespace) -> int:
     from resolvers.audiences import compile_filter, count_members
-    from resolvers.filter_input import filter_to_input
-    from resolvers.filter_text import parse_filter
-    from server.exports import parse_as_of
+    from resolvers.exports import parse_as_of
+    from resolvers.language.structured import filter_to_input
+    from resolvers.language.text import parse_filter
 
     root = parse_filter(args.expression)  # a syntax error names its line and column
     as_of = parse_as_of(args.as_of)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from store.engine import Store
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./segmentql.db"
 
 
@@ -29,3 +31,11 @@ class Settings:
     max_body_bytes: int = field(default_factory=lambda: int(_env("MAX_BODY_BYTES", str(10 * 1024 * 1024))))
     # Seconds a running server trusts what it last read about API keys (revocations take this long).
     key_cache_seconds: float = field(default_factory=lambda: float(_env("KEY_CACHE_SECONDS", "2")))
+
+
+def open_store(settings: Settings) -> Store:
+    """The store the settings name: its primary, its read replica when set, and their limits."""
+    return Store(
+        settings.database_url, settings.read_database_url, settings.statement_timeout,
+        pool_size=settings.pool_size, pool_timeout=settings.pool_timeout,
+    )

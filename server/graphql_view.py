@@ -47,7 +47,7 @@ from schema.context import Context
 from schema.limits import MAX_TOKENS, TOO_COMPLEX, parse_document
 from server.auth import AccessError, Keyring, Principal, required_scopes
 from server.body_limit import BodyTooLarge
-from server.store import Store
+from store.engine import Store
 
 log = logging.getLogger("segmentql")
 

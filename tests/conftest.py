@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 import resolvers.audiences
 from server.app import create_app
 from server.config import Settings
-from server.store import Store
+from store.engine import Store
 from tests.stores import StoreFactory, store_params
 
 settings.register_profile(

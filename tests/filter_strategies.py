@@ -1,4 +1,4 @@
-"""Hypothesis strategies for random filter ASTs that pass `filter_limits.check_filter`.
+"""Hypothesis strategies for random filter ASTs that pass `resolvers.language.limits.check_filter`.
 
 Vocabularies (metric names, property names, values) are parameters, so a test can draw wide ones
 (text round trips) or small ones (SQL against a reference evaluator, where names must collide).
@@ -15,10 +15,10 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from resolvers import filter_ast as ast
-from resolvers import filter_limits as limits
-from server.agent_metrics import canonical_metric_name
-from server.timestamps import format_datetime
+from resolvers.language import ast as ast
+from resolvers.language import limits as limits
+from vocabulary.agent_metrics import canonical_metric_name
+from vocabulary.timestamps import format_datetime
 
 P = ast.PropertyOp
 _TEXT_OPS = (P.CONTAINS, P.NOT_CONTAINS, P.STARTS_WITH)  # not for the profile's createdAt, a datetime

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server import cli
-from server.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED
+from vocabulary.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED
 
 AS_OF = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 STARTED_NAME, RESOLVED_NAME, ESCALATED_NAME, RECOMMENDED_NAME = STARTED.name, RESOLVED.name, ESCALATED.name, RECOMMENDED.name

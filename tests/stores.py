@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from server import migrate
-from server.store import Store
+from store import migrate
+from store.engine import Store
 
 POSTGRES_URL = os.environ.get("SEGMENTQL_TEST_POSTGRES_URL")
 STORES = ["sqlite", "postgresql"]

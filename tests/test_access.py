@@ -16,11 +16,12 @@ import sqlalchemy as sa
 
 from schema import schema
 from server import auth, cli
-from server.agent_metrics import AGENT_METRICS, STARTED
 from server.app import create_app
 from server.config import Settings
-from server.store import Store, api_keys
+from store.engine import Store
+from store.tables import api_keys
 from tests.helpers import AS_OF, iso, run_cli
+from vocabulary.agent_metrics import AGENT_METRICS, STARTED
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACED = {"metric": "Placed Order", "profile": {"email": "a@x"}, "occurredAt": iso(AS_OF)}

@@ -1,4 +1,4 @@
-"""WAL checkpoints beside the writes (server/checkpoints.py): the WAL starts over, failures are only logged."""
+"""WAL checkpoints beside the writes (store/checkpoints.py): the WAL starts over, failures are only logged."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from server import checkpoints
-from server.checkpoints import WalCheckpoints
-from server.store import Store
+from store import checkpoints
+from store.checkpoints import WalCheckpoints
+from store.engine import Store
 from tests.stores import StoreFactory
 
 FILLER = sa.text(  # 40 rows of 3000 bytes: about 40 pages

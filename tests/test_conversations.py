@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.ingest import EventInput, track_events
-from server.store import conversations, events, metrics, profile_metrics, profiles
-from server.timestamps import to_micros
+from resolvers.ingest import EventInput, track_events
+from store.tables import conversations, events, metrics, profile_metrics, profiles
 from tests.helpers import ESCALATED_NAME, RECOMMENDED_NAME, RESOLVED_NAME, STARTED_NAME, event, iso, run_cli, track
 from tests.stores import backend_pid, wait_until_blocked
+from vocabulary.timestamps import to_micros
 
 DETAILS = """
 id status channel startedAt endedAt initialSkill finalSkill escalationReason tags recommendedProducts
@@ -347,7 +347,7 @@ def agent_event(draw: st.DrawFn) -> EventInput:
 
 
 def expected_conversations(accepted: list[EventInput], profile_ids: dict[str, int]) -> list[tuple[Any, ...]]:
-    """The conversations table as the rules (server/conversation_summaries.py) define it, in Python."""
+    """The conversations table as the rules (store/conversation_summaries.py) define it, in Python."""
     grouped: dict[str, list[EventInput]] = {}
     for e in accepted:
         if e.metric in AGENT_NAMES:
@@ -416,7 +416,7 @@ async def test_a_write_recomputes_its_conversations_from_the_covering_index_alon
         pytest.skip("the plan is SQLite's (PostgreSQL's index-only scans depend on its visibility map)")
     from sqlalchemy.dialects import sqlite
 
-    from server.conversation_summaries import summaries
+    from store.conversation_summaries import summaries
 
     read = summaries("sqlite", {"STARTED_CONVERSATION": 1, "CONVERSATION_ESCALATED": 2},
                      events.c.conversation_id.in_(["c-1", "c-2"]))
@@ -432,7 +432,7 @@ async def test_concurrent_writes_to_one_conversation_both_count_on_postgresql(st
     recompute must see the earlier write's metric and event."""
     if store.dialect != "postgresql":
         pytest.skip("SQLite runs one write at a time")
-    from server.ingest import _write_events, normalise_event
+    from resolvers.ingest import _write_events, normalise_event
 
     def event_at(metric: str, minutes: int) -> EventInput:
         return EventInput(metric, {"email": "a@x"}, BASE + timedelta(minutes=minutes), {"conversation_id": "c-race"})
@@ -464,7 +464,7 @@ async def test_concurrent_writes_to_one_conversation_both_count_on_postgresql(st
 async def test_a_write_holds_a_bounded_number_of_locks_on_postgresql(store: Any) -> None:
     if store.dialect != "postgresql":
         pytest.skip("SQLite takes no locks of its own")
-    from server.conversation_summaries import LOCK_BUCKETS, refresh
+    from store.conversation_summaries import LOCK_BUCKETS, refresh
 
     async with store.writer.begin() as connection:
         await connection.run_sync(lambda sync: refresh(sync, [f"c-{n}" for n in range(5000)]))
@@ -477,8 +477,8 @@ async def test_rebuild_recomputes_conversations_that_writes_did_not_keep(
     store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """As after an older version wrote events beside this one: the table lacks conversations; the command restores them."""
-    from server import migrate
-    from server.store import Store
+    from store import migrate
+    from store.engine import Store
 
     async def write_then_lose(lost: bool) -> list[tuple[Any, ...]]:
         store = Store(store_url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.store import Store
+from store.engine import Store
 
 EXPLAIN = "query($f: SegmentFilter!) { explain(filter: $f) }"
 SNEAKY = "x'); DROP TABLE events; --"

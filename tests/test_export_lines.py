@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from server.export_lines import csv_line, csv_rendering, finish_csv, join_lines, json_line
+from resolvers.export_lines import csv_line, csv_rendering, finish_csv, join_lines, json_line
 
 NAMES = ("id", "email", "first_name")
 # Whatever a profile field can hold through the API: any text but U+0000 (refused before any SQL),

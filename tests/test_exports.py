@@ -14,11 +14,11 @@ import orjson
 import pytest
 
 import resolvers.audiences
-import server.exports
-from server import migrate
+import resolvers.exports
 from server.app import create_app
 from server.config import Settings
-from server.store import Store
+from store import migrate
+from store.engine import Store
 from tests.conftest import GraphQLClient
 from tests.helpers import AS_OF, before, event, iso, record_page_shapes, run_cli, track
 
@@ -219,18 +219,18 @@ async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_re
     await track(gql, *events)
     ordered = await create_segment(gql, ORDERED, "ordered")
     did_not = await create_segment(gql, {"didNot": {"metric": "Placed Order"}}, "did not order")
-    monkeypatch.setattr(server.exports, "PAGE_SIZE", page_size)
+    monkeypatch.setattr(resolvers.exports, "PAGE_SIZE", page_size)
     monkeypatch.setattr(resolvers.audiences, "WALK_DENSITY", walk_density)
-    shapes = record_page_shapes(monkeypatch, server.exports)
+    shapes = record_page_shapes(monkeypatch, resolvers.exports)
     encoded = 0
-    real_encode = server.exports.Export.encode
+    real_encode = resolvers.exports.Export.encode
 
-    def counting_encode(export: server.exports.Export, rows: Any) -> bytes:
+    def counting_encode(export: resolvers.exports.Export, rows: Any) -> bytes:
         nonlocal encoded
         encoded += 1
         return real_encode(export, rows)
 
-    monkeypatch.setattr(server.exports.Export, "encode", counting_encode)
+    monkeypatch.setattr(resolvers.exports.Export, "encode", counting_encode)
 
     rows = csv_rows(await client.get(f"/segments/{ordered}/members.csv", params={"asOf": iso(AS_OF)}))
     count, nodes = await graphql_members(gql, ordered, iso(AS_OF))
@@ -259,9 +259,9 @@ async def test_the_density_probe_looks_at_the_first_profiles_only(
     await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i % 3 else "Viewed Product", before(hours=i + 1))
                        for i in range(45)))
     ordered = await create_segment(gql, ORDERED, "ordered")
-    monkeypatch.setattr(server.exports, "DENSITY_SAMPLE", sample)
+    monkeypatch.setattr(resolvers.exports, "DENSITY_SAMPLE", sample)
     monkeypatch.setattr(resolvers.audiences, "WALK_DENSITY", 0.65)
-    shapes = record_page_shapes(monkeypatch, server.exports)
+    shapes = record_page_shapes(monkeypatch, resolvers.exports)
     rows = csv_rows(await client.get(f"/segments/{ordered}/members.csv", params={"asOf": iso(AS_OF)}))
     assert len(rows) - 1 == 30 and shapes == [walks]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resolvers import filter_ast as ast
-from resolvers.filter_input import filter_from_input, filter_to_input
+from resolvers.language import ast as ast
+from resolvers.language.structured import filter_from_input, filter_to_input
 from tests.filter_strategies import datetimes, filters, json_scalars
 
 metric_names = st.sampled_from(["Placed Order", "Started Conversation with Customer Agent", "Viewed Product"])

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resolvers import filter_ast as ast
 from resolvers.errors import UserInputError
-from resolvers.filter_limits import check_filter
-from resolvers.filter_text import KEYWORDS, parse_filter, print_filter
-from server.agent_metrics import ESCALATED, RECOMMENDED, STARTED, canonical_metric_name
+from resolvers.language import ast as ast
+from resolvers.language.limits import check_filter
+from resolvers.language.text import KEYWORDS, parse_filter, print_filter
 from tests.filter_strategies import datetimes, filters, json_scalars
+from vocabulary.agent_metrics import ESCALATED, RECOMMENDED, STARTED, canonical_metric_name
 
 P = ast.PropertyOp
 

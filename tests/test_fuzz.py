@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resolvers.errors import UserInputError
-from resolvers.filter_text import KEYWORDS, parse_filter
+from resolvers.language.text import KEYWORDS, parse_filter
 from schema import schema
 from server.app import create_app
 from server.config import Settings

@@ -15,11 +15,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from resolvers.ingest import MAX_BATCH
 from schema import limits, schema
 from server.app import create_app
 from server.config import Settings
-from server.ingest import MAX_BATCH
-from server.store import Store
+from store.engine import Store
 from tests.conftest import GraphQLClient
 from tests.helpers import AS_OF, ESCALATED_NAME, STARTED_NAME, TRACK, before, iso
 from tests.stores import StoreFactory

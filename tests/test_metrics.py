@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from server.agent_metrics import AGENT_METRICS
 from tests.helpers import ESCALATED_NAME, RECOMMENDED_NAME, RESOLVED_NAME, STARTED_NAME, event, iso, track
+from vocabulary.agent_metrics import AGENT_METRICS
 
 AGENT_LIST = [{"name": m.name, "agentMetric": m.enum_name} for m in AGENT_METRICS]
 

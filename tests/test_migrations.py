@@ -11,8 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from resolvers.audiences import compile_filter, count_members
-from server import migrate
-from server.store import Store, metadata
+from store import migrate
+from store.engine import Store
+from store.tables import metadata
 from tests.helpers import run_cli
 from tests.stores import StoreFactory
 

@@ -9,8 +9,9 @@ import pytest
 from graphql import GraphQLID, GraphQLObjectType, GraphQLString, get_named_type
 
 import resolvers.audiences
-from server.prefetch import Prefetches
-from server.store import Store, profiles
+from store.engine import Store
+from store.prefetch import Prefetches
+from store.tables import profiles
 from tests.helpers import AS_OF, before, event, iso, track
 
 PAGES = """query($f: SegmentFilter!, $after: String, $asOf: DateTime) {

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from server.prefetch import Prefetches
+from store.prefetch import Prefetches
 
 
 class Clock:

@@ -11,14 +11,14 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resolvers import filter_ast as ast
 from resolvers.compiler import FilterCompiler, count_statement
-from server import profile_metric_summaries
-from server.ingest import BatchError, EventInput, _write_events, normalise_event, track_events
-from server.store import events, metrics, profile_metrics, profiles
-from server.timestamps import to_micros
+from resolvers.ingest import BatchError, EventInput, _write_events, normalise_event, track_events
+from resolvers.language import ast as ast
+from store import profile_metric_summaries
+from store.tables import events, metrics, profile_metrics, profiles
 from tests.helpers import run_cli
 from tests.stores import backend_pid, wait_until_blocked
+from vocabulary.timestamps import to_micros
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 EMAILS = ("p1@x", "p2@x", "p3@x")
@@ -134,8 +134,8 @@ async def test_ever_did_reads_one_row_per_profile_not_the_events(store: Any) -> 
 
 
 async def test_rebuild_summaries_restores_what_writes_did_not_keep(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from server import migrate
-    from server.store import Store
+    from store import migrate
+    from store.engine import Store
 
     async def write(lose: bool) -> list[tuple[Any, ...]]:
         store = Store(store_url)

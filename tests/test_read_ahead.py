@@ -1,4 +1,4 @@
-"""Chunks read one ahead (server/read_ahead.py): in order, and no read abandoned when the caller goes away."""
+"""Chunks read one ahead (store/read_ahead.py): in order, and no read abandoned when the caller goes away."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator, Sequence
 
 import pytest
 
-from server.read_ahead import read_ahead
+from store.read_ahead import read_ahead
 
 
 async def test_chunks_come_in_order_and_the_next_is_read_while_one_is_used() -> None:

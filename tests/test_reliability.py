@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from server.store import Store
+from store.engine import Store
 from tests.conftest import GraphQLClient
 from tests.helpers import RECOMMENDED_NAME, STARTED_NAME, TRACK, before
 from tests.server_process import ServerProcess

@@ -9,10 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from seed import PLACED_ORDER, VIEWED_PRODUCT, generate, generate_profiles, seed_store
-from server.agent_metrics import AGENT_METRICS, ESCALATED, RECOMMENDED, RESOLVED, STARTED
-from server.store import Store, events, metrics, profiles
-from server.timestamps import MICROS_PER_DAY, to_micros
+from store.engine import Store
+from store.tables import events, metrics, profiles
 from tests.stores import StoreFactory
+from vocabulary.agent_metrics import AGENT_METRICS, ESCALATED, RECOMMENDED, RESOLVED, STARTED
+from vocabulary.timestamps import MICROS_PER_DAY, to_micros
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PROFILES, DAYS, SEED = 300, 30, 7

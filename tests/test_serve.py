@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
-from server.agent_metrics import AGENT_METRICS
 from tests.conftest import GraphQLClient
 from tests.helpers import AS_OF, TRACK, before, iso
 from tests.server_process import ServerProcess
+from vocabulary.agent_metrics import AGENT_METRICS
 
 WORKERS = 2
 AGENT_METRIC_NAMES = [metric.name for metric in AGENT_METRICS]

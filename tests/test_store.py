@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from server.store import StatementTimeout, Store, metrics
+from store.engine import StatementTimeout, Store
+from store.tables import metrics
 from tests.stores import POSTGRES_URL, StoreFactory
 
 SLOW = sa.text(
@@ -124,7 +125,7 @@ def test_an_asyncpg_connection_lost_in_its_protocol_is_discarded_as_a_disconnect
     """asyncpg's InternalClientError leaves a connection no later statement can use: the pool must drop it."""
     from asyncpg.exceptions import InterfaceError, InternalClientError
 
-    from server.store import _lost_connection
+    from store.engine import _lost_connection
 
     def judged(error: Exception) -> bool:
         context = SimpleNamespace(original_exception=error, is_disconnect=False)

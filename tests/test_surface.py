@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+import resolvers.ingest
 import resolvers.segments
-import server.ingest
-from server.timestamps import to_micros
 from tests.conftest import GraphQLClient
 from tests.helpers import AS_OF, RECOMMENDED_NAME, iso
+from vocabulary.timestamps import to_micros
 
 T1 = datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
 T2 = T1 + timedelta(hours=1, microseconds=1)
@@ -40,7 +40,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock(T1)
     # The modules that stamp writes: profiles and events (ingest), saved segments.
-    monkeypatch.setattr(server.ingest, "now_utc", clock)
+    monkeypatch.setattr(resolvers.ingest, "now_utc", clock)
     monkeypatch.setattr(resolvers.segments, "now_utc", clock)
     return clock
 

@@ -25,10 +25,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from resolvers.audiences import compile_filter, count_members, is_dense
 from resolvers.compiler import Audience, page_statement
 from resolvers.errors import NotFoundError, UserInputError
+from resolvers.export_lines import Rendering, csv_rendering, json_rendering
 from resolvers.segments import parse_segment_id, segments_query
-from server.export_lines import Rendering, csv_rendering, json_rendering
-from server.store import Store, profiles
-from server.timestamps import format_datetime, now_utc, parse_datetime
+from store.engine import Store
+from store.tables import profiles
+from vocabulary.timestamps import format_datetime, now_utc, parse_datetime
 
 COLUMNS = ("id", "email", "phone_number", "external_id", "first_name", "last_name")
 PAGE_SIZE = 5000

@@ -1,4 +1,4 @@
-"""Schema migrations (Alembic, scripts in server/migrations/) run on the store's own async engine."""
+"""Schema migrations (Alembic, scripts in store/migrations/) run on the store's own async engine."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from server.store import Store
+from store.engine import Store
 
 SCRIPTS = Path(__file__).with_name("migrations")
 

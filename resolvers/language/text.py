@@ -1,6 +1,6 @@
 """The text form of the segment filter language: `parse_filter` text → AST, `print_filter` AST → text.
 
-The grammar, with comments that document the language, is filter_grammar.lark beside this file.
+The grammar, with comments that document the language, is grammar.lark beside this file.
 Printing any AST and parsing the text gives back an equal AST.
 """
 
@@ -15,10 +15,10 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from resolvers import filter_ast as ast
 from resolvers.errors import UserInputError
-from server.agent_metrics import canonical_metric_name
-from server.timestamps import parse_datetime
+from resolvers.language import ast as ast
+from vocabulary.agent_metrics import canonical_metric_name
+from vocabulary.timestamps import parse_datetime
 
 P = ast.PropertyOp
 _BARE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -174,7 +174,7 @@ class _Build(Transformer[Token, ast.Filter]):
             raise _token_error(token, f"{token} is not a valid datetime ({error})") from None
 
 
-_GRAMMAR = (Path(__file__).parent / "filter_grammar.lark").read_text()
+_GRAMMAR = (Path(__file__).parent / "grammar.lark").read_text()
 _PARSER = Lark(_GRAMMAR, parser="lalr", transformer=_Build(), maybe_placeholders=True)
 _TERMINALS = {t.name: t for t in _PARSER.terminals}
 # Every keyword is a terminal /word\b/i; the printer writes property names that are keywords in backticks.

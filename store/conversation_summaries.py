@@ -9,8 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.agent_metrics import AGENT_METRIC_KEYS, ESCALATED, RESOLVED, STARTED
-from server.store import conversations, dialect_insert, events, metrics
+from store.tables import conversations, dialect_insert, events, metrics
+from vocabulary.agent_metrics import AGENT_METRIC_KEYS, ESCALATED, RESOLVED, STARTED
 
 # A conversation is the set of the four agent metrics' events sharing a conversation_id. Its summary
 # (all times are the events' occurredAt):

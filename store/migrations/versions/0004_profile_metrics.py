@@ -1,7 +1,7 @@
 """Profile metric summaries: each profile's first time of each metric, kept by every write, filled here
 from the events.
 
-The backfill runs this version's code (server/profile_metric_summaries.py) on the tables as the code
+The backfill runs this version's code (store/profile_metric_summaries.py) on the tables as the code
 declares them: a later migration that changes either must recompute the table itself.
 
 Revision ID: 0004
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from server import profile_metric_summaries
+from store import profile_metric_summaries
 
 revision = "0004"
 down_revision = "0003"

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.read_ahead import read_ahead
+from store.read_ahead import read_ahead
 
 # SQLite's interrupt only stops a statement that is running: one sent just before the statement
 # starts is lost, so it is sent again at this interval until the read returns.

@@ -15,8 +15,10 @@ from typing import Any, NamedTuple, TypeVar
 import sqlalchemy as sa
 
 from resolvers.errors import UserInputError
-from server import conversation_summaries, profile_metric_summaries
-from server.agent_metrics import (
+from store import conversation_summaries, profile_metric_summaries
+from store.engine import Store
+from store.tables import dialect_insert, encode_json, events, metric_ids, profiles
+from vocabulary.agent_metrics import (
     AGENT_METRIC_KEYS,
     RECOMMENDED,
     AgentMetric,
@@ -25,8 +27,7 @@ from server.agent_metrics import (
     canonical_property_key,
     metric_key,
 )
-from server.store import Store, dialect_insert, encode_json, events, metric_ids, profiles
-from server.timestamps import now_utc, to_micros
+from vocabulary.timestamps import now_utc, to_micros
 
 MAX_BATCH = 10_000
 WRITE_ATTEMPTS = 3

@@ -10,10 +10,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from resolvers import filter_ast as ast
 from resolvers.errors import InputPath, UserInputError
-from server.agent_metrics import canonical_metric_name
-from server.timestamps import format_datetime, parse_datetime
+from resolvers.language import ast as ast
+from vocabulary.agent_metrics import canonical_metric_name
+from vocabulary.timestamps import format_datetime, parse_datetime
 
 ParseExpression = Callable[[str], ast.Filter]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from resolvers import filter_ast as ast
 from resolvers.errors import InputPath, UserInputError
-from server.timestamps import parse_datetime
+from resolvers.language import ast as ast
+from vocabulary.timestamps import parse_datetime
 
 MAX_DEPTH = 32
 MAX_CONDITIONS = 200

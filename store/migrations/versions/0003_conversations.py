@@ -1,6 +1,6 @@
 """Conversation summaries: one row per conversation, kept by every write, filled here from the events.
 
-The backfill runs this version's rules (server/conversation_summaries.py) on the tables as the code
+The backfill runs this version's rules (store/conversation_summaries.py) on the tables as the code
 declares them: a later migration that changes either must recompute the table itself.
 
 Revision ID: 0003
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from server import conversation_summaries
+from store import conversation_summaries
 
 revision = "0003"
 down_revision = "0002"

@@ -1,10 +1,10 @@
-"""Alembic environment: runs on the connection that server/migrate.py hands over."""
+"""Alembic environment: runs on the connection that store/migrate.py hands over."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from server.store import metadata
+from store.tables import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=connection.dialect.name == "sqlite")

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.store import dialect_insert, events, profile_metrics
+from store.tables import dialect_insert, events, profile_metrics
 
 COLUMNS = ("metric_id", "profile_id", "first_ts")
 # SQLite numbers events upwards and writes one transaction at a time: a write's events are the ones

@@ -1,30 +1,23 @@
-"""The event store: tables, indexes and the async engine (SQLite by default, PostgreSQL in production).
-
-Times are integer microseconds since the epoch (UTC) so that windows compare exactly and
-identically on both stores; metric names live in their own table and events carry the id.
-"""
+"""The store's engines: a primary and an optional read replica, one-trip reads, queued writes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from server.checkpoints import WalCheckpoints
-from server.config import Settings
-from server.prefetch import Prefetches
-from server.read_ahead import read_ahead
-from server.sqlite_reads import ThreadedReader
+from store.checkpoints import WalCheckpoints
+from store.prefetch import Prefetches
+from store.read_ahead import read_ahead
+from store.sqlite_reads import ThreadedReader
+from store.tables import JSON_CODEC
 
 
 def _sqlite_from_hint(_compiler: Any, _table: Any, text: str | None) -> str | None:
@@ -35,7 +28,6 @@ def _sqlite_from_hint(_compiler: Any, _table: Any, text: str | None) -> str | No
 # them as given (every statement on these tables is compiled after this module is imported).
 SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-assign,assignment]
 
-metadata = sa.MetaData()
 T = TypeVar("T")
 
 # Prefetched reads a store keeps at a time (a page of a thousand profiles: ~0.2 MB), how many of them
@@ -45,166 +37,9 @@ PREFETCH_CAPACITY = 16
 PREFETCH_RUNNING = 2
 PREFETCH_SECONDS = 2.0
 
-# JSON objects: text on SQLite, jsonb on PostgreSQL (so that its operators and indexes apply).
-JsonObject = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-# Autoincrementing 64-bit ids; SQLite only autoincrements an INTEGER PRIMARY KEY.
-Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-metrics = sa.Table(
-    "metrics", metadata,
-    sa.Column("id", Id, primary_key=True),
-    sa.Column("name", sa.String, nullable=False),
-    # Metric names match case-insensitively: the lowercased, space-normalised name is the key.
-    sa.Column("name_key", sa.String, nullable=False, unique=True),
-)
-
-profiles = sa.Table(
-    "profiles", metadata,
-    sa.Column("id", Id, primary_key=True),
-    sa.Column("email", sa.String, unique=True),
-    sa.Column("phone_number", sa.String, unique=True),
-    sa.Column("external_id", sa.String, unique=True),
-    sa.Column("first_name", sa.String),
-    sa.Column("last_name", sa.String),
-    sa.Column("properties", JsonObject, nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.Column("updated_at", sa.BigInteger, nullable=False),
-)
-
-# A profile as the API reads it, in this order (schema.types.Profile.from_row unpacks it). Properties
-# come as their stored text on SQLite and are decoded only when a client asks for them: pages of a
-# thousand profiles rarely do. (PostgreSQL's driver decodes jsonb itself.)
-PROFILE_ROW = (
-    profiles.c.id, profiles.c.email, profiles.c.phone_number, profiles.c.external_id, profiles.c.first_name,
-    profiles.c.last_name, sa.type_coerce(profiles.c.properties, sa.Text).label("properties"),
-    profiles.c.created_at, profiles.c.updated_at,
-)
-
-
-def profile_row(columns: Collection[str] | None) -> tuple[Any, ...]:
-    """PROFILE_ROW reading only `columns` (and the id), the others NULL in their places; None: all of them.
-
-    A page of a thousand profiles rarely asks for properties, whose JSON text can be the bulk of a row.
-    """
-    if columns is None:
-        return PROFILE_ROW
-    return tuple(column if column.name == "id" or column.name in columns else sa.null().label(column.name)
-                 for column in PROFILE_ROW)
-
-
-@functools.lru_cache(maxsize=256)  # a client paging through asks for the same nodes on every page
-def profile_json(dialect: str, fields: tuple[tuple[str, str | None], ...], constant: str) -> sa.ColumnElement[str]:
-    """Each profile as the text of a JSON object: a key per (key, column) pair, in order, the column's
-    value as JSON text (the id as a string); a None column stands for `constant`. Keys are bound parameters."""
-    pairs: list[Any] = []
-    for key, column in fields:
-        value = sa.literal(constant) if column is None else profiles.c[column]
-        pairs += [sa.literal(key), sa.cast(value, sa.Text) if column == "id" else value]
-    if dialect == "postgresql":
-        return sa.cast(sa.func.json_build_object(*pairs), sa.Text)
-    return sa.func.json_object(*pairs, type_=sa.Text)
-
-
-def decode_properties(stored: Any) -> Any:
-    """Properties read through PROFILE_ROW: text on SQLite, already decoded on PostgreSQL."""
-    return orjson.loads(stored) if isinstance(stored, str | bytes) else stored
-
-
-events = sa.Table(
-    "events", metadata,
-    sa.Column("id", Id, primary_key=True),
-    sa.Column("profile_id", Id, sa.ForeignKey("profiles.id"), nullable=False),
-    sa.Column("metric_id", Id, sa.ForeignKey("metrics.id"), nullable=False),
-    sa.Column("ts", sa.BigInteger, nullable=False),
-    # Promoted from properties (their string values) because filters and conversations hit them most.
-    sa.Column("channel", sa.String),
-    sa.Column("conversation_id", sa.String),
-    sa.Column("properties", JsonObject, nullable=False),
-    sa.Column("unique_id", sa.String),
-    # "Who did X in a window": a range scan yielding profile ids without touching the table.
-    sa.Index("ix_events_metric_ts_profile", "metric_id", "ts", "profile_id"),
-    # A profile's own events (timelines, follow-ups, counts per profile).
-    sa.Index("ix_events_profile_metric_ts", "profile_id", "metric_id", "ts"),
-    sa.Index("ix_events_metric_channel_ts", "metric_id", "channel", "ts", "profile_id"),
-    sa.Index("ux_events_metric_unique_id", "metric_id", "unique_id", unique=True),
-    # The newest-first event feed (Query.events without a metric).
-    sa.Index("ix_events_ts", "ts", "id"),
-)
-# A conversation's events with what its summary needs, without reading the table (each write recomputes
-# the conversations it touched); events without a conversation (three in four) stay out of it.
-_IN_A_CONVERSATION = events.c.conversation_id.is_not(None)
-sa.Index("ix_events_conversation", events.c.conversation_id, events.c.ts, events.c.metric_id, events.c.profile_id,
-         events.c.channel, sqlite_where=_IN_A_CONVERSATION, postgresql_where=_IN_A_CONVERSATION)
-
-# One row per conversation (the agent events sharing a conversation_id), derived from those events by
-# server/conversation_summaries.py and kept current by every write: conversation lists page through
-# this table's indexes instead of grouping every conversation's events (3 s at 5M events).
-# PostgreSQL orders the ids in code-point order ("C"), as SQLite does.
-CodePointText = sa.String().with_variant(sa.String(collation="C"), "postgresql")
-conversations = sa.Table(
-    "conversations", metadata,
-    sa.Column("id", CodePointText, primary_key=True),
-    sa.Column("profile_id", Id, nullable=False),
-    sa.Column("channel", sa.String),
-    sa.Column("started_at", sa.BigInteger, nullable=False),
-    sa.Column("ended_at", sa.BigInteger),
-    sa.Column("status", sa.String, nullable=False),  # OPEN, RESOLVED or ESCALATED
-    # Newest first, overall and within a status or a channel.
-    sa.Index("ix_conversations_started", "started_at", "id"),
-    sa.Index("ix_conversations_status_started", "status", "started_at", "id"),
-    sa.Index("ix_conversations_channel_started", "channel", "started_at", "id"),
-    sqlite_with_rowid=False,  # rows live in the id's b-tree: one b-tree fewer for every write to keep
-)
-
-# One row per (metric, profile) that has events: the first time the profile did it. Kept by every write
-# from the events it stored (server/profile_metric_summaries.py). "Ever did X" / "never did X" read these
-# rows, one per profile that did X, instead of every such event; walks run along them. A row is written
-# once, when its profile first does X (again only for an event dated earlier): the first time, not the
-# last, so that a write does not rewrite a row for every event.
-profile_metrics = sa.Table(
-    "profile_metrics", metadata,
-    sa.Column("metric_id", Id, nullable=False),
-    sa.Column("profile_id", Id, nullable=False),
-    sa.Column("first_ts", sa.BigInteger, nullable=False),
-    # The first time rides in the key's index on PostgreSQL too (SQLite keeps the rows in it): index-only reads.
-    sa.PrimaryKeyConstraint("metric_id", "profile_id", postgresql_include=["first_ts"]),
-    sqlite_with_rowid=False,
-)
-
-segments = sa.Table(
-    "segments", metadata,
-    sa.Column("id", Id, primary_key=True),
-    sa.Column("name", sa.String, nullable=False),
-    sa.Column("description", sa.String),
-    sa.Column("filter", JsonObject, nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.Column("updated_at", sa.BigInteger, nullable=False),
-)
-
-api_keys = sa.Table(
-    "api_keys", metadata,
-    sa.Column("id", Id, primary_key=True),
-    sa.Column("name", sa.String, nullable=False),
-    # The key's first characters, stored plainly to find its row; the rest only as a hash.
-    sa.Column("prefix", sa.String, nullable=False, unique=True),
-    sa.Column("key_hash", sa.String, nullable=False),
-    sa.Column("scopes", sa.String, nullable=False),  # space-separated: read track manage
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.Column("revoked_at", sa.BigInteger),
-)
-
-
-def encode_json(value: Any) -> str:
-    """A JSON column's value as stored text."""
-    return orjson.dumps(value).decode()
-
-
-JSON_CODEC: dict[str, Any] = {"json_serializer": encode_json, "json_deserializer": orjson.loads}
-"""How every engine of a store writes and reads JSON columns."""
-
 
 WRITE_OPTION = "segmentql_write"  # an execution option marking write transactions
-# Reads of one statement (server/sqlite_reads.py): SQLite runs each in a transaction of its own, and a
+# Reads of one statement (store/sqlite_reads.py): SQLite runs each in a transaction of its own, and a
 # BEGIN would only cost a round trip.
 SINGLE_STATEMENT_OPTION = "segmentql_single_statement"
 
@@ -236,7 +71,7 @@ class Store:
         self.engine: AsyncEngine = _create_engine(url, engine_options)
         self.reader: AsyncEngine = _create_engine(read_url, engine_options) if read_url else self.engine
         self.dialect: str = self.engine.dialect.name
-        # Reads of one statement on a SQLite file: each in one trip to a worker thread (server/sqlite_reads.py).
+        # Reads of one statement on a SQLite file: each in one trip to a worker thread (store/sqlite_reads.py).
         primary = _sqlite_file_engine(self.engine)
         primary_reads = _threaded_reader(primary)
         self._threaded_reads = {
@@ -247,22 +82,15 @@ class Store:
         self.writer: AsyncEngine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._threaded_writer = primary.execution_options(**{WRITE_OPTION: True}) if primary is not None else None
         self._write_queue: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
-        # Reads started ahead of their request (an audience's next page: server/prefetch.py), and the
+        # Reads started ahead of their request (an audience's next page: store/prefetch.py), and the
         # write transactions this process has ended: a read started before the last one is not used.
         self.prefetches: Prefetches[tuple[list[Any], float]] = Prefetches(PREFETCH_CAPACITY, PREFETCH_RUNNING, PREFETCH_SECONDS)
         self._writes_ended = 0
-        # A SQLite file's WAL is copied into it beside the writes, not inside a commit (server/checkpoints.py).
+        # A SQLite file's WAL is copied into it beside the writes, not inside a commit (store/checkpoints.py).
         self._checkpoints = (
             WalCheckpoints(primary.execution_options(**{SINGLE_STATEMENT_OPTION: True}), self._write_turn,
                            lambda: self._writes_ended)
             if primary is not None else None
-        )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Store:
-        return cls(
-            settings.database_url, settings.read_database_url, settings.statement_timeout,
-            pool_size=settings.pool_size, pool_timeout=settings.pool_timeout,
         )
 
     @property
@@ -328,7 +156,7 @@ class Store:
         self.prefetches.start(key, self.fetch_timed(statement, parameters), self._writes_ended)
 
     def prefetched(self, key: Hashable) -> Awaitable[tuple[list[Any], float]] | None:
-        """The read started under `key`, if it is still good (see server/prefetch.py); each is taken once."""
+        """The read started under `key`, if it is still good (see store/prefetch.py); each is taken once."""
         return self.prefetches.take(key, self._writes_ended)
 
     @contextlib.asynccontextmanager
@@ -424,11 +252,6 @@ class Store:
             reader.dispose()
 
 
-def dialect_insert(dialect: str, table: sa.Table) -> Any:
-    """An INSERT that knows ON CONFLICT in this SQL dialect."""
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
     options = dict(options)
     if url.startswith("postgresql"):
@@ -521,7 +344,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the writer; busy_timeout waits for the lock instead of failing.
     # SQLite's own checkpoint, in the commit that fills the WAL, every 10,000 pages (~40 MiB) rather than
     # 1,000 (a batch of 1000 events dirties ~3000 index pages): a Store copies the WAL beside its writes
-    # (server/checkpoints.py), and this one only catches what those leave (other processes' writes).
+    # (store/checkpoints.py), and this one only catches what those leave (other processes' writes).
     # Reads map the file up to SQLite's default maximum (SQLITE_MAX_MMAP_SIZE, 2 GiB) rather than its
     # first 256 MiB: pages past it were read with a syscall and a copy into each connection's cache
     # (never_started on the 1.5 GiB bench store: 155 -> 128 ms, esc_sms_refund 6.3 -> 5.5 ms).
@@ -532,20 +355,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
-
-
-def metric_ids(connection: sa.Connection, names: dict[str, str]) -> dict[str, int]:
-    """Ids of metrics by matching key, creating the missing ones; `names` maps key → display name."""
-    def known(keys: list[str]) -> dict[str, int]:
-        rows = connection.execute(sa.select(metrics.c.name_key, metrics.c.id).where(metrics.c.name_key.in_(keys)))
-        return {key: metric_id for key, metric_id in rows.all()}
-
-    found = known(list(names))  # almost always all of them
-    missing = {key: name for key, name in names.items() if key not in found}
-    if missing:
-        connection.execute(
-            dialect_insert(connection.dialect.name, metrics).on_conflict_do_nothing(index_elements=["name_key"]),
-            [{"name": name, "name_key": key} for key, name in missing.items()],
-        )
-        found.update(known(list(missing)))
-    return found
