@@ -41,9 +41,24 @@ WALK_DENSITY = 0.25
 # built its whole member set (170 ms) to find a page that walking finds in 1 ms.
 PAGE_DENSITY_SAMPLE = 200
 MAX_WALK_SPAN = 2**62  # "walk on, however sparse"
-# Audiences compiled at an explicit instant kept for the next request (by dialect, filter and instant), oldest dropped first.
+# Audiences compiled at an explicit instant that an app keeps for the next requests.
 COMPILED_AUDIENCES = 64
-_compiled: dict[tuple[str, bytes, int], Audience] = {}
+
+
+class CompiledAudiences:
+    """Audiences compiled at an explicit instant, kept for the next requests by (dialect, filter, instant);
+    the least recently used is dropped first. One per app: a client paging through compiles once."""
+
+    def __init__(self, capacity: int = COMPILED_AUDIENCES) -> None:
+        self.capacity = capacity
+        self._audiences: dict[Hashable, Audience] = {}
+
+    def get(self, key: Hashable, compile: Callable[[], Audience]) -> Audience:
+        audience = self._audiences.pop(key, None) or compile()
+        self._audiences[key] = audience  # the most recently used last
+        if len(self._audiences) > self.capacity:
+            del self._audiences[next(iter(self._audiences))]
+        return audience
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,31 @@ class ProfilePage:
         return encode_cursor(PROFILE_CURSOR, member_id, self.next_walk_span)
 
 
+@dataclass(frozen=True)
+class PageRequest:
+    """One page of an audience as a client asks for it: the filter as given (None: everyone) at an
+    instant (None: now), `first` members after the cursor, reading `columns` of PROFILE_ROW (None: all)
+    or, `as_json`, each member's node as JSON text."""
+
+    filter: Any
+    as_of: datetime | None
+    first: int
+    after: str | None = None
+    columns: frozenset[str] | None = None
+    as_json: NodeJson | None = None
+
+    @property
+    def identity(self) -> Hashable | None:
+        """What names its audience from one request to the next (`audience_identity`)."""
+        return audience_identity(self.filter, self.as_of)
+
+
+async def read_page(store: Store, audience: Audience, request: PageRequest) -> ProfilePage:
+    """The page `request` asks for of `audience` (compiled from the request's filter and instant)."""
+    return await profile_page(store, audience, request.first, request.after, request.columns, request.as_json,
+                              request.identity)
+
+
 class _Unaligned(Exception):
     """An aggregated page does not hold together (SQLite promises no order to group_concat, and the
     nodes' text must be as long as their lengths say): the page is read again row by row."""
@@ -81,10 +121,11 @@ def as_of_micros(as_of: datetime | None) -> int:
     return to_micros(as_of if as_of is not None else now_utc())
 
 
-async def compile_filter(store: Store, value: Any, as_of: datetime | None, path: InputPath) -> Audience:
-    """Check a filter given as plain JSON (None: everyone) and compile it at `as_of`.
-
-    The store is read only when the filter names saved segments (their definitions, from the primary).
+async def compile_filter(
+    store: Store, value: Any, as_of: datetime | None, path: InputPath, compiled: CompiledAudiences | None = None
+) -> Audience:
+    """Check a filter given as plain JSON (None: everyone) and compile it at `as_of`, through `compiled`
+    when given. The store is read only when the filter names saved segments (their definitions, from the primary).
     """
     if value is None:
         return compile_prepared(store, None, {}, as_of)
@@ -93,15 +134,10 @@ async def compile_filter(store: Store, value: Any, as_of: datetime | None, path:
         async with store.connect() as connection:
             reached = await referenced_segments(connection, root, path)
         return compile_prepared(store, root, reached, as_of)
-    if as_of is None:
+    if as_of is None or compiled is None:
         return compile_prepared(store, root, {}, as_of)
     # At an explicit instant the same filter is the same audience: a client paging through it compiles it once.
-    key = (store.dialect, *_audience_key(value, as_of))
-    audience = _compiled.pop(key, None) or compile_prepared(store, root, {}, as_of)
-    _compiled[key] = audience  # the most recently used last
-    if len(_compiled) > COMPILED_AUDIENCES:
-        del _compiled[next(iter(_compiled))]
-    return audience
+    return compiled.get((store.dialect, *_audience_key(value, as_of)), lambda: compile_prepared(store, root, {}, as_of))
 
 
 def compile_prepared(store: Store, root: Filter | None, segments: dict[str, Filter], as_of: datetime | None) -> Audience:
@@ -132,7 +168,7 @@ async def profile_page(
     if after:
         after_id, walk_span = decode_cursor(after, PROFILE_CURSOR, int, int)
     else:
-        dense = audience.negated or await is_dense(store, audience, PAGE_DENSITY_SAMPLE)
+        dense = await walks_from_the_start(store, audience, PAGE_DENSITY_SAMPLE)
         after_id = None
         # A dense sample: walk while pages keep WALK_DENSITY of their span members.
         walk_span = _walk_span(first / WALK_DENSITY if WALK_DENSITY > 0 else math.inf) if dense else 0
@@ -233,6 +269,13 @@ def audience_identity(filter_value: Any, as_of: datetime | None) -> Hashable | N
 
 def _audience_key(filter_value: Any, as_of: datetime) -> tuple[bytes, int]:
     return orjson.dumps(filter_value, option=orjson.OPT_SORT_KEYS), to_micros(as_of)
+
+
+async def walks_from_the_start(store: Store, audience: Audience, sample: int) -> bool:
+    """Whether a first page, or a whole export, takes the walk shape: a complement always does (its members
+    are most profiles, and the set shape would first build the whole excluded set); another audience when
+    at least WALK_DENSITY of the first `sample` profiles are members."""
+    return audience.negated or await is_dense(store, audience, sample)
 
 
 async def is_dense(store: Store, audience: Audience, sample: int) -> bool:

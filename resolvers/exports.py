@@ -6,10 +6,10 @@ encoded and handed on while the next is read, so memory stays constant whatever 
 size. One statement rather than keyset pages because every page would rebuild the member set:
 pages made a 200k-member export quadratic (73k rows/s, falling as the audience grows).
 
-The statement takes the walk shape (each profile tested in id order) when a probe of the first
-DENSITY_SAMPLE profiles finds the audience dense, else the set shape: on a 113k-member audience
-of 200k profiles the walk streams ~250k rows/s where the set shape, which first builds the whole
-member set, streams ~190k; on a sparse audience the walk would test every profile for few members.
+The statement takes the walk shape (each profile tested in id order) when a first page would
+(`resolvers.audiences.walks_from_the_start`, probing DENSITY_SAMPLE profiles), else the set shape,
+which first builds the whole member set; on a sparse audience the walk would test every profile for
+few members (docs/performance.md has the figures).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.sql.elements import ColumnElement
 
-from resolvers.audiences import compile_filter, count_members, is_dense
+from resolvers.audiences import CompiledAudiences, compile_filter, count_members, walks_from_the_start
 from resolvers.compiler import Audience, page_statement
 from resolvers.errors import NotFoundError, UserInputError
 from resolvers.export_lines import Rendering, csv_rendering, json_rendering
@@ -35,7 +35,7 @@ COLUMNS = ("id", "email", "phone_number", "external_id", "first_name", "last_nam
 PAGE_SIZE = 5000
 """Members per chunk of the one streamed SELECT (module-level so that tests can make chunks small)."""
 DENSITY_SAMPLE = 2000
-"""Profiles sampled to choose the shape (resolvers.audiences.is_dense); ~1 ms for a whole export."""
+"""Profiles sampled to choose the shape (resolvers.audiences.walks_from_the_start): ~1 ms for a whole export."""
 
 Rows = Sequence[Sequence[Any]]
 
@@ -93,7 +93,7 @@ class Export:
 
     async def rows(self, page_size: int | None = None) -> AsyncIterator[Rows]:
         """The members in id order as rendered lines, `page_size` at a time from one streamed statement."""
-        walk = await is_dense(self.store, self.audience, DENSITY_SAMPLE)
+        walk = await walks_from_the_start(self.store, self.audience, DENSITY_SAMPLE)
         statement = page_statement(self.audience, None, None, [self.rendering.line], walk=walk)
         async for page in self.store.stream(statement, page_size or PAGE_SIZE):
             yield page
@@ -110,7 +110,10 @@ class Export:
             yield self.encode(page)
 
 
-async def prepare_export(store: Store, segment_id: str, format_name: str, as_of: str | datetime | None) -> Export:
+async def prepare_export(
+    store: Store, segment_id: str, format_name: str, as_of: str | datetime | None,
+    compiled: CompiledAudiences | None = None,
+) -> Export:
     """Check the request and compile the audience once; NotFoundError / UserInputError for bad requests."""
     export_format = FORMATS.get(format_name)
     if export_format is None:
@@ -121,7 +124,7 @@ async def prepare_export(store: Store, segment_id: str, format_name: str, as_of:
     if not rows:
         raise NotFoundError(f"no segment with id {segment_id!r}", ("id",))
     # Compiled from the stored filter just read (as Segment.count does): no second read of the segment.
-    audience = await compile_filter(store, rows[0].filter, instant, ())
+    audience = await compile_filter(store, rows[0].filter, instant, (), compiled)
     return Export(store, key, instant, audience, export_format, export_format.rendering(store.dialect))
 
 

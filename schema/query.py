@@ -10,7 +10,7 @@ from resolvers import audiences, conversations, events, metrics, profiles, segme
 from schema.analytics import Conversation, ConversationConnection, ConversationStatus, Metric
 from schema.context import GraphQLInfo
 from schema.inputs import ProfileKey, SegmentFilter, TimeWindow, plain
-from schema.types import EventConnection, Profile, ProfileConnection, Segment
+from schema.types import EventConnection, Profile, ProfileConnection, Segment, audience_page
 
 
 @strawberry.type
@@ -37,15 +37,12 @@ class Query:
         after: str | None = None,
         as_of: datetime | None = None,
     ) -> ProfileConnection:
-        store = info.context.store
-        filter_value = plain(filter) if filter else None
-        audience = await audiences.compile_filter(store, filter_value, as_of, ("filter",))
-        return await ProfileConnection.read(info, audience, first, after, audiences.audience_identity(filter_value, as_of))
+        return await audience_page(info, plain(filter) if filter else None, as_of, first, after, ("filter",))
 
     @strawberry.field(description="Checks a filter and returns the SQL it compiles to.")
     async def explain(self, info: GraphQLInfo, filter: SegmentFilter, as_of: datetime | None = None) -> str:
         store = info.context.store
-        audience = await audiences.compile_filter(store, plain(filter), as_of, ("filter",))
+        audience = await audiences.compile_filter(store, plain(filter), as_of, ("filter",), info.context.compiled_audiences)
         return audiences.explain_sql(store, audience)
 
     @strawberry.field

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -11,6 +11,7 @@ import strawberry
 from strawberry.types.nodes import SelectedField, Selection
 
 from resolvers import audiences
+from resolvers.errors import InputPath
 from resolvers.events import EventPage, event_page
 from resolvers.language.structured import filter_from_input
 from resolvers.language.text import print_filter
@@ -196,18 +197,6 @@ class ProfileConnection:
         return await self.page.count()
 
     @classmethod
-    async def read(
-        cls, info: GraphQLInfo, audience: audiences.Audience, first: int, after: str | None, identity: Hashable | None
-    ) -> ProfileConnection:
-        """A page of `audience` reading what the field's selection needs: nodes as the database's JSON when
-        they are plain, else the columns the profiles need; `identity` as `audiences.profile_page` takes it."""
-        selected = info.selected_fields
-        as_json = node_json(selected)
-        columns = None if as_json is not None else requested_profile_columns(selected)
-        page = await audiences.profile_page(info.context.store, audience, first, after, columns, as_json, identity)
-        return cls.of(page, after)
-
-    @classmethod
     def of(cls, page: audiences.ProfilePage, after: str | None) -> ProfileConnection:
         ends = [page.cursor(member_id) for member_id in (page.ids[:1] + page.ids[-1:] if len(page.ids) > 1 else page.ids)]
         return cls(page_info=PageInfo.of(ends, page.has_next_page, after), page=page)
@@ -369,10 +358,24 @@ class Segment:
     async def members(
         self, info: GraphQLInfo, first: int = 100, after: str | None = None, as_of: datetime | None = None
     ) -> ProfileConnection:
-        audience = await self._audience(info, as_of)
-        return await ProfileConnection.read(info, audience, first, after, audiences.audience_identity(self.filter, as_of))
+        return await audience_page(info, self.filter, as_of, first, after, ())
 
     async def _audience(self, info: GraphQLInfo, as_of: datetime | None) -> audiences.Audience:
         # Compiled from the stored filter already loaded: no second read of this segment.
-        return await audiences.compile_filter(info.context.store, self.filter, as_of, ())
+        return await audiences.compile_filter(info.context.store, self.filter, as_of, (), info.context.compiled_audiences)
+
+
+async def audience_page(
+    info: GraphQLInfo, filter_value: Any, as_of: datetime | None, first: int, after: str | None, path: InputPath
+) -> ProfileConnection:
+    """A page of the audience of `filter_value` (plain JSON; None: everyone), reading what the field's
+    selection needs: nodes as the database's JSON when they are plain, else the profiles' columns."""
+    selected = info.selected_fields
+    as_json = node_json(selected)
+    columns = None if as_json is not None else requested_profile_columns(selected)
+    request = audiences.PageRequest(filter_value, as_of, first, after,
+                                    None if columns is None else frozenset(columns), as_json)
+    context = info.context
+    audience = await audiences.compile_filter(context.store, filter_value, as_of, path, context.compiled_audiences)
+    return ProfileConnection.of(await audiences.read_page(context.store, audience, request), after)
 

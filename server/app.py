@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from resolvers.audiences import CompiledAudiences
 from resolvers.errors import UserInputError
 from resolvers.exports import FORMATS, prepare_export
 from server.auth import READ, AccessError, Keyring
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings = settings or Settings()
     store = store or open_store(settings)
     keyring = Keyring(store, settings.key_cache_seconds)
+    compiled_audiences = CompiledAudiences()  # shared by GraphQL pages and exports
 
     async def healthz(_request: Request) -> JSONResponse:
         try:
@@ -58,7 +60,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         except Exception as error:  # e.g. the store is down: masked and logged, never open
             return internal_error_response(error, "the export's access check")
         try:
-            export = await prepare_export(store, request.path_params["id"], format_name, request.query_params.get("asOf"))
+            export = await prepare_export(store, request.path_params["id"], format_name, request.query_params.get("asOf"),
+                                          compiled_audiences)
         except UserInputError as error:  # NotFoundError included: 404, else 400, shaped like a GraphQL error
             status = 404 if error.code == "NOT_FOUND" else 400
             return JSONResponse({"errors": [{"message": error.message, "extensions": error.extensions}]}, status)
@@ -73,7 +76,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         yield
         await store.dispose()
 
-    graphql = GraphQLView(store, graphiql=settings.graphiql, introspection=settings.introspection, keyring=keyring)
+    graphql = GraphQLView(store, graphiql=settings.graphiql, introspection=settings.introspection, keyring=keyring,
+                          compiled_audiences=compiled_audiences)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

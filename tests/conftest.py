@@ -12,7 +12,6 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 
-import resolvers.audiences
 from server.app import create_app
 from server.config import Settings
 from store.engine import Store
@@ -24,12 +23,6 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-
-@pytest.fixture(autouse=True)
-def fresh_compiled_audiences(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test compiles its own audiences (they are kept per filter and instant across requests)."""
-    monkeypatch.setattr(resolvers.audiences, "_compiled", {})
 
 
 @pytest.fixture(params=store_params())
