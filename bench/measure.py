@@ -11,13 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.dialects.sqlite import pysqlite
-
 from resolvers.compiler import Audience, FilterCompiler, count_statement, page_statement
 from resolvers.language.structured import filter_from_input
 from resolvers.language.text import parse_filter
+from store.dialects import PySQLiteDialect
 
-DIALECT = pysqlite.dialect()
+DIALECT = PySQLiteDialect()  # the app's SQLite compiler: INDEXED BY hints render as the server sends them
 
 
 @dataclass(frozen=True)

@@ -10,23 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mappin
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from store.checkpoints import WalCheckpoints
+from store.dialects import store_url
 from store.prefetch import Prefetches
 from store.read_ahead import read_ahead
 from store.sqlite_reads import ThreadedReader
 from store.tables import JSON_CODEC
-
-
-def _sqlite_from_hint(_compiler: Any, _table: Any, text: str | None) -> str | None:
-    return text
-
-
-# SQLAlchemy's SQLite compiler drops FROM hints; SQLite's INDEXED BY and NOT INDEXED are ones, so render
-# them as given (every statement on these tables is compiled after this module is imported).
-SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-assign,assignment]
 
 T = TypeVar("T")
 
@@ -267,7 +258,8 @@ def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
         # the hot one warm, where the default rotation spread requests over cold caches (a count
         # walking 200k profiles took +50 ms through the server, against the same SQL on a warm one).
         options.setdefault("pool_use_lifo", True)
-    engine = create_async_engine(url, **JSON_CODEC, **options)
+    # SQLite through store/dialects.py, whose compiler renders the INDEXED BY hints of the statements.
+    engine = create_async_engine(store_url(url), **JSON_CODEC, **options)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine.sync_engine)
     else:
@@ -313,7 +305,7 @@ def _sqlite_file_engine(engine: AsyncEngine) -> sa.Engine | None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or "memory" in str(url.query):
         return None
     sync_engine = sa.create_engine(
-        url.set(drivername="sqlite"), pool_use_lifo=True, **JSON_CODEC,
+        store_url(url, sync=True), pool_use_lifo=True, **JSON_CODEC,
         connect_args={"check_same_thread": False},  # its connections move between worker threads
     )
     _configure_sqlite(sync_engine)

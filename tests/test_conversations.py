@@ -414,13 +414,11 @@ def test_the_kept_table_equals_the_rules_over_every_accepted_event(
 async def test_a_write_recomputes_its_conversations_from_the_covering_index_alone(store: Any) -> None:
     if store.dialect != "sqlite":
         pytest.skip("the plan is SQLite's (PostgreSQL's index-only scans depend on its visibility map)")
-    from sqlalchemy.dialects import sqlite
-
     from store.conversation_summaries import summaries
 
     read = summaries("sqlite", {"STARTED_CONVERSATION": 1, "CONVERSATION_ESCALATED": 2},
                      events.c.conversation_id.in_(["c-1", "c-2"]))
-    sql = str(read.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    sql = str(read.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
     async with store.connect() as connection:
         details = [row[-1] for row in (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()]
     assert any("COVERING INDEX ix_events_conversation (conversation_id=?)" in detail for detail in details), details

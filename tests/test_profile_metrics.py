@@ -119,13 +119,11 @@ async def test_concurrent_writes_of_one_profile_and_metric_keep_the_earliest_on_
 async def test_ever_did_reads_one_row_per_profile_not_the_events(store: Any) -> None:
     if store.dialect != "sqlite":
         pytest.skip("the plan is SQLite's")
-    from sqlalchemy.dialects import sqlite
-
     compiler = FilterCompiler("sqlite", to_micros(BASE))
     for node in (ast.DidNot(ast.EventCondition("Placed Order")),
                  ast.Did(ast.EventCondition("Placed Order", within=ast.Before(BASE - timedelta(days=7))))):
         sql = str(count_statement(compiler.audience(node)).compile(
-            dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+            dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
         async with store.connect() as connection:
             details = [row[-1] for row in (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()]
         # f: profile_metrics, its rows of one metric; x would be events.
@@ -160,10 +158,8 @@ async def test_a_write_reads_its_own_events_by_id(store: Any) -> None:
     """Not a scan of an index in group order (SQLite's choice unhinted: 300 ms a batch at 5M events)."""
     if store.dialect != "sqlite":
         pytest.skip("the plan is SQLite's")
-    from sqlalchemy.dialects import sqlite
-
     merge = profile_metric_summaries._merge_statement("sqlite", by_ids=False)
-    sql = str(merge.compile(dialect=sqlite.dialect()))
+    sql = str(merge.compile(dialect=store.engine.dialect))
     async with store.connect() as connection:
         details = [row[-1] for row in (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (0,))).all()]
     assert any("USING INTEGER PRIMARY KEY (rowid>?)" in detail for detail in details), details

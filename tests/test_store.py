@@ -135,3 +135,26 @@ def test_an_asyncpg_connection_lost_in_its_protocol_is_discarded_as_a_disconnect
     assert judged(InternalClientError("cannot switch to state 12; another operation (2) is in progress"))
     assert judged(InterfaceError("cannot perform operation: another operation is in progress"))
     assert not judged(InterfaceError("the server expects 2 arguments for this query, 1 was passed"))
+
+
+async def test_sqlite_index_hints_reach_every_engine_of_a_store_and_no_other(tmp_path: Path) -> None:
+    """INDEXED BY renders on the store's async engine, its worker threads' engine and its writes (an unknown
+    index is SQLite's error, so the hint was sent); SQLAlchemy's own SQLite dialect is left as it was."""
+    from sqlalchemy.dialects import sqlite
+
+    hinted = sa.select(metrics.c.name_key).with_hint(metrics, "INDEXED BY no_such_index", "sqlite")
+    assert "INDEXED BY" not in str(hinted.compile(dialect=sqlite.dialect()))
+    factory = StoreFactory("sqlite", tmp_path)
+    store = await factory.create()
+    try:
+        assert "FROM metrics INDEXED BY no_such_index" in str(hinted.compile(dialect=store.engine.dialect))
+        with pytest.raises(sa.exc.OperationalError, match="no such index: no_such_index"):
+            await store.fetch(hinted)  # a worker thread's pysqlite engine
+        with pytest.raises(sa.exc.OperationalError, match="no such index: no_such_index"):
+            await store.write(lambda connection: connection.execute(hinted).all())
+        with pytest.raises(sa.exc.OperationalError, match="no such index: no_such_index"):
+            async with store.engine.connect() as connection:
+                await connection.execute(hinted)
+    finally:
+        await store.dispose()
+        await factory.drop_all()
