@@ -9,8 +9,8 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
-from schema import limits, variables
-from schema.execution import PlainFieldsExecutionContext
+from schema import limits
+from schema.execution import SchemaExecutionContext
 from schema.mutation import Mutation, track_events_from_plain_input
 from schema.query import Query
 from schema.scalars import DateTime
@@ -41,13 +41,12 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
         ],
         scalar_overrides={datetime: DateTime},
         extensions=limits.extensions(introspection),
-        execution_context_class=PlainFieldsExecutionContext,
+        execution_context_class=SchemaExecutionContext,
     )
     # The ingest hot path skips Strawberry's conversion of input objects (see the resolver's docstring).
     mutation_type = built._schema.mutation_type
     assert mutation_type is not None
     mutation_type.fields["trackEvents"].resolve = track_events_from_plain_input
-    variables.install()
     return built
 
 

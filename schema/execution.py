@@ -6,6 +6,10 @@ When every field selected on an object is a leaf read straight from an attribute
 basic fields) or `__typename`, the object is built in one loop with the same resolver and the same
 scalar serialisation. Anything unusual (a null in a non-null field, a value that does not serialise,
 resolver middleware) takes graphql-core's own path, which reports it exactly as before.
+
+`SchemaExecutionContext` (the schema's `execution_context_class`) adds variables coerced by
+compiled functions (schema/variables.py), through graphql-core's extension point for it: its
+executor's `build`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from typing import Any
 
 import orjson
 from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLError,
     GraphQLField,
     GraphQLID,
     GraphQLLeafType,
@@ -23,13 +30,22 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLSchema,
     GraphQLString,
+    MiddlewareManager,
+    OperationDefinitionNode,
     Undefined,
+    assert_valid_schema,
+    default_field_resolver,
+    default_type_resolver,
     is_leaf_type,
 )
-from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.execution.collect_fields import FragmentDetails, GroupedFieldSet
+from graphql.execution.get_variable_signature import get_variable_signature
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from schema.variables import get_variable_values
 
 # (response name, read the value from the source, serialise it, may it be null, is a str already its
 # own serialisation (String and ID)); a read of None stands for `__typename`, the parent type's name.
@@ -173,3 +189,85 @@ def _complete_plain(plan: list[PlainField], parent_type: GraphQLObjectType, sour
             return None
         result[response_name] = serialized
     return result
+
+
+class SchemaExecutionContext(PlainFieldsExecutionContext):
+    """The schema's execution: plain objects in one loop (above), and compiled variable coercion."""
+
+    @classmethod
+    def build(  # type: ignore[override]
+        cls,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        root_value: Any = None,
+        context_value: Any = None,
+        raw_variable_values: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        field_resolver: Any = None,
+        type_resolver: Any = None,
+        subscribe_field_resolver: Any = None,
+        max_coercion_errors: int = 50,
+        enable_early_execution: bool = False,
+        middleware: Any = None,
+        is_awaitable: Any = None,
+        is_async_iterable: Any = None,
+        hide_suggestions: bool = False,
+        abort_signal: Any = None,
+        hooks: Any = None,
+        **custom_args: Any,
+    ) -> list[GraphQLError] | Any:
+        """graphql-core's `Executor.build`, coercing variables with schema/variables.py (which hands
+        graphql-core every variable it does not accept as is)."""
+        assert_valid_schema(schema)
+        if isinstance(middleware, list | tuple):
+            middlewares: tuple[Any, ...] = tuple(middleware)
+        elif isinstance(middleware, MiddlewareManager):
+            middlewares = middleware.middlewares
+        elif middleware is None:
+            middlewares = ()
+        else:
+            raise TypeError(f"middleware must be a list or tuple of middleware, or a MiddlewareManager: {middleware!r}")
+
+        operation: OperationDefinitionNode | None = None
+        fragment_definitions: dict[str, FragmentDefinitionNode] = {}
+        fragments: dict[str, FragmentDetails] = {}
+        signature_errors: list[GraphQLError] = []
+        for definition in document.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                if operation_name is None:
+                    if operation:
+                        return [GraphQLError("Must provide operation name if query contains multiple operations.")]
+                    operation = definition
+                elif definition.name and definition.name.value == operation_name:
+                    operation = definition
+            elif isinstance(definition, FragmentDefinitionNode):
+                fragment_definitions[definition.name.value] = definition
+                signatures = None
+                if definition.variable_definitions:
+                    signatures = {}
+                    for variable in definition.variable_definitions:
+                        signature = get_variable_signature(schema, variable)
+                        if isinstance(signature, GraphQLError):
+                            signature_errors.append(signature)
+                            continue
+                        signatures[signature.name] = signature
+                fragments[definition.name.value] = FragmentDetails(definition, signatures)
+        if not operation:
+            if operation_name is not None:
+                return [GraphQLError(f"Unknown operation named '{operation_name}'.")]
+            return [GraphQLError("Must provide an operation.")]
+        if signature_errors:
+            return signature_errors
+
+        variable_values = get_variable_values(schema, operation.variable_definitions or (), raw_variable_values or {},
+                                              max_coercion_errors, hide_suggestions)
+        if isinstance(variable_values, list):
+            return variable_values  # errors
+        return cls(
+            schema, fragment_definitions, fragments, root_value, context_value, operation, variable_values,
+            field_resolver or default_field_resolver, type_resolver or default_type_resolver,
+            subscribe_field_resolver or default_field_resolver, enable_early_execution,
+            MiddlewareManager(*middlewares), is_awaitable, is_async_iterable,
+            hide_suggestions=hide_suggestions, abort_signal=abort_signal, hooks=hooks, **custom_args,
+        )
+

@@ -6,7 +6,8 @@ of 1000 events took ~6 ms of a ~30 ms request. Here each input type becomes a tr
 functions that follows the value only, checking the depth on the way. They accept exactly what
 graphql-core accepts and build the same values; anything else (a missing or invalid variable, a
 default to apply, a value nested too deeply) is handed to graphql-core unchanged, so every error
-is graphql-core's own.
+is graphql-core's own. The schema's executor (schema/execution.py, SchemaExecutionContext.build)
+coerces an operation's variables with `get_variable_values` below.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
-import graphql.execution.executor as graphql_executor
 from graphql import (
     GraphQLError,
     GraphQLInputObjectType,
@@ -73,11 +73,6 @@ def get_variable_values(
     else:
         return VariableValues(sources, coerced)
     return graphql_get_variable_values(schema, var_def_nodes, inputs, max_errors, hide_suggestions)
-
-
-def install() -> None:
-    """Make graphql-core's executor coerce variables through `get_variable_values` above."""
-    graphql_executor.get_variable_values = get_variable_values
 
 
 _COERCERS: dict[Any, Coercer] = {}

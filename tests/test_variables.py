@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import graphql.execution.executor as graphql_executor
 import pytest
 from graphql import (
     GraphQLEnumType,
@@ -110,8 +109,24 @@ def test_compiled_coercion_accepts_what_graphql_core_accepts_and_builds_the_same
         assert type(got) is type(expected)
 
 
-def test_the_executor_coerces_variables_with_the_compiled_coercers() -> None:
-    assert graphql_executor.get_variable_values is variables.get_variable_values
+async def test_the_executor_coerces_variables_with_the_compiled_coercers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The schema's executor (SchemaExecutionContext) coerces through `variables.get_variable_values`: valid
+    values never reach graphql-core's walk, invalid ones get graphql-core's own errors."""
+    graphql_core = variables.graphql_get_variable_values
+    fallbacks: list[bool] = []
+
+    def fallback(*args: Any) -> Any:
+        fallbacks.append(True)
+        return graphql_core(*args)
+
+    monkeypatch.setattr(variables, "graphql_get_variable_values", fallback)
+    query = "query($f: SegmentFilter!) { explain(filter: $f) }"
+    await schema.execute(query, {"f": nested_filter(3)})  # the resolver fails without a store, after coercion
+    assert fallbacks == []
+    refused = await schema.execute(query, {"f": {"colour": "red"}})
+    assert fallbacks == [True]
+    assert refused.errors is not None
+    assert refused.errors[0].message.startswith("Variable '$f' has invalid value")
 
 
 TRACK = "mutation($events: [TrackEventInput!]!, $note: String) { trackEvents(events: $events) { accepted } }"
