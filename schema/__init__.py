@@ -11,7 +11,7 @@ from strawberry.types import ExecutionContext
 
 from schema import limits
 from schema.execution import SchemaExecutionContext
-from schema.mutation import Mutation, track_events_from_plain_input
+from schema.mutation import Mutation
 from schema.query import Query
 from schema.scalars import DateTime
 from schema.types import (
@@ -43,10 +43,6 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
         extensions=limits.extensions(introspection),
         execution_context_class=SchemaExecutionContext,
     )
-    # The ingest hot path skips Strawberry's conversion of input objects (see the resolver's docstring).
-    mutation_type = built._schema.mutation_type
-    assert mutation_type is not None
-    mutation_type.fields["trackEvents"].resolve = track_events_from_plain_input
     return built
 
 

@@ -7,15 +7,17 @@ basic fields) or `__typename`, the object is built in one loop with the same res
 scalar serialisation. Anything unusual (a null in a non-null field, a value that does not serialise,
 resolver middleware) takes graphql-core's own path, which reports it exactly as before.
 
-`SchemaExecutionContext` (the schema's `execution_context_class`) adds variables coerced by
-compiled functions (schema/variables.py), through graphql-core's extension point for it: its
-executor's `build`.
+`SchemaExecutionContext` (the schema's `execution_context_class`) adds, through graphql-core's
+own extension points (its executor's `build`, and the middleware manager that hands it each
+field's resolver): variables coerced by compiled functions (schema/variables.py), and fields
+whose resolvers take their arguments as graphql-core coerced them (`COERCED_ARGUMENTS`).
 """
 
 from __future__ import annotations
 
+import functools
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -44,6 +46,8 @@ from graphql.execution.collect_fields import FragmentDetails, GroupedFieldSet
 from graphql.execution.get_variable_signature import get_variable_signature
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
 from schema.variables import get_variable_values
 
@@ -51,6 +55,11 @@ from schema.variables import get_variable_values
 # own serialisation (String and ID)); a read of None stands for `__typename`, the parent type's name.
 PlainField = tuple[str, Callable[[Any], Any] | None, Callable[[Any], Any], bool, bool]
 TEXT_SERIALIZERS = (GraphQLString.serialize, GraphQLID.serialize)
+# A field's Strawberry metadata: its resolver takes the arguments as graphql-core coerced them (input
+# objects as dicts keyed by GraphQL names, as `plain` gives them), not converted into Strawberry's input
+# classes; SchemaExecutionContext calls it directly. `strawberry.argument(graphql_type=...)` keeps each
+# argument's schema type while its annotation says what the resolver receives.
+COERCED_ARGUMENTS = "segmentql.coerced_arguments"
 
 
 class SerializedList(list[Any]):
@@ -192,7 +201,8 @@ def _complete_plain(plan: list[PlainField], parent_type: GraphQLObjectType, sour
 
 
 class SchemaExecutionContext(PlainFieldsExecutionContext):
-    """The schema's execution: plain objects in one loop (above), and compiled variable coercion."""
+    """The schema's execution: plain objects in one loop (above), compiled variable coercion, and the
+    resolvers of fields marked COERCED_ARGUMENTS called with graphql-core's arguments."""
 
     @classmethod
     def build(  # type: ignore[override]
@@ -217,7 +227,7 @@ class SchemaExecutionContext(PlainFieldsExecutionContext):
         **custom_args: Any,
     ) -> list[GraphQLError] | Any:
         """graphql-core's `Executor.build`, coercing variables with schema/variables.py (which hands
-        graphql-core every variable it does not accept as is)."""
+        graphql-core every variable it does not accept as is) and resolving fields through `_Resolvers`."""
         assert_valid_schema(schema)
         if isinstance(middleware, list | tuple):
             middlewares: tuple[Any, ...] = tuple(middleware)
@@ -267,7 +277,53 @@ class SchemaExecutionContext(PlainFieldsExecutionContext):
             schema, fragment_definitions, fragments, root_value, context_value, operation, variable_values,
             field_resolver or default_field_resolver, type_resolver or default_type_resolver,
             subscribe_field_resolver or default_field_resolver, enable_early_execution,
-            MiddlewareManager(*middlewares), is_awaitable, is_async_iterable,
+            _Resolvers(_coerced_argument_resolvers(schema), *middlewares), is_awaitable, is_async_iterable,
             hide_suggestions=hide_suggestions, abort_signal=abort_signal, hooks=hooks, **custom_args,
         )
 
+
+class _Resolvers(MiddlewareManager):
+    """graphql-core's middleware manager (the middleware is Strawberry's: extensions with a `resolve`
+    hook), handing out for a field marked COERCED_ARGUMENTS its own resolver in place of Strawberry's."""
+
+    def __init__(self, direct: Mapping[Any, Callable[..., Any]], *middlewares: Any) -> None:
+        super().__init__(*middlewares)
+        self.direct = direct
+
+    def get_field_resolver(self, field_resolver: Any) -> Any:
+        return super().get_field_resolver(self.direct.get(field_resolver, field_resolver))
+
+
+@functools.lru_cache(maxsize=16)
+def _coerced_argument_resolvers(schema: GraphQLSchema) -> dict[Any, Callable[..., Any]]:
+    """For each field marked COERCED_ARGUMENTS: Strawberry's resolver of it → its resolver called directly."""
+    strawberry_schema = schema.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    found: dict[Any, Callable[..., Any]] = {}
+    for type_ in schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType):
+            continue
+        for field in type_.fields.values():
+            definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+            if isinstance(definition, StrawberryField) and definition.metadata.get(COERCED_ARGUMENTS):
+                found[field.resolve] = _direct_resolver(strawberry_schema, definition)
+    return found
+
+
+def _direct_resolver(strawberry_schema: Any, field: StrawberryField) -> Callable[..., Any]:
+    """The field's resolver as graphql-core calls a resolver: (source, info, **arguments by GraphQL name)."""
+    resolver = field.base_resolver
+    if resolver is None or field.extensions or resolver.root_parameter or resolver.parent_parameter:
+        raise TypeError(f"{field.python_name}: {COERCED_ARGUMENTS} needs a resolver taking self, info and "
+                        "arguments, and no field extensions")
+    config = strawberry_schema.config
+    python_names = {config.name_converter.from_argument(argument): argument.python_name for argument in field.arguments}
+    info_name = resolver.info_parameter.name if resolver.info_parameter else None
+    takes_self = resolver.self_parameter is not None
+
+    def resolve(source: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
+        kwargs = {python_names[name]: value for name, value in arguments.items()}
+        if info_name is not None:
+            kwargs[info_name] = config.info_class(_raw_info=info, _field=field)
+        return resolver(source, **kwargs) if takes_self else resolver(**kwargs)
+
+    return resolve

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from resolvers import events, ingest, profiles, segments
 from resolvers.errors import UserInputError
 from schema.context import GraphQLInfo
+from schema.execution import COERCED_ARGUMENTS
 from schema.inputs import CreateSegmentInput, ProfileInput, TrackEventInput, UpdateSegmentInput, plain
 from schema.types import Event, Profile, Segment, event_from_row
 
@@ -40,10 +41,16 @@ class Mutation:
             return event_from_row(await events.event_by_unique_id(store, input.metric, input.unique_id or ""))
         return event_from_row((await events.events_by_id(store, result.ids))[0])
 
-    @strawberry.mutation
-    async def track_events(self, info: GraphQLInfo, events: list[TrackEventInput]) -> TrackEventsPayload:
-        # The schema serves this field with `track_events_from_plain_input` directly (schema/__init__.py).
-        return await track_events_from_plain_input(None, info, [plain(event) for event in events])
+    @strawberry.mutation(metadata={COERCED_ARGUMENTS: True})
+    async def track_events(
+        self, info: GraphQLInfo,
+        events: Annotated[list[dict[str, Any]], strawberry.argument(graphql_type=list[TrackEventInput])],
+    ) -> TrackEventsPayload:
+        """The batch arrives as the plain dicts graphql-core checked and coerced (COERCED_ARGUMENTS, see
+        schema/execution.py): Strawberry turning 10,000 inputs into objects was half of a batch's CPU, and
+        ingest reads the dicts."""
+        result = await ingest.track_events(info.context.store, [_event_input(event) for event in events])
+        return TrackEventsPayload(accepted=result.accepted, duplicates=result.duplicates)
 
     @strawberry.mutation
     async def upsert_profile(self, info: GraphQLInfo, input: ProfileInput) -> Profile:
@@ -69,15 +76,6 @@ class Mutation:
     @strawberry.mutation
     async def delete_segment(self, info: GraphQLInfo, id: strawberry.ID) -> bool:
         return await segments.delete_segment(info.context.store, id)
-
-
-async def track_events_from_plain_input(_root: object, info: Any, events: list[dict[str, Any]]) -> TrackEventsPayload:
-    """trackEvents as a graphql-core resolver: the batch arrives as plain dicts graphql-core already checked.
-
-    Strawberry turning 10,000 inputs into objects was half of a batch's CPU; ingest reads the dicts.
-    """
-    result = await ingest.track_events(info.context.store, [_event_input(event) for event in events])
-    return TrackEventsPayload(accepted=result.accepted, duplicates=result.duplicates)
 
 
 async def _segment(info: GraphQLInfo, segment_id: int) -> Segment:

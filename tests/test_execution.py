@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from schema.execution import PlainFieldsExecutionContext
+from schema.execution import COERCED_ARGUMENTS, PlainFieldsExecutionContext, SchemaExecutionContext
 
 
 @strawberry.enum
@@ -114,3 +114,36 @@ def test_plain_objects_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> No
     result = fast.execute_sync("{ items { id name note colour size } }")
     assert result.errors is None and len(result.data["items"]) == len(GOOD)  # type: ignore[index]
     assert calls == ["Query"]
+
+
+@strawberry.input
+class Part:
+    name: str
+    size: int = 1
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(metadata={COERCED_ARGUMENTS: True})
+    def take_coerced(
+        self, info: strawberry.Info, parts: Annotated[list[dict[str, Any]], strawberry.argument(graphql_type=list[Part])],
+        label: str | None = None,
+    ) -> str:
+        assert self is None and info.field_name == "takeCoerced"
+        return repr((parts, label))
+
+    @strawberry.mutation
+    def take_converted(self, parts: list[Part]) -> str:
+        return repr(parts)
+
+
+async def test_a_field_marked_coerced_arguments_gets_graphql_cores_values_in_its_own_resolver() -> None:
+    schema = strawberry.Schema(query=Query, mutation=Mutation, execution_context_class=SchemaExecutionContext)
+    assert "takeCoerced(parts: [Part!]!, label: String = null): String!" in schema.as_str()
+    result = await schema.execute('mutation($p: [Part!]!) { takeCoerced(parts: $p, label: "x") '
+                                  'takeConverted(parts: [{name: "b"}]) }', {"p": [{"name": "a", "size": 2}, {"name": "c"}]})
+    assert result.errors is None
+    assert result.data == {"takeCoerced": repr(([{"name": "a", "size": 2}, {"name": "c", "size": 1}], "x")),
+                           "takeConverted": repr([Part(name="b", size=1)])}
+    refused = await schema.execute('mutation { takeCoerced(parts: [{size: 2}]) }')
+    assert refused.errors is not None and "name" in refused.errors[0].message  # graphql-core's own checks
