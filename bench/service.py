@@ -21,7 +21,7 @@ from measure import Timing, audience, compiled_page, raw, timed, timed_together
 from segments import PagingAudience
 
 import seed
-from resolvers.audiences import PAGE_DENSITY_SAMPLE, walks_at
+from resolvers.audiences import DEFAULT_POLICY
 from resolvers.compiler import density_statement
 from store.tables import profiles
 from vocabulary.agent_metrics import metric_key
@@ -180,9 +180,9 @@ def _raw_all_pages(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
         # (a sparse one's later pages would follow the server's span rule: this bench's audience is dense).
         nonlocal walk
         if after_id is None:
-            probe = raw(density_statement(audience(filter_input, AS_OF), PAGE_DENSITY_SAMPLE))
+            probe = raw(density_statement(audience(filter_input, AS_OF), DEFAULT_POLICY.page_density_sample))
             sampled, members = db.execute(probe.sql, probe.params).fetchone()
-            walk = walks_at(members, sampled)
+            walk = DEFAULT_POLICY.walks_at(members, sampled)
         statement = compiled_page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS, walk=walk)
         return db.execute(statement.sql, statement.params).fetchall()
 

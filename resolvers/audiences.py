@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, Collection, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -24,6 +23,7 @@ from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import InputPath, QueryTimeoutError
 from resolvers.language.ast import Filter, segment_references
 from resolvers.language.limits import check_page_size
+from resolvers.page_plan import WALK_SHAPE, PagePolicy, shape_of
 from resolvers.segments import checked_filter, referenced_segments
 from store.engine import StatementTimeout, Store
 from store.tables import profile_json, profile_row, profiles
@@ -31,18 +31,9 @@ from vocabulary.timestamps import now_utc, to_micros
 
 T = TypeVar("T")
 PROFILE_CURSOR = "profile"
-SET_SHAPE, WALK_SHAPE = 0, 1
-# What testing one profile in the walk shape costs, about (measured ~0.7 µs on SQLite at 200k profiles).
-WALK_SECONDS_PER_PROFILE = 1e-6
-# Walking profiles in id order beats first building the member set once at least this share of the
-# profiles are members (exports measured it; a page alike).
-WALK_DENSITY = 0.25
-# The profiles a first page samples to judge that: ~0.1 ms, where a 113k-member audience's first page
-# built its whole member set (170 ms) to find a page that walking finds in 1 ms.
-PAGE_DENSITY_SAMPLE = 200
-MAX_WALK_SPAN = 2**62  # "walk on, however sparse"
 # Audiences compiled at an explicit instant that an app keeps for the next requests.
 COMPILED_AUDIENCES = 64
+DEFAULT_POLICY = PagePolicy()
 
 
 class CompiledAudiences:
@@ -59,6 +50,14 @@ class CompiledAudiences:
         if len(self._audiences) > self.capacity:
             del self._audiences[next(iter(self._audiences))]
         return audience
+
+
+@dataclass
+class Paging:
+    """What an app holds for its audience pages and exports: the plan's figures and the audiences it compiled."""
+
+    policy: PagePolicy = field(default_factory=PagePolicy)
+    compiled: CompiledAudiences = field(default_factory=CompiledAudiences)
 
 
 @dataclass(frozen=True)
@@ -106,10 +105,10 @@ class PageRequest:
         return audience_identity(self.filter, self.as_of)
 
 
-async def read_page(store: Store, audience: Audience, request: PageRequest) -> ProfilePage:
+async def read_page(store: Store, audience: Audience, request: PageRequest, policy: PagePolicy) -> ProfilePage:
     """The page `request` asks for of `audience` (compiled from the request's filter and instant)."""
     return await profile_page(store, audience, request.first, request.after, request.columns, request.as_json,
-                              request.identity)
+                              request.identity, policy)
 
 
 class _Unaligned(Exception):
@@ -146,19 +145,12 @@ def compile_prepared(store: Store, root: Filter | None, segments: dict[str, Filt
 
 async def profile_page(
     store: Store, audience: Audience, first: int, after: str | None, columns: Collection[str] | None = None,
-    as_json: NodeJson | None = None, identity: Hashable | None = None,
+    as_json: NodeJson | None = None, identity: Hashable | None = None, policy: PagePolicy = DEFAULT_POLICY,
 ) -> ProfilePage:
     """`first` members after the cursor, in id order, reading `columns` of PROFILE_ROW (None: all) or,
     `as_json`, each member's node as JSON text; totalCount is computed only when awaited.
 
-    Every page of a complement ("didn't", "at most") walks: its members are most profiles, and
-    the set shape would first build the whole excluded set. Other first pages walk when a sample of
-    the first profiles finds the audience dense, else take the set shape. The cursor carries the
-    next page's shape as a walk span: 0 for the set shape, else walk while a page spans at most that
-    many profiles. A set-shape page that took longer than walking its id span would have sets it to
-    the profiles one could walk in that time (pages then cost a walk each, until walking gets dearer
-    than the set shape was); a first page walked on the sample's word sets it to the span at which
-    members fall below WALK_DENSITY.
+    The shape of each page follows `policy` (resolvers/page_plan.py); the cursor carries the next one's.
 
     With an `identity` (`audience_identity`), the next page is read while this one is sent
     (`Store.prefetch`): a client paging through mostly finds its page read already.
@@ -168,11 +160,10 @@ async def profile_page(
     if after:
         after_id, walk_span = decode_cursor(after, PROFILE_CURSOR, int, int)
     else:
-        dense = await walks_from_the_start(store, audience, PAGE_DENSITY_SAMPLE)
         after_id = None
-        # A dense sample: walk while pages keep WALK_DENSITY of their span members.
-        walk_span = _walk_span(first / WALK_DENSITY if WALK_DENSITY > 0 else math.inf) if dense else 0
-    shape = WALK_SHAPE if walk_span > 0 else SET_SHAPE
+        walks = await walks_from_the_start(store, audience, policy.page_density_sample, policy)
+        walk_span = policy.first_walk_span(first, walks)
+    shape = shape_of(walk_span)
     # A page prefetched for this request has the same audience, size, columns, cursor and shape. Only
     # a client that pages on (it sent a cursor) has its next page read ahead.
     reading = None if identity is None else (identity, first, as_json, column_set)
@@ -188,13 +179,8 @@ async def profile_page(
             *_page_read(store, audience, after_id, first, shape, column_set, as_json, aggregated=False)))
         ids, page, nodes_json, has_next_page = _members(rows, first, as_json, aggregated=False)
     if has_next_page:
-        span = ids[-1] - (after_id or 0)
-        if shape == SET_SHAPE and span * WALK_SECONDS_PER_PROFILE < seconds:
-            walk_span = _walk_span(seconds / WALK_SECONDS_PER_PROFILE)
-        elif shape == WALK_SHAPE and not audience.negated and span > walk_span:
-            # Members thinned out: walking on would test more profiles a page than the set shape costs.
-            walk_span = 0
-        shape = WALK_SHAPE if walk_span > 0 else SET_SHAPE
+        walk_span = policy.next_walk_span(walk_span, ids[-1] - (after_id or 0), seconds, audience.negated)
+        shape = shape_of(walk_span)
         if reading is not None and after is not None:
             following = _page_read(store, audience, ids[-1], first, shape, column_set, as_json, aggregated)
             store.prefetch((*reading, ids[-1], shape), *following)
@@ -203,11 +189,6 @@ async def profile_page(
         return await count_members(store, audience)
 
     return ProfilePage(ids, page, has_next_page, count, walk_span, nodes_json)
-
-
-def _walk_span(profiles: float) -> int:
-    """A walk span for a cursor: whole, at least 1 (0 is the set shape), within a cursor's 64 bits."""
-    return MAX_WALK_SPAN if profiles >= MAX_WALK_SPAN else max(1, math.ceil(profiles))
 
 
 def _page_read(
@@ -271,25 +252,20 @@ def _audience_key(filter_value: Any, as_of: datetime) -> tuple[bytes, int]:
     return orjson.dumps(filter_value, option=orjson.OPT_SORT_KEYS), to_micros(as_of)
 
 
-async def walks_from_the_start(store: Store, audience: Audience, sample: int) -> bool:
+async def walks_from_the_start(store: Store, audience: Audience, sample: int, policy: PagePolicy) -> bool:
     """Whether a first page, or a whole export, takes the walk shape: a complement always does (its members
     are most profiles, and the set shape would first build the whole excluded set); another audience when
-    at least WALK_DENSITY of the first `sample` profiles are members."""
-    return audience.negated or await is_dense(store, audience, sample)
+    the policy finds the first `sample` profiles dense with members (a bounded probe)."""
+    return audience.negated or await is_dense(store, audience, sample, policy)
 
 
-async def is_dense(store: Store, audience: Audience, sample: int) -> bool:
-    """Whether at least WALK_DENSITY of the first `sample` profiles are members (a bounded probe)."""
+async def is_dense(store: Store, audience: Audience, sample: int, policy: PagePolicy) -> bool:
+    """Whether the policy walks an audience with its members among the first `sample` profiles."""
     if audience.walk is None:
         return False
     probe = audience.statement(("density", sample), lambda: density_statement(audience, sample))
     ((sampled, members),) = await _fetch(store, probe)
-    return walks_at(members, sampled)
-
-
-def walks_at(members: int, profiles: int) -> bool:
-    """Whether an audience with `members` among `profiles` (a sample, or a page's id span) is walked."""
-    return profiles > 0 and members >= WALK_DENSITY * profiles
+    return policy.walks_at(members, sampled)
 
 
 async def count_members(store: Store, audience: Audience) -> int:
@@ -319,7 +295,8 @@ def explain_sql(store: Store, audience: Audience) -> str:
         shapes = (("pages", page_statement(audience, None, 101)),)
     else:
         shapes = (
-            ("density probe before a first page: a dense audience walks", density_statement(audience, PAGE_DENSITY_SAMPLE)),
+            ("density probe before a first page: a dense audience walks",
+             density_statement(audience, DEFAULT_POLICY.page_density_sample)),
             ("pages in the set shape: a sparse audience's pages", page_statement(audience, None, 101)),
             ("pages in the walk shape: a dense audience's pages, and later pages where walking is cheaper",
              page_statement(audience, 0, 101, walk=True)),

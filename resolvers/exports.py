@@ -1,13 +1,13 @@
 """Audience exports for campaign tools: every member of a saved segment, streamed in id order.
 
 An export is compiled once, at one instant `as_of` (default: when it was asked for), and runs as
-one statement whose rows are streamed (a server-side cursor) `PAGE_SIZE` at a time: each chunk is
+one statement whose rows are streamed (a server-side cursor) a chunk at a time: each chunk is
 encoded and handed on while the next is read, so memory stays constant whatever the audience
 size. One statement rather than keyset pages because every page would rebuild the member set:
 pages made a 200k-member export quadratic (73k rows/s, falling as the audience grows).
 
 The statement takes the walk shape (each profile tested in id order) when a first page would
-(`resolvers.audiences.walks_from_the_start`, probing DENSITY_SAMPLE profiles), else the set shape,
+(`resolvers.audiences.walks_from_the_start`, probing the policy's export sample), else the set shape,
 which first builds the whole member set; on a sparse audience the walk would test every profile for
 few members (docs/performance.md has the figures).
 """
@@ -22,20 +22,17 @@ from typing import Any
 
 from sqlalchemy.sql.elements import ColumnElement
 
-from resolvers.audiences import CompiledAudiences, compile_filter, count_members, walks_from_the_start
+from resolvers.audiences import Paging, compile_filter, count_members, walks_from_the_start
 from resolvers.compiler import Audience, page_statement
 from resolvers.errors import NotFoundError, UserInputError
 from resolvers.export_lines import Rendering, csv_rendering, json_rendering
+from resolvers.page_plan import PagePolicy
 from resolvers.segments import parse_segment_id, segments_query
 from store.engine import Store
 from store.tables import profiles
 from vocabulary.timestamps import format_datetime, now_utc, parse_datetime
 
 COLUMNS = ("id", "email", "phone_number", "external_id", "first_name", "last_name")
-PAGE_SIZE = 5000
-"""Members per chunk of the one streamed SELECT (module-level so that tests can make chunks small)."""
-DENSITY_SAMPLE = 2000
-"""Profiles sampled to choose the shape (resolvers.audiences.walks_from_the_start): ~1 ms for a whole export."""
 
 Rows = Sequence[Sequence[Any]]
 
@@ -73,6 +70,7 @@ class Export:
     audience: Audience
     format: ExportFormat
     rendering: Rendering
+    policy: PagePolicy
 
     @property
     def filename(self) -> str:
@@ -93,9 +91,9 @@ class Export:
 
     async def rows(self, page_size: int | None = None) -> AsyncIterator[Rows]:
         """The members in id order as rendered lines, `page_size` at a time from one streamed statement."""
-        walk = await walks_from_the_start(self.store, self.audience, DENSITY_SAMPLE)
+        walk = await walks_from_the_start(self.store, self.audience, self.policy.export_density_sample, self.policy)
         statement = page_statement(self.audience, None, None, [self.rendering.line], walk=walk)
-        async for page in self.store.stream(statement, page_size or PAGE_SIZE):
+        async for page in self.store.stream(statement, page_size or self.policy.export_chunk):
             yield page
 
     def encode(self, rows: Rows) -> bytes:
@@ -112,7 +110,7 @@ class Export:
 
 async def prepare_export(
     store: Store, segment_id: str, format_name: str, as_of: str | datetime | None,
-    compiled: CompiledAudiences | None = None,
+    paging: Paging | None = None,
 ) -> Export:
     """Check the request and compile the audience once; NotFoundError / UserInputError for bad requests."""
     export_format = FORMATS.get(format_name)
@@ -124,8 +122,9 @@ async def prepare_export(
     if not rows:
         raise NotFoundError(f"no segment with id {segment_id!r}", ("id",))
     # Compiled from the stored filter just read (as Segment.count does): no second read of the segment.
-    audience = await compile_filter(store, rows[0].filter, instant, (), compiled)
-    return Export(store, key, instant, audience, export_format, export_format.rendering(store.dialect))
+    paging = paging or Paging()
+    audience = await compile_filter(store, rows[0].filter, instant, (), paging.compiled)
+    return Export(store, key, instant, audience, export_format, export_format.rendering(store.dialect), paging.policy)
 
 
 # A '+' left unencoded in a query string arrives as a space: "…T12:00:00 02:00" meant "+02:00".

@@ -8,7 +8,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from resolvers.audiences import CompiledAudiences
+from resolvers.audiences import Paging
 from resolvers.events import EventPage, first_pages_by_profile
 from resolvers.profiles import profiles_by_id
 from store.engine import Store
@@ -18,8 +18,8 @@ from store.engine import Store
 class Context:
     store: Store
     request: Any = None
-    # The app's audiences compiled at explicit instants (None: each request compiles its own).
-    compiled_audiences: CompiledAudiences | None = None
+    # The app's page policy and the audiences it compiled at explicit instants.
+    paging: Paging = field(default_factory=Paging)
     profiles: DataLoader[int, Any] = field(init=False)
     # First pages of profiles' events, one loader per (metric, first): one query for a page of profiles.
     event_pages: dict[tuple[str | None, int], DataLoader[int, EventPage]] = field(default_factory=dict)

@@ -42,7 +42,7 @@ class Query:
     @strawberry.field(description="Checks a filter and returns the SQL it compiles to.")
     async def explain(self, info: GraphQLInfo, filter: SegmentFilter, as_of: datetime | None = None) -> str:
         store = info.context.store
-        audience = await audiences.compile_filter(store, plain(filter), as_of, ("filter",), info.context.compiled_audiences)
+        audience = await audiences.compile_filter(store, plain(filter), as_of, ("filter",), info.context.paging.compiled)
         return audiences.explain_sql(store, audience)
 
     @strawberry.field

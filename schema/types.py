@@ -362,7 +362,7 @@ class Segment:
 
     async def _audience(self, info: GraphQLInfo, as_of: datetime | None) -> audiences.Audience:
         # Compiled from the stored filter already loaded: no second read of this segment.
-        return await audiences.compile_filter(info.context.store, self.filter, as_of, (), info.context.compiled_audiences)
+        return await audiences.compile_filter(info.context.store, self.filter, as_of, (), info.context.paging.compiled)
 
 
 async def audience_page(
@@ -375,7 +375,7 @@ async def audience_page(
     columns = None if as_json is not None else requested_profile_columns(selected)
     request = audiences.PageRequest(filter_value, as_of, first, after,
                                     None if columns is None else frozenset(columns), as_json)
-    context = info.context
-    audience = await audiences.compile_filter(context.store, filter_value, as_of, path, context.compiled_audiences)
-    return ProfileConnection.of(await audiences.read_page(context.store, audience, request), after)
+    store, paging = info.context.store, info.context.paging
+    audience = await audiences.compile_filter(store, filter_value, as_of, path, paging.compiled)
+    return ProfileConnection.of(await audiences.read_page(store, audience, request, paging.policy), after)
 

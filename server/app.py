@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from resolvers.audiences import CompiledAudiences
+from resolvers.audiences import Paging
 from resolvers.errors import UserInputError
 from resolvers.exports import FORMATS, prepare_export
 from server.auth import READ, AccessError, Keyring
@@ -36,12 +36,13 @@ OPEN_MODE_WARNING = ("no API keys exist: serving openly, to loopback clients onl
                      "`segmentql keys create --name NAME --scope read` to require keys.")
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
-    """The app over `store` (default: the one `settings.database_url` names), tables created when missing."""
+def create_app(settings: Settings | None = None, store: Store | None = None, paging: Paging | None = None) -> Starlette:
+    """The app over `store` (default: the one `settings.database_url` names), tables created when missing;
+    `paging` holds the page plan's figures and the compiled audiences that pages and exports share."""
     settings = settings or Settings()
     store = store or open_store(settings)
     keyring = Keyring(store, settings.key_cache_seconds)
-    compiled_audiences = CompiledAudiences()  # shared by GraphQL pages and exports
+    paging = paging or Paging()
 
     async def healthz(_request: Request) -> JSONResponse:
         try:
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             return internal_error_response(error, "the export's access check")
         try:
             export = await prepare_export(store, request.path_params["id"], format_name, request.query_params.get("asOf"),
-                                          compiled_audiences)
+                                          paging)
         except UserInputError as error:  # NotFoundError included: 404, else 400, shaped like a GraphQL error
             status = 404 if error.code == "NOT_FOUND" else 400
             return JSONResponse({"errors": [{"message": error.message, "extensions": error.extensions}]}, status)
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         await store.dispose()
 
     graphql = GraphQLView(store, graphiql=settings.graphiql, introspection=settings.introspection, keyring=keyring,
-                          compiled_audiences=compiled_audiences)
+                          paging=paging)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -42,7 +42,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
-from resolvers.audiences import CompiledAudiences
+from resolvers.audiences import Paging
 from resolvers.errors import UserInputError
 from schema.context import Context
 from schema.limits import MAX_TOKENS, TOO_COMPLEX, parse_document
@@ -90,13 +90,13 @@ def client_host(request: Request) -> str | None:
 
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, store: Store, graphiql: bool = True, introspection: bool = True,
-                 keyring: Keyring | None = None, compiled_audiences: CompiledAudiences | None = None) -> None:
+                 keyring: Keyring | None = None, paging: Paging | None = None) -> None:
         from schema import build_schema
 
         super().__init__(build_schema(introspection), graphql_ide="graphiql" if graphiql else None)
         self.store = store
         self.keyring = keyring or Keyring(store)
-        self.compiled_audiences = compiled_audiences or CompiledAudiences()
+        self.paging = paging or Paging()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -142,7 +142,7 @@ class GraphQLView(GraphQL[Context, None]):
                                                sub_response)
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        return Context(store=self.store, request=request, compiled_audiences=self.compiled_audiences)
+        return Context(store=self.store, request=request, paging=self.paging)
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)

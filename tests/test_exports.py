@@ -13,8 +13,10 @@ import httpx
 import orjson
 import pytest
 
-import resolvers.audiences
 import resolvers.exports
+from resolvers.audiences import Paging
+from resolvers.exports import prepare_export
+from resolvers.page_plan import PagePolicy
 from server.app import create_app
 from server.config import Settings
 from store import migrate
@@ -204,12 +206,19 @@ async def test_a_segment_without_members_gives_just_the_header(client: httpx.Asy
     assert response.content == b""
 
 
+async def exported_csv(store: Store, segment_id: str, policy: PagePolicy) -> tuple[list[list[str]], int]:
+    """The rows of a CSV export run with `policy`, and how many chunks its members came in."""
+    export = await prepare_export(store, segment_id, "csv", iso(AS_OF), Paging(policy=policy))
+    chunks = [chunk async for chunk in export.chunks()]
+    return csv_rows(httpx.Response(200, content=b"".join(chunks))), len(chunks) - 1  # less the header
+
+
 @pytest.mark.parametrize(("page_size", "chunks", "walk_density", "walks"), [
     (7, 5, 2.0, False), (10, 3, 0.0, True), (30, 1, 0.5, True), (1000, 1, 0.7, False),
 ])
 async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_repeating(
-    client: httpx.AsyncClient, gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch, page_size: int, chunks: int,
-    walk_density: float, walks: bool,
+    client: httpx.AsyncClient, gql: GraphQLClient, store: Store, monkeypatch: pytest.MonkeyPatch, page_size: int,
+    chunks: int, walk_density: float, walks: bool,
 ) -> None:
     """Either shape (the probe finds 30 of 45 profiles members: 0.67), chunked or not, gives every member once."""
     # 30 members among 45 profiles, interleaved so that pages skip over non-members.
@@ -219,24 +228,14 @@ async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_re
     await track(gql, *events)
     ordered = await create_segment(gql, ORDERED, "ordered")
     did_not = await create_segment(gql, {"didNot": {"metric": "Placed Order"}}, "did not order")
-    monkeypatch.setattr(resolvers.exports, "PAGE_SIZE", page_size)
-    monkeypatch.setattr(resolvers.audiences, "WALK_DENSITY", walk_density)
+    policy = PagePolicy(export_chunk=page_size, walk_density=walk_density)
     shapes = record_page_shapes(monkeypatch, resolvers.exports)
-    encoded = 0
-    real_encode = resolvers.exports.Export.encode
 
-    def counting_encode(export: resolvers.exports.Export, rows: Any) -> bytes:
-        nonlocal encoded
-        encoded += 1
-        return real_encode(export, rows)
-
-    monkeypatch.setattr(resolvers.exports.Export, "encode", counting_encode)
-
-    rows = csv_rows(await client.get(f"/segments/{ordered}/members.csv", params={"asOf": iso(AS_OF)}))
+    rows, chunked = await exported_csv(store, ordered, policy)
     count, nodes = await graphql_members(gql, ordered, iso(AS_OF))
     assert count == 30
     assert len(shapes) == 1 and shapes == [walks]  # one statement
-    assert encoded == chunks
+    assert chunked == chunks
     assert rows[1:] == [as_row(node) for node in nodes]
     ids = [int(row[0]) for row in rows[1:]]
     assert len(set(ids)) == len(ids) == 30
@@ -253,16 +252,14 @@ async def test_the_export_streams_one_statement_in_chunks_without_skipping_or_re
 
 @pytest.mark.parametrize(("sample", "walks"), [(10, False), (45, True), (1000, True)])
 async def test_the_density_probe_looks_at_the_first_profiles_only(
-    client: httpx.AsyncClient, gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch, sample: int, walks: bool
+    gql: GraphQLClient, store: Store, monkeypatch: pytest.MonkeyPatch, sample: int, walks: bool
 ) -> None:
     """Members are 6 of the first 10 profiles but 30 of all 45: a 0.65 threshold walks only past the first 10."""
     await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i % 3 else "Viewed Product", before(hours=i + 1))
                        for i in range(45)))
     ordered = await create_segment(gql, ORDERED, "ordered")
-    monkeypatch.setattr(resolvers.exports, "DENSITY_SAMPLE", sample)
-    monkeypatch.setattr(resolvers.audiences, "WALK_DENSITY", 0.65)
     shapes = record_page_shapes(monkeypatch, resolvers.exports)
-    rows = csv_rows(await client.get(f"/segments/{ordered}/members.csv", params={"asOf": iso(AS_OF)}))
+    rows, _ = await exported_csv(store, ordered, PagePolicy(export_density_sample=sample, walk_density=0.65))
     assert len(rows) - 1 == 30 and shapes == [walks]
 
 

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import httpx
 import pytest
 from graphql import GraphQLID, GraphQLObjectType, GraphQLString, get_named_type
 
 import resolvers.audiences
+from resolvers.audiences import PROFILE_CURSOR, Paging, compile_filter, walks_from_the_start
+from resolvers.compiler import Audience
+from resolvers.cursors import decode_cursor
+from resolvers.page_plan import PagePolicy
+from server.app import create_app
+from server.config import Settings
 from store.engine import Store
 from store.prefetch import Prefetches
 from store.tables import profiles
+from tests.conftest import GraphQLClient
 from tests.helpers import AS_OF, before, event, iso, track
 
 PAGES = """query($f: SegmentFilter!, $after: String, $asOf: DateTime) {
@@ -37,21 +48,6 @@ async def paged_emails(gql: Any, filter: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture
-def walks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether each page read (a page's own, or the one it started for the next) walks (the walk shape)
-    or not (the set shape)."""
-    shapes: list[bool] = []
-    real = resolvers.audiences._page_read
-
-    def recording(store: Store, audience: Any, after_id: Any, first: int, shape: int, *rest: Any, **options: Any) -> Any:
-        shapes.append(shape == resolvers.audiences.WALK_SHAPE)
-        return real(store, audience, after_id, first, shape, *rest, **options)
-
-    monkeypatch.setattr(resolvers.audiences, "_page_read", recording)
-    return shapes
-
-
-@pytest.fixture
 def columns_read(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The columns each page asked profile_row for (None: all)."""
     read: list[Any] = []
@@ -70,58 +66,88 @@ def nodes_as_json(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return written
 
 
+async def ordered_audience(store: Store) -> Audience:
+    return await compile_filter(store, ORDERED, AS_OF, ())
+
+
+async def next_shapes(gql: Any, filter: dict[str, Any]) -> tuple[list[str], list[bool]]:
+    """The members, page after page, and whether each page after the first walks, as its cursor says."""
+    emails, walked = [], []
+    after = None
+    while True:
+        page = (await gql.data(PAGES, {"f": filter, "asOf": iso(AS_OF), "after": after}))["profiles"]
+        emails += [node["email"] for node in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return emails, walked
+        after = page["pageInfo"]["endCursor"]
+        walked.append(decode_cursor(after, PROFILE_CURSOR, int, int)[1] > 0)
+
+
+@pytest.fixture
+def gql_with(store: Store) -> Callable[[PagePolicy], AbstractAsyncContextManager[GraphQLClient]]:
+    """A client of an app over `store` whose pages follow the given policy."""
+
+    @contextlib.asynccontextmanager
+    async def client(policy: PagePolicy) -> AsyncIterator[GraphQLClient]:
+        app = create_app(Settings(database_url=store.url), store=store, paging=Paging(policy=policy))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+            yield GraphQLClient(http)
+
+    return client
+
+
 @pytest.mark.parametrize(("ordering", "first_walks"), [
-    (range(0, 20, 5), False),  # 4 of 20: a fifth of the profiles, below WALK_DENSITY
+    (range(0, 20, 5), False),  # 4 of 20: a fifth of the profiles, below the walk density
     (range(0, 20, 2), True),  # 10 of 20
     (range(20), True),
 ])
 async def test_a_first_page_walks_when_the_audience_is_dense(
-    gql: Any, walks: list[bool], ordering: range, first_walks: bool
+    gql: Any, store: Store, ordering: range, first_walks: bool
 ) -> None:
     ordered = set(ordering)
     await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i in ordered else "Viewed Product", before(hours=i + 1))
                        for i in range(20)))
-    assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in sorted(ordered)]
-    assert walks[0] is first_walks
+    policy = PagePolicy()
+    assert await walks_from_the_start(store, await ordered_audience(store), policy.page_density_sample, policy) is first_walks
+    emails, later_walks = await next_shapes(gql, ORDERED)
+    assert emails == [f"p{i:02d}@x" for i in sorted(ordered)]
     if first_walks:  # a dense audience's later pages walk too: each costs a page
-        assert all(walks)
+        assert later_walks and all(later_walks)
 
 
-async def test_the_density_sample_is_the_first_profiles(gql: Any, walks: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_density_sample_is_the_first_profiles(gql: Any, store: Store) -> None:
     """Members are the first 6 profiles of 20: a sample of 6 finds them dense, a sample of 20 does not."""
     await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i < 6 else "Viewed Product", before(hours=i + 1))
                        for i in range(20)))
-    monkeypatch.setattr(resolvers.audiences, "WALK_DENSITY", 0.5)
-    for sample, first_walks in ((6, True), (20, False)):
-        monkeypatch.setattr(resolvers.audiences, "PAGE_DENSITY_SAMPLE", sample)
-        walks.clear()
-        assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in range(6)]
-        assert walks[0] is first_walks
+    audience = await ordered_audience(store)
+    half = PagePolicy(walk_density=0.5)
+    assert await walks_from_the_start(store, audience, 6, half)
+    assert not await walks_from_the_start(store, audience, 20, half)
 
 
-async def test_a_complement_walks_without_sampling(gql: Any, walks: list[bool]) -> None:
+async def test_a_complement_walks_without_sampling(gql: Any, store: Store) -> None:
     await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i % 4 else "Viewed Product", before(hours=i + 1))
                        for i in range(20)))
-    assert await paged_emails(gql, {"didNot": ORDERED["did"]}) == [f"p{i:02d}@x" for i in range(0, 20, 4)]
-    assert walks and all(walks)
+    complement = await compile_filter(store, {"didNot": ORDERED["did"]}, AS_OF, ())
+    assert await walks_from_the_start(store, complement, 0, PagePolicy(walk_density=2.0))  # no sample could say so
+    emails, later_walks = await next_shapes(gql, {"didNot": ORDERED["did"]})
+    assert emails == [f"p{i:02d}@x" for i in range(0, 20, 4)]
+    assert later_walks and all(later_walks)
 
 
-async def test_walking_pages_turn_to_the_set_shape_where_members_thin_out(
-    gql: Any, walks: list[bool], monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_walking_pages_turn_to_the_set_shape_where_members_thin_out(gql: Any, gql_with: Any) -> None:
     """The first 6 of 40 profiles are members, then 4 more far apart: the sample says walk, page 2 finds
-    4 members over 34 profiles (below WALK_DENSITY) and page 3 takes the set shape."""
+    4 members over 34 profiles (below the walk density) and page 3 takes the set shape."""
     members = [*range(6), 29, 37, 38, 39]
     await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i in members else "Viewed Product", before(hours=i + 1))
                        for i in range(40)))
-    monkeypatch.setattr(resolvers.audiences, "PAGE_DENSITY_SAMPLE", 6)
-    assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in members]
-    assert walks == [True, True, False]
+    async with gql_with(PagePolicy(page_density_sample=6)) as sampled:
+        assert await next_shapes(sampled, ORDERED) == ([f"p{i:02d}@x" for i in members], [True, False])
 
 
 @pytest.mark.parametrize(("seconds_per_profile", "later_pages_walk"), [(1e-12, True), (1.0, False)])
 async def test_set_pages_turn_to_walking_when_walking_is_cheaper_and_stay(
-    gql: Any, walks: list[bool], monkeypatch: pytest.MonkeyPatch, seconds_per_profile: float, later_pages_walk: bool
+    gql: Any, gql_with: Any, seconds_per_profile: float, later_pages_walk: bool
 ) -> None:
     """A fifth of 60 profiles are members: the sample says the set shape. Where walking a page's span
     costs less than that set-shape page took, the next pages walk, however sparse (no return to the
@@ -129,9 +155,8 @@ async def test_set_pages_turn_to_walking_when_walking_is_cheaper_and_stay(
     members = list(range(0, 60, 5))
     await track(gql, *(event(f"p{i:02d}@x", "Placed Order" if i in members else "Viewed Product", before(hours=i + 1))
                        for i in range(60)))
-    monkeypatch.setattr(resolvers.audiences, "WALK_SECONDS_PER_PROFILE", seconds_per_profile)
-    assert await paged_emails(gql, ORDERED) == [f"p{i:02d}@x" for i in members]
-    assert walks == [False] + [later_pages_walk] * 2
+    async with gql_with(PagePolicy(walk_seconds_per_profile=seconds_per_profile)) as timed:
+        assert await next_shapes(timed, ORDERED) == ([f"p{i:02d}@x" for i in members], [later_pages_walk] * 2)
 
 
 SELECTIONS = {
