@@ -14,7 +14,7 @@ from typing import Any
 from resolvers.compiler import Audience, FilterCompiler, count_statement, page_statement
 from resolvers.language.structured import filter_from_input
 from resolvers.language.text import parse_filter
-from store.dialects import PySQLiteDialect
+from store.dialects.sqlite import PySQLiteDialect
 
 DIALECT = PySQLiteDialect()  # the app's SQLite compiler: INDEXED BY hints render as the server sends them
 

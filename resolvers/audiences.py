@@ -25,6 +25,7 @@ from resolvers.language.ast import Filter, segment_references
 from resolvers.language.limits import check_page_size
 from resolvers.page_plan import WALK_SHAPE, PagePolicy, shape_of
 from resolvers.segments import checked_filter, referenced_segments
+from store.dialects import dialect_named
 from store.engine import StatementTimeout, Store
 from store.tables import profile_json, profile_row, profiles
 from vocabulary.timestamps import now_utc, to_micros
@@ -167,7 +168,7 @@ async def profile_page(
     # A page prefetched for this request has the same audience, size, columns, cursor and shape. Only
     # a client that pages on (it sent a cursor) has its next page read ahead.
     reading = None if identity is None else (identity, first, as_json, column_set)
-    aggregated = as_json is not None and store.dialect == "sqlite"
+    aggregated = as_json is not None and dialect_named(store.dialect).pages_in_one_row
     read = None if reading is None else store.prefetched((*reading, after_id, shape))
     if read is None:
         read = store.fetch_timed(*_page_read(store, audience, after_id, first, shape, column_set, as_json, aggregated))
@@ -302,11 +303,12 @@ def explain_sql(store: Store, audience: Audience) -> str:
              page_statement(audience, 0, 101, walk=True)),
         )
     if audience.ids is not None or audience.negated:
+        one_row = dialect_named(store.dialect).pages_in_one_row
         shapes = (*shapes, (
             "pages whose nodes select plain text fields (here `nodes { id }`): the database writes each node's JSON"
-            + ("\n-- (on SQLite in one row for the page, read again row by row if it does not hold together; "
-               "the walk shape here, the set shape alike)" if store.dialect == "sqlite" else ""),
-            _page_statement(store, audience, 0, 100, WALK_SHAPE, None, EXPLAIN_NODES, store.dialect == "sqlite")))
+            + ("\n-- (in one row for the page, read again row by row if it does not hold together; "
+               "the walk shape here, the set shape alike)" if one_row else ""),
+            _page_statement(store, audience, 0, 100, WALK_SHAPE, None, EXPLAIN_NODES, one_row)))
     statements = (*shapes, ("totalCount", count_statement(audience)))
     return "\n\n".join(f"-- {title}\n{_render(store, statement)}" for title, statement in statements)
 

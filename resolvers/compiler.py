@@ -22,7 +22,8 @@ from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from resolvers.language import ast as ast
-from resolvers.property_sql import NEGATED_OPS, PropertyDialect, matches, property_dialect
+from resolvers.property_sql import NEGATED_OPS, matches
+from store.dialects import StoreDialect, dialect_named
 from store.tables import PROFILE_ROW, events, metrics, profile_metrics, profiles
 from vocabulary.agent_metrics import metric_key
 from vocabulary.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, parse_datetime, to_micros
@@ -77,7 +78,7 @@ class FilterCompiler:
 
     def __init__(self, dialect: str, as_of: int, segments: Mapping[str, ast.Filter] | None = None) -> None:
         self.dialect = dialect
-        self.properties: PropertyDialect = property_dialect(dialect)
+        self.sql: StoreDialect = dialect_named(dialect)
         self.as_of = sa.literal(as_of, sa.BigInteger)
         self.as_of_micros = as_of
         self.segments = segments or {}
@@ -277,7 +278,7 @@ class FilterCompiler:
             later.c.ts <= event.c.ts + hours,
             later.c.ts <= self.as_of,
             *(self._event_predicate(later, where) for where in follow_up.where),
-            *(self.properties.same_value(later.c.properties, event.c.properties, key)
+            *(self.sql.same_value(later.c.properties, event.c.properties, key)
               for key in follow_up.same_properties),
         ).with_hint(later, "INDEXED BY ix_events_profile_metric_ts", "sqlite").exists()
 
@@ -286,14 +287,14 @@ class FilterCompiler:
 
     def _event_predicate(self, event: Any, condition: ast.PropertyCondition) -> ColumnElement[bool]:
         promoted = {"channel": event.c.channel, "conversation_id": event.c.conversation_id}
-        return matches(self.properties, event.c.properties, condition, promoted)
+        return matches(self.sql, event.c.properties, condition, promoted)
 
     # ------------------------------------------------------------ profile conditions
 
     def _profile_predicate(self, condition: ast.PropertyCondition) -> ColumnElement[bool]:
         column = PROFILE_COLUMNS.get(condition.property)
         if column is None:
-            return matches(self.properties, profiles.c.properties, condition)
+            return matches(self.sql, profiles.c.properties, condition)
         op = NEGATED_OPS.get(condition.op, condition.op)
         inner = self._column_predicate(column, op, condition.value, is_time=condition.property == "createdAt")
         if op is condition.op:
@@ -315,10 +316,10 @@ class FilterCompiler:
             return column.in_(values) if values else sa.false()
         (operand,) = values
         if op is ast.PropertyOp.CONTAINS:
-            return sa.func.instr(column, operand) > 0 if self.dialect == "sqlite" else sa.func.strpos(column, operand) > 0
+            return self.sql.substring_found(column, operand)
         if op is ast.PropertyOp.STARTS_WITH:
             return sa.func.substr(column, 1, len(operand)) == operand
-        ordered = column if is_time or self.dialect == "sqlite" else column.collate("C")
+        ordered = column if is_time else self.sql.code_point_order(column)
         return {
             ast.PropertyOp.GT: ordered > operand, ast.PropertyOp.GTE: ordered >= operand,
             ast.PropertyOp.LT: ordered < operand, ast.PropertyOp.LTE: ordered <= operand,

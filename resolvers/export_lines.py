@@ -24,6 +24,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from store.dialects import dialect_named
+
 CSV_SPECIALS = (",", '"', "\r", "\n")
 """Characters that make the csv module quote a field (delimiter, quote, line terminator)."""
 
@@ -133,9 +135,9 @@ class Rendering(NamedTuple):
 
 def csv_rendering(columns: Sequence[ColumnElement[Any]], dialect: str) -> Rendering:
     """CSV: finished lines from PostgreSQL; separated fields finished per chunk on SQLite."""
-    if dialect == "sqlite":
-        return Rendering(separated_fields(columns), finish_csv)
-    return Rendering(csv_line(columns), join_lines)
+    if dialect_named(dialect).finishes_csv_lines:
+        return Rendering(csv_line(columns), join_lines)
+    return Rendering(separated_fields(columns), finish_csv)
 
 
 def json_rendering(names: Sequence[str], columns: Sequence[ColumnElement[Any]], dialect: str) -> Rendering:

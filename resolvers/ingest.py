@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from resolvers.errors import UserInputError
 from store import conversation_summaries, profile_metric_summaries
+from store.dialects import dialect_named
 from store.engine import Store
 from store.tables import dialect_insert, encode_json, events, metric_ids, profiles
 from vocabulary.agent_metrics import (
@@ -164,7 +165,9 @@ def _write_events(connection: sa.Connection, batch: list[_ValidEvent]) -> BatchR
     ids_by_key = metric_ids(connection, first_spellings)
     stored = [event_values(profile_ids[e.key], ids_by_key[metric_key(e.metric)], e.ts, e.properties, e.unique_id)
               for e in batch]
-    last_id = connection.scalar(profile_metric_summaries.LAST_EVENT_ID) if connection.dialect.name == "sqlite" else None
+    by_executemany = dialect_named(connection.dialect.name).inserts_by_executemany
+    # Without RETURNING the stored events are those after the last id before the insert.
+    last_id = connection.scalar(profile_metric_summaries.LAST_EVENT_ID) if by_executemany else None
     result = _insert_events(connection, stored)
     if result.accepted:  # a batch of duplicates (a client's retry) stored nothing to merge
         profile_metric_summaries.merge(connection, last_id, result.ids)
@@ -185,7 +188,7 @@ def rebuild_derived_tables(connection: sa.Connection) -> None:
 def _insert_events(connection: sa.Connection, stored: list[tuple[Any, ...]]) -> BatchResult:
     # A known (metric, uniqueId), stored before or earlier in this batch, is skipped by the unique index
     # itself: the insert checks it anyway, and a probe beforehand cost a sixth of a batch.
-    if connection.dialect.name == "sqlite" and len(stored) > 1:
+    if dialect_named(connection.dialect.name).inserts_by_executemany and len(stored) > 1:
         # One executemany, counted by its rowcount: RETURNING turns it into multi-row VALUES, ~1.5x slower.
         accepted = _insert_driver_rows(connection, stored).rowcount
         return BatchResult(accepted=accepted, duplicates=len(stored) - accepted)

@@ -26,7 +26,7 @@ from resolvers.errors import InputPath, UserInputError
 from resolvers.language import ast as ast
 from resolvers.language.limits import check_property_name, check_window
 from resolvers.language.structured import window_from_input
-from resolvers.property_sql import property_dialect
+from store.dialects import dialect_named
 from store.engine import Store
 from store.tables import events, metrics
 from vocabulary.agent_metrics import AGENT_METRIC_KEYS, AGENT_METRICS, agent_metric, metric_key
@@ -152,8 +152,8 @@ def _bucket_sql(ts: Any, interval: str) -> Any:
 
 
 def group_value(dialect: str, properties: Any, key: str) -> Any:
-    """The property's value as text (see PropertyDialect.group_text)."""
-    return property_dialect(dialect).group_text(properties, key)
+    """The property's value as text (see StoreDialect.group_text)."""
+    return dialect_named(dialect).group_text(properties, key)
 
 
 def check_group_by(group_by: str | None, path: InputPath = ("groupBy",)) -> None:

@@ -15,6 +15,7 @@ from resolvers.language import ast as ast
 from resolvers.language.limits import check_filter, iter_filters
 from resolvers.language.structured import filter_from_input, filter_to_input
 from resolvers.language.text import parse_filter
+from store.dialects import dialect_named
 from store.engine import Store
 from store.tables import segments
 from vocabulary.timestamps import now_utc, to_micros
@@ -108,7 +109,7 @@ async def create_segment(store: Store, name: str, description: str | None, value
 async def update_segment(store: Store, segment_id: str, changes: dict[str, Any]) -> int:
     key = parse_segment_id(segment_id, ("id",))
     async with store.begin() as connection:
-        if store.dialect == "postgresql":
+        if dialect_named(store.dialect).writes_side_by_side:
             # Two concurrent updates (A → B, B → A) must not both pass the cycle check.
             await connection.execute(sa.text("LOCK TABLE segments IN SHARE ROW EXCLUSIVE MODE"))
         if await connection.scalar(sa.select(segments.c.id).where(segments.c.id == key)) is None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from store.dialects import dialect_named
 from store.tables import conversations, dialect_insert, events, metrics
 from vocabulary.agent_metrics import AGENT_METRIC_KEYS, ESCALATED, RESOLVED, STARTED
 
@@ -53,7 +54,7 @@ def summaries(dialect: str, ids: dict[str, int], *where: Any) -> sa.Select[Any]:
         return sa.case((condition, value))
 
     # Compare text in code-point order on both stores.
-    channel = events.c.channel.collate("C") if dialect == "postgresql" else events.c.channel
+    channel = dialect_named(dialect).code_point_order(events.c.channel)
     started = is_(STARTED)
     grouped = (
         sa.select(
@@ -88,7 +89,7 @@ def refresh(connection: sa.Connection, conversation_ids: Collection[str]) -> Non
     if not conversation_ids:
         return
     ordered = sorted(conversation_ids)
-    if connection.dialect.name == "postgresql":
+    if dialect_named(connection.dialect.name).writes_side_by_side:
         # PostgreSQL runs writes side by side (SQLite one at a time): a write waits here for the others
         # that touched these conversations to commit, so that what it reads next (the agent metrics one
         # of them may have created, the events) includes theirs (READ COMMITTED). Conversations share
@@ -103,7 +104,7 @@ def refresh(connection: sa.Connection, conversation_ids: Collection[str]) -> Non
 
 def refresh_all(connection: sa.Connection) -> None:
     """Recompute every conversation's summary (a migrated or bulk-loaded store, `segmentql rebuild-conversations`)."""
-    if connection.dialect.name == "postgresql":  # every lock of `refresh`: writes beside this one wait
+    if dialect_named(connection.dialect.name).writes_side_by_side:  # every lock of `refresh`: writes beside this one wait
         connection.execute(_LOCK_EVERY_CONVERSATION, {"namespace": LOCK_NAMESPACE, "buckets": LOCK_BUCKETS})
     ids = _agent_metric_ids(connection)
     if ids:

@@ -258,7 +258,7 @@ def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
         # the hot one warm, where the default rotation spread requests over cold caches (a count
         # walking 200k profiles took +50 ms through the server, against the same SQL on a warm one).
         options.setdefault("pool_use_lifo", True)
-    # SQLite through store/dialects.py, whose compiler renders the INDEXED BY hints of the statements.
+    # SQLite through store/dialects/sqlite.py, whose compiler renders the INDEXED BY hints of the statements.
     engine = create_async_engine(store_url(url), **JSON_CODEC, **options)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine.sync_engine)

@@ -12,7 +12,9 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
+
+from store.dialects import dialect_named
 
 metadata = sa.MetaData()
 
@@ -72,9 +74,7 @@ def profile_json(dialect: str, fields: tuple[tuple[str, str | None], ...], const
     for key, column in fields:
         value = sa.literal(constant) if column is None else profiles.c[column]
         pairs += [sa.literal(key), sa.cast(value, sa.Text) if column == "id" else value]
-    if dialect == "postgresql":
-        return sa.cast(sa.func.json_build_object(*pairs), sa.Text)
-    return sa.func.json_object(*pairs, type_=sa.Text)
+    return dialect_named(dialect).json_object_text(pairs)
 
 
 def decode_properties(stored: Any) -> Any:
@@ -177,7 +177,7 @@ JSON_CODEC: dict[str, Any] = {"json_serializer": encode_json, "json_deserializer
 
 def dialect_insert(dialect: str, table: sa.Table) -> Any:
     """An INSERT that knows ON CONFLICT in this SQL dialect."""
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return dialect_named(dialect).insert(table)
 
 
 
