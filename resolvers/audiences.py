@@ -20,13 +20,13 @@ from resolvers.compiler import (
     page_statement,
 )
 from resolvers.cursors import decode_cursor, encode_cursor
-from resolvers.errors import InputPath, QueryTimeoutError
+from resolvers.errors import InputPath, QueryTimeoutError, QueryTooComplexError, UserInputError
 from resolvers.language.ast import Filter, segment_references
-from resolvers.language.limits import check_page_size
+from resolvers.language.limits import check_expanded, check_page_size
 from resolvers.page_plan import WALK_SHAPE, PagePolicy, shape_of
 from resolvers.segments import checked_filter, referenced_segments
 from store.dialects import dialect_named
-from store.engine import StatementTimeout, Store
+from store.engine import StatementTimeout, StatementTooLarge, Store
 from store.tables import profile_json, profile_row, profiles
 from vocabulary.timestamps import now_utc, to_micros
 
@@ -133,6 +133,10 @@ async def compile_filter(
     if segment_references(root):
         async with store.connect() as connection:
             reached = await referenced_segments(connection, root, path)
+        try:
+            check_expanded(root, reached, path)
+        except UserInputError as error:  # saved segments a later update made too large together
+            raise QueryTooComplexError(error.message, error.input_path) from None
         return compile_prepared(store, root, reached, as_of)
     if as_of is None or compiled is None:
         return compile_prepared(store, root, {}, as_of)
@@ -172,11 +176,11 @@ async def profile_page(
     read = None if reading is None else store.prefetched((*reading, after_id, shape))
     if read is None:
         read = store.fetch_timed(*_page_read(store, audience, after_id, first, shape, column_set, as_json, aggregated))
-    rows, seconds = await _timeout_told(read)
+    rows, seconds = await told_to_client(read)
     try:
         ids, page, nodes_json, has_next_page = _members(rows, first, as_json, aggregated)
     except _Unaligned:
-        rows, seconds = await _timeout_told(store.fetch_timed(
+        rows, seconds = await told_to_client(store.fetch_timed(
             *_page_read(store, audience, after_id, first, shape, column_set, as_json, aggregated=False)))
         ids, page, nodes_json, has_next_page = _members(rows, first, as_json, aggregated=False)
     if has_next_page:
@@ -275,14 +279,17 @@ async def count_members(store: Store, audience: Audience) -> int:
 
 
 async def _fetch(store: Store, statement: Any) -> list[Any]:
-    return await _timeout_told(store.fetch(statement))
+    return await told_to_client(store.fetch(statement))
 
 
-async def _timeout_told(read: Awaitable[T]) -> T:
+async def told_to_client(read: Awaitable[T]) -> T:
+    """The read's result; the store's refusals (too slow, too large) as the client's errors."""
     try:
         return await read
     except StatementTimeout as timeout:
         raise QueryTimeoutError(f"the audience query took longer than {timeout.args[0]:g} s and was cancelled") from None
+    except StatementTooLarge:
+        raise QueryTooComplexError("the audience query is too large for the database to parse") from None
 
 
 def explain_sql(store: Store, audience: Audience) -> str:

@@ -8,6 +8,10 @@ those sets. Measured 15–25× faster than per-profile correlated EXISTS for cou
 The walk shape: the same filter as a predicate on one profile (correlated EXISTS and counts on
 (profile, metric, ts)), for walking profiles in id order and stopping after a page: a later page
 of a large audience costs a page, where the set shape rebuilds the whole set for every page.
+
+A saved segment is compiled once per statement however many paths lead to it: one that the filter
+reaches more than once is a named subquery (a CTE) that every use refers to, in both shapes, so the
+SQL grows with the number of distinct segments, not with the number of paths to them.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.elements import ColumnElement
 
+from resolvers.errors import QueryTooComplexError
 from resolvers.language import ast as ast
+from resolvers.language.algebra import simplified
 from resolvers.property_sql import NEGATED_OPS, matches
 from store.dialects import StoreDialect, dialect_named
 from store.tables import PROFILE_ROW, events, metrics, profile_metrics, profiles
@@ -82,6 +88,10 @@ class FilterCompiler:
         self.as_of = sa.literal(as_of, sa.BigInteger)
         self.as_of_micros = as_of
         self.segments = segments or {}
+        # How often each saved segment is reached from the filter being compiled (`audience`), and its
+        # set, compiled once: a named subquery when it is reached more than once.
+        self._uses: dict[str, int] = {}
+        self._segment_sets: dict[str, Audience] = {}
 
     # ------------------------------------------------------------ audiences
 
@@ -89,10 +99,23 @@ class FilterCompiler:
         """Both shapes of a filter (None: everyone)."""
         if node is None:
             return Audience(None, negated=True, walk=sa.true)
-        found = self._set(node)
+        # Simplified first: saved segments named along many paths mostly collapse to one. A segment the
+        # filter then reaches once is written in its place, to be simplified with its surroundings.
+        segments = {segment_id: simplified(segment) for segment_id, segment in self.segments.items()}
+        node = simplified(node)
+        node = simplified(inlined(node, segments, segment_uses(node, segments)))
+        # A compiler of its own: the walk is built later, from this filter's saved-segment sets.
+        scoped = FilterCompiler(self.dialect, self.as_of_micros, segments)
+        scoped._uses = segment_uses(node, segments)
+        bound = self.sql.max_segment_uses
+        if bound is not None and sum(scoped._uses.values()) > bound:
+            raise QueryTooComplexError(
+                f"the saved segments this filter uses are reached along {sum(scoped._uses.values())} paths; "
+                f"this store takes at most {bound}")
+        found = scoped._set(node)
         # Built once, when first asked: a page and the prefetch of the next share it.
-        driven = self._driven(node)
-        return Audience(found.ids, found.negated, functools.cache(lambda: self._member(node)),
+        driven = scoped._driven(node)
+        return Audience(found.ids, found.negated, functools.cache(lambda: scoped._member(node)),
                         functools.cache(driven) if driven is not None else None)
 
     def _driven(self, node: ast.Filter) -> Callable[[], list[ColumnElement[bool]]] | None:
@@ -127,8 +150,19 @@ class FilterCompiler:
             case ast.ProfileMatch(condition):
                 return Audience(sa.select(profiles.c.id.label("profile_id")).where(self._profile_predicate(condition)))
             case ast.InSegment(segment_id):
-                return self._set(self.segments[segment_id])
+                return self._segment_set(segment_id)
         raise TypeError(f"not a filter node: {node!r}")
+
+    def _segment_set(self, segment_id: str) -> Audience:
+        """A saved segment's set, compiled once; a CTE referred to by name when the filter reaches it more than once."""
+        found = self._segment_sets.get(segment_id)
+        if found is None:
+            found = self._set(self.segments[segment_id])
+            if found.ids is not None and self._uses.get(segment_id, 0) > 1:
+                named = _operand(found.ids).cte(f"segment_{len(self._segment_sets) + 1}").prefix_with("MATERIALIZED")
+                found = Audience(sa.select(named.c[0]), found.negated)
+            self._segment_sets[segment_id] = found
+        return found
 
     def _member(self, node: ast.Filter) -> ColumnElement[bool]:
         """The walk shape: whether the profile of the enclosing `FROM profiles` row is a member."""
@@ -145,6 +179,13 @@ class FilterCompiler:
                 return sa.not_(self._member_did(condition))
             case ast.ProfileMatch(condition):
                 return sa.func.coalesce(self._profile_predicate(condition), sa.false())
+            case ast.InSegment(segment_id) if self._uses.get(segment_id, 0) > 1:
+                # Reached more than once: its named set, tested once per profile instead of once per path.
+                shared = self._segment_set(segment_id)
+                if shared.ids is None:
+                    return sa.true() if shared.negated else sa.false()
+                membership = profiles.c.id.in_(shared.ids)
+                return sa.not_(membership) if shared.negated else membership
             case ast.InSegment(segment_id):
                 return self._member(self.segments[segment_id])
         raise TypeError(f"not a filter node: {node!r}")
@@ -334,6 +375,45 @@ PROFILE_COLUMNS = {
     "lastName": profiles.c.last_name,
     "createdAt": profiles.c.created_at,
 }
+
+
+def inlined(node: ast.Filter, segments: Mapping[str, ast.Filter], uses: Mapping[str, int]) -> ast.Filter:
+    """The filter with each saved segment it reaches only once written in its place."""
+    match node:
+        case ast.InSegment(segment_id) if uses.get(segment_id) == 1:
+            return inlined(segments[segment_id], segments, uses)
+        case ast.And(items):
+            return ast.And(tuple(inlined(item, segments, uses) for item in items))
+        case ast.Or(items):
+            return ast.Or(tuple(inlined(item, segments, uses) for item in items))
+        case ast.Not(item):
+            return ast.Not(inlined(item, segments, uses))
+    return node
+
+
+def segment_uses(root: ast.Filter, segments: Mapping[str, ast.Filter]) -> dict[str, int]:
+    """How many paths lead from `root` to each saved segment it reaches (segments refer to each other
+    without cycles), counted along the references in topological order: no path is walked."""
+    order: list[str] = []  # every segment after all the segments that refer to it
+    seen: set[str] = set()
+
+    def visit(segment_id: str) -> None:
+        if segment_id in seen:
+            return
+        seen.add(segment_id)
+        for child in ast.segment_references(segments[segment_id]):
+            visit(child)
+        order.append(segment_id)
+
+    for segment_id in ast.segment_references(root):
+        visit(segment_id)
+    uses = dict.fromkeys(order, 0)
+    for segment_id, n in ast.segment_reference_counts(root).items():
+        uses[segment_id] += n
+    for parent in reversed(order):
+        for child, n in ast.segment_reference_counts(segments[parent]).items():
+            uses[child] += uses[parent] * n
+    return uses
 
 
 def window_bounds(window: ast.Window | None, as_of: int) -> tuple[int | None, int]:

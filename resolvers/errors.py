@@ -36,6 +36,12 @@ class NotFoundError(UserInputError):
     code = "NOT_FOUND"
 
 
+class QueryTooComplexError(UserInputError):
+    """A request past a limit on its size or cost, found before it ran."""
+
+    code = "QUERY_TOO_COMPLEX"
+
+
 class QueryTimeoutError(UserInputError):
     """An audience query ran past the statement timeout; a narrower filter or a later retry may pass."""
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.sql.elements import ColumnElement
 
-from resolvers.audiences import Paging, compile_filter, count_members, walks_from_the_start
+from resolvers.audiences import Paging, compile_filter, count_members, told_to_client, walks_from_the_start
 from resolvers.compiler import Audience, page_statement
 from resolvers.errors import NotFoundError, UserInputError
 from resolvers.export_lines import Rendering, csv_rendering, json_rendering
@@ -102,10 +102,25 @@ class Export:
 
     async def chunks(self, page_size: int | None = None) -> AsyncIterator[bytes]:
         """The encoded file: the header (CSV), then one chunk per page."""
-        if self.format.header:
-            yield self.format.header
-        async for page in self.rows(page_size):
-            yield self.encode(page)
+        async for chunk in await self.opened(page_size):
+            yield chunk
+
+    async def opened(self, page_size: int | None = None) -> AsyncIterator[bytes]:
+        """The encoded file (`chunks`) with its first page already read: a query that fails before its
+        first row raises here (QueryTooComplexError, QueryTimeoutError), before a byte is sent."""
+        pages = self.rows(page_size)
+        first = await told_to_client(anext(pages, None))
+
+        async def encoded() -> AsyncIterator[bytes]:
+            if self.format.header:
+                yield self.format.header
+            if first is None:
+                return
+            yield self.encode(first)
+            async for page in pages:
+                yield self.encode(page)
+
+        return encoded()
 
 
 async def prepare_export(

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resolvers.errors import InputPath, NotFoundError, UserInputError
 from resolvers.language import ast as ast
-from resolvers.language.limits import check_filter, iter_filters
+from resolvers.language.limits import check_expanded, check_filter, iter_filters
 from resolvers.language.structured import filter_from_input, filter_to_input
 from resolvers.language.text import parse_filter
 from store.dialects import dialect_named
@@ -42,9 +42,12 @@ def parse_segment_id(segment_id: str, path: InputPath) -> int:
 
 
 async def prepare_filter(connection: AsyncConnection, value: Any, path: InputPath) -> PreparedFilter:
-    """Build and check a filter given as plain JSON; every inSegment must name a saved segment."""
+    """Build and check a filter given as plain JSON, expanded through the saved segments it names
+    (each must exist) against the limits."""
     root = checked_filter(value, path)
-    return PreparedFilter(root, await referenced_segments(connection, root, path))
+    reached = await referenced_segments(connection, root, path)
+    check_expanded(root, reached, path)
+    return PreparedFilter(root, reached)
 
 
 def checked_filter(value: Any, path: InputPath) -> ast.Filter:
@@ -124,9 +127,21 @@ async def update_segment(store: Store, segment_id: str, changes: dict[str, Any])
             prepared = await prepare_filter(connection, changes["filter"], ("input", "filter"))
             if _refers_to(str(key), prepared.root, prepared.segments):
                 raise UserInputError("the filter would make the segment refer to itself", ("input", "filter"))
+            await _check_segments_using(connection, str(key), prepared.root)
             values["filter"] = filter_to_input(prepared.root)
         await connection.execute(sa.update(segments).where(segments.c.id == key).values(**values))
         return key
+
+
+async def _check_segments_using(connection: AsyncConnection, segment_id: str, new_root: ast.Filter) -> None:
+    """Every segment that uses `segment_id`, directly or not, must stay within the limits with its new filter."""
+    rows = (await connection.execute(sa.select(segments.c.id, segments.c.name, segments.c.filter))).all()
+    known = {str(row.id): filter_from_input(row.filter) for row in rows}
+    known[segment_id] = new_root
+    names = {str(row.id): row.name for row in rows}
+    for other, root in known.items():
+        if other != segment_id and _refers_to(segment_id, root, known):
+            check_expanded(root, known, ("input", "filter"), f"segment {other} ({names[other]}), which uses this one,")
 
 
 async def delete_segment(store: Store, segment_id: str) -> bool:

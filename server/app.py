@@ -36,6 +36,10 @@ OPEN_MODE_WARNING = ("no API keys exist: serving openly, to loopback clients onl
                      "`segmentql keys create --name NAME --scope read` to require keys.")
 
 
+# An export refused before its first byte: unknown segment 404, timeout 503, other bad requests 400.
+EXPORT_ERROR_STATUS = {"NOT_FOUND": 404, "QUERY_TIMEOUT": 503}
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None, paging: Paging | None = None) -> Starlette:
     """The app over `store` (default: the one `settings.database_url` names), tables created when missing;
     `paging` holds the page plan's figures and the compiled audiences that pages and exports share."""
@@ -63,10 +67,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None, pag
         try:
             export = await prepare_export(store, request.path_params["id"], format_name, request.query_params.get("asOf"),
                                           paging)
-        except UserInputError as error:  # NotFoundError included: 404, else 400, shaped like a GraphQL error
-            status = 404 if error.code == "NOT_FOUND" else 400
+            body = await export.opened()  # an audience query that fails does so here, before the 200
+        except UserInputError as error:  # shaped like a GraphQL error
+            status = EXPORT_ERROR_STATUS.get(error.code, 400)
             return JSONResponse({"errors": [{"message": error.message, "extensions": error.extensions}]}, status)
-        return StreamingResponse(export.chunks(), media_type=export.format.media_type, headers=export.headers)
+        return StreamingResponse(body, media_type=export.format.media_type, headers=export.headers)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -47,6 +47,17 @@ class StatementTimeout(Exception):
     """A read ran longer than the store's statement timeout and was cancelled."""
 
 
+class StatementTooLarge(Exception):
+    """The database refused a statement as too deeply nested to parse or plan."""
+
+
+# SQLite's parser stack and its count of references to one table, and PostgreSQL's statement_too_complex
+# (max_stack_depth and the like): the signs of a statement too large, SQLite's being its messages (its
+# code is the generic one).
+SQLITE_TOO_LARGE = ("parser stack overflow", "too many references to")
+POSTGRES_TOO_COMPLEX = "54001"
+
+
 class Store:
     """The engines (a primary, and optionally a read replica) and the SQL dialect they speak."""
 
@@ -260,11 +271,19 @@ def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
         options.setdefault("pool_use_lifo", True)
     # SQLite through store/dialects/sqlite.py, whose compiler renders the INDEXED BY hints of the statements.
     engine = create_async_engine(store_url(url), **JSON_CODEC, **options)
+    sa.event.listen(engine.sync_engine, "handle_error", _too_large)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine.sync_engine)
     else:
         sa.event.listen(engine.sync_engine, "handle_error", _lost_connection)
     return engine
+
+
+def _too_large(context: sa.engine.ExceptionContext) -> None:
+    """Raise StatementTooLarge instead of the driver's error for a statement the database cannot parse or plan."""
+    error = context.original_exception
+    if any(sign in str(error) for sign in SQLITE_TOO_LARGE) or getattr(error, "sqlstate", None) == POSTGRES_TOO_COMPLEX:
+        raise StatementTooLarge(str(error)) from error
 
 
 def _runs_again(error: sa.exc.DBAPIError, attempt: int) -> bool:
@@ -308,6 +327,7 @@ def _sqlite_file_engine(engine: AsyncEngine) -> sa.Engine | None:
         store_url(url, sync=True), pool_use_lifo=True, **JSON_CODEC,
         connect_args={"check_same_thread": False},  # its connections move between worker threads
     )
+    sa.event.listen(sync_engine, "handle_error", _too_large)
     _configure_sqlite(sync_engine)
     return sync_engine
 

@@ -87,6 +87,7 @@ class World:
     profiles: list[Profile]
     events: list[Event]
     segments: dict[str, Any] = field(default_factory=dict)  # saved segment id -> its filter (input shape)
+    _memo: dict[tuple[str, str, datetime], bool] = field(default_factory=dict, repr=False)
 
     def members(self, node: Mapping[str, Any] | None, as_of: datetime) -> list[str]:
         """The emails of the audience, sorted."""
@@ -106,8 +107,11 @@ class World:
             return not self.did(value, profile, as_of)
         if key == "profile":
             return profile_condition_holds(value, profile)
-        if key == "inSegment":
-            return self.holds(self.segments[value], profile, as_of)
+        if key == "inSegment":  # each saved segment evaluated once per profile and instant
+            memo_key = (value, profile.email, as_of)
+            if memo_key not in self._memo:
+                self._memo[memo_key] = self.holds(self.segments[value], profile, as_of)
+            return self._memo[memo_key]
         raise ValueError(f"the reference does not read {key!r}")
 
     def did(self, condition: Mapping[str, Any], profile: Profile, as_of: datetime) -> bool:

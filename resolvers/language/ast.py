@@ -164,6 +164,21 @@ Filter: TypeAlias = And | Or | Not | Did | DidNot | ProfileMatch | InSegment
 PROFILE_BUILTINS = ("email", "phoneNumber", "externalId", "firstName", "lastName", "createdAt")
 
 
+def segment_reference_counts(node: Filter) -> dict[str, int]:
+    """How many times the filter names each saved segment directly."""
+    counts: dict[str, int] = {}
+    stack = [node]
+    while stack:
+        match stack.pop():
+            case And(items) | Or(items):
+                stack.extend(items)
+            case Not(item):
+                stack.append(item)
+            case InSegment(segment_id):
+                counts[segment_id] = counts.get(segment_id, 0) + 1
+    return counts
+
+
 def segment_references(node: Filter) -> set[str]:
     """The saved-segment ids a filter names directly."""
     match node:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from resolvers.errors import InputPath, UserInputError
 from resolvers.language import ast as ast
@@ -39,6 +39,57 @@ def check_filter(root: ast.Filter, path: InputPath = ()) -> None:
                 conditions += 1
         if conditions > MAX_CONDITIONS:
             raise UserInputError(f"a filter may hold at most {MAX_CONDITIONS} conditions", node_path)
+
+
+def expanded_size(root: ast.Filter, segments: Mapping[str, ast.Filter]) -> tuple[int, int]:
+    """(conditions, depth) of `root` expanded through the saved segments it reaches: each distinct segment's
+    conditions counted once, its depth taken at its deepest use (an inSegment stands where its root goes)."""
+    depths: dict[str, int] = {}
+
+    def depth_of(node: ast.Filter) -> int:
+        deepest = 0
+        for _, depth, inner in iter_filters(node):
+            if isinstance(inner, ast.InSegment) and inner.segment_id in segments:
+                if inner.segment_id not in depths:
+                    depths[inner.segment_id] = depth_of(segments[inner.segment_id])
+                depth += depths[inner.segment_id] - 1
+            deepest = max(deepest, depth)
+        return deepest
+
+    reached = _reached(root, segments)
+    return own_conditions(root) + sum(own_conditions(segments[s]) for s in reached), depth_of(root)
+
+
+def check_expanded(root: ast.Filter, segments: Mapping[str, ast.Filter], path: InputPath, name: str = "the filter") -> None:
+    """UserInputError at `path` when `root` expanded through its saved segments is past the limits."""
+    conditions, depth = expanded_size(root, segments)
+    if depth > MAX_DEPTH:
+        raise UserInputError(f"{name}, with the saved segments it uses, nests {depth} levels: at most {MAX_DEPTH}", path)
+    if conditions > MAX_CONDITIONS:
+        raise UserInputError(
+            f"{name}, with the saved segments it uses, holds {conditions} conditions: at most {MAX_CONDITIONS}", path)
+
+
+def own_conditions(root: ast.Filter) -> int:
+    """The conditions a filter holds itself (saved segments it names count one each)."""
+    conditions = 0
+    for _, _, node in iter_filters(root):
+        match node:
+            case ast.Did(condition) | ast.DidNot(condition):
+                follow_ups = [f for f in (condition.followed_by, condition.not_followed_by) if f is not None]
+                conditions += 1 + len(condition.where) + sum(len(f.where) for f in follow_ups)
+            case ast.ProfileMatch() | ast.InSegment():
+                conditions += 1
+    return conditions
+
+
+def _reached(root: ast.Filter, segments: Mapping[str, ast.Filter]) -> set[str]:
+    reached: set[str] = set()
+    frontier = ast.segment_references(root)
+    while frontier:
+        reached |= frontier
+        frontier = set().union(*(ast.segment_references(segments[s]) for s in frontier if s in segments)) - reached
+    return reached
 
 
 def iter_filters(node: ast.Filter, path: InputPath = (), depth: int = 1) -> Iterator[tuple[InputPath, int, ast.Filter]]:

@@ -25,6 +25,10 @@ class StoreDialect:
     writes_side_by_side: bool
     # CSV lines are finished by the database (else separated fields are finished per chunk in Python).
     finishes_csv_lines: bool
+    # How many uses of saved segments' named subqueries a statement may make: SQLite copies a named
+    # subquery into each place that uses it while it parses, so that segments reached along many
+    # paths cost it time exponential in their nesting (PostgreSQL plans each once: no bound).
+    max_segment_uses: int | None
 
     # ------------------------------------------------------------ text and rows
 

@@ -21,6 +21,7 @@ class PostgreSQLDialect(StoreDialect):
     inserts_by_executemany = False
     writes_side_by_side = True
     finishes_csv_lines = True
+    max_segment_uses = None
 
     def substring_found(self, text: Any, part: Any) -> Predicate:
         return sa.func.strpos(text, part) > 0

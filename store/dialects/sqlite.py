@@ -32,6 +32,7 @@ class SQLiteDialect(StoreDialect):
     inserts_by_executemany = True
     writes_side_by_side = False
     finishes_csv_lines = False
+    max_segment_uses = 2048  # keeps its parsing well under a second (docs/performance.md)
 
     def substring_found(self, text: Any, part: Any) -> Predicate:
         return sa.func.instr(text, part) > 0
