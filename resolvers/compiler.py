@@ -37,9 +37,9 @@ from vocabulary.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, parse_datetim
 IdSet = Select[Any] | CompoundSelect[Any]
 
 
-# Aliases are immutable, so they are built once (building one proxies all nine columns: ~40% of a
-# filter's compile). `x` scans qualifying events, `y` a follow-up of an `x` row; an `x` subquery
-# never nests inside another (conditions combine side by side), so none is correlated by mistake.
+# Aliases are immutable, so they are built once: building one proxies all nine columns, a large part of
+# compiling a filter (docs/performance.md). `x` scans qualifying events, `y` a follow-up of an `x` row;
+# an `x` subquery never nests inside another (conditions combine side by side), so none is correlated by mistake.
 SCANNED = events.alias("x")
 FOLLOW_UPS = events.alias("y")
 # A profile's first time of a metric (store/profile_metric_summaries.py): `f` where a condition tests
@@ -61,7 +61,7 @@ class Audience:
     # and on the profile together mean membership.
     driven: Callable[[], list[ColumnElement[bool]]] | None = None
     # Its statements, built once each (`statement`): an audience compiled once serves many requests,
-    # and SQLAlchemy keeps a statement's cache key, which takes ~0.5 ms to work out.
+    # and SQLAlchemy keeps a statement's cache key, which is slow to work out (docs/performance.md).
     statements: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def invert(self) -> Audience:
@@ -125,7 +125,7 @@ class FilterCompiler:
                 return self._driven(self.segments[segment_id])
             case ast.Did(condition) if condition.count == ast.AtLeast(1) and self._answered_by_firsts(condition):
                 # Not for a window with a start: a dense audience's X is done by most profiles at some time,
-                # and a walk along X's rows then tests nearly every profile's events anyway (measured: 5% slower).
+                # and a walk along X's rows then tests nearly every profile's events anyway (docs/performance.md).
                 return lambda: self._firsts_show(condition, DRIVING)
             case ast.And(items):
                 for index, item in enumerate(items):
@@ -267,7 +267,7 @@ class FilterCompiler:
         event = SCANNED
         query = sa.select(event.c.profile_id).where(*self._qualifying(event, condition))
         # Plans must not hang on statistics: without ANALYZE, or after it, SQLite may pick the other
-        # index (a skip-scan of (profile, metric, ts) here: 20x slower), so each scan names its index.
+        # index (a far slower skip-scan of (profile, metric, ts): docs/performance.md), so each scan names its index.
         query = query.with_hint(event, f"INDEXED BY {self._scan_index(condition)}", "sqlite")
         if compare == ">=" and n == 1:
             return query.distinct()

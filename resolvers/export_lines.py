@@ -1,8 +1,8 @@
 """Export rows rendered as lines of text by the database: one column per member, one string per row.
 
-Fetching six columns and quoting them in the csv module cost ~0.9 s per 200k members on SQLite,
-with the reading thread and the sending loop sharing one interpreter lock; one string per row
-and whole-chunk string operations cost ~0.4 s. How far the database goes depends on the dialect:
+Fetching six columns and quoting them in the csv module was slower, the reading thread and the
+sending loop sharing one interpreter lock (docs/performance.md). How far the database goes depends
+on the dialect:
 - PostgreSQL renders finished CSV and JSON lines (in its own process, beside ours);
 - SQLite renders JSON lines, but evaluates the CSV quoting tests slower than Python, so it joins
   the fields with U+0000 (which no stored text holds: the API refuses it) and each chunk is

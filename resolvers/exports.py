@@ -3,8 +3,8 @@
 An export is compiled once, at one instant `as_of` (default: when it was asked for), and runs as
 one statement whose rows are streamed (a server-side cursor) a chunk at a time: each chunk is
 encoded and handed on while the next is read, so memory stays constant whatever the audience
-size. One statement rather than keyset pages because every page would rebuild the member set:
-pages made a 200k-member export quadratic (73k rows/s, falling as the audience grows).
+size. One statement rather than keyset pages because every page would rebuild the member set,
+making an export quadratic in the audience's size (docs/performance.md).
 
 The statement takes the walk shape (each profile tested in id order) when a first page would
 (`resolvers.audiences.walks_from_the_start`, probing the policy's export sample), else the set shape,

@@ -39,7 +39,7 @@ PROFILE_FIELDS = (*KEY_FIELDS, ("firstName", "first_name"), ("lastName", "last_n
 
 
 class EventInput(NamedTuple):
-    """An event as a client sent it: a NamedTuple, immutable and built in half a frozen dataclass's time
+    """An event as a client sent it: a NamedTuple, immutable and quicker to build than a frozen dataclass
     (thousands per batch)."""
 
     metric: str
@@ -187,9 +187,10 @@ def rebuild_derived_tables(connection: sa.Connection) -> None:
 
 def _insert_events(connection: sa.Connection, stored: list[tuple[Any, ...]]) -> BatchResult:
     # A known (metric, uniqueId), stored before or earlier in this batch, is skipped by the unique index
-    # itself: the insert checks it anyway, and a probe beforehand cost a sixth of a batch.
+    # itself: the insert checks it anyway, and a probe beforehand would add to every batch (docs/performance.md).
     if dialect_named(connection.dialect.name).inserts_by_executemany and len(stored) > 1:
-        # One executemany, counted by its rowcount: RETURNING turns it into multi-row VALUES, ~1.5x slower.
+        # One executemany, counted by its rowcount: RETURNING turns it into multi-row VALUES, which is slower
+        # (docs/performance.md).
         accepted = _insert_driver_rows(connection, stored).rowcount
         return BatchResult(accepted=accepted, duplicates=len(stored) - accepted)
     # asyncpg reports no rowcount for an executemany: the stored rows are counted by their ids.
@@ -203,10 +204,8 @@ def _events_insert(dialect: str) -> Any:
 
 
 def _insert_driver_rows(connection: sa.Connection, stored: list[tuple[Any, ...]]) -> Any:
-    """The events as one executemany of rows as the driver takes them (properties as JSON text).
-
-    SQLAlchemy's processing of each row's parameters was a fifth of a batch's insert.
-    """
+    """The events as one executemany of rows as the driver takes them (properties as JSON text), past
+    SQLAlchemy's processing of each row's parameters (docs/performance.md)."""
     return connection.exec_driver_sql(
         _driver_insert_sql(connection.dialect),
         [(*values[:_PROPERTIES_AT], encode_json(values[_PROPERTIES_AT]), values[-1]) for values in stored])

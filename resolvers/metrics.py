@@ -215,7 +215,7 @@ async def _bucket_counts(
         events.c.metric_id == metric_id, *conditions)
     if group_by == "channel":
         # Channels from the covering (metric, channel, ts) index, where SQLite chose (metric, ts) and read
-        # each event's row for its channel: 17 weeks of Started events by channel, 521 -> 171 ms.
+        # each event's row for its channel, which is slower (docs/performance.md).
         selected = selected.with_hint(events, "INDEXED BY ix_events_metric_channel_ts", "sqlite")
     points = selected.subquery()
     query = sa.select(points.c.bucket, points.c.grp, sa.func.count().label("n")).group_by(

@@ -22,7 +22,7 @@ class PagePolicy:
 
     # Walking profiles in id order beats first building the member set from this share of members on.
     walk_density: float = 0.25
-    # Profiles a first page samples to judge the density (~0.1 ms), and an export (~1 ms for all of it).
+    # Profiles a first page samples to judge the density, and an export: small next to the read they steer.
     page_density_sample: int = 200
     export_density_sample: int = 2000
     # What testing one profile in the walk shape costs, about.

@@ -1,10 +1,10 @@
 """Execution with a fast path for objects whose selected fields are all plain attributes.
 
 A page of a thousand profiles asks for a few thousand leaf fields; graphql-core executes each one
-with its own resolve info, path and completion (~5 µs), which bounded paging at ~23k profiles/s.
-When every field selected on an object is a leaf read straight from an attribute (Strawberry's
-basic fields) or `__typename`, the object is built in one loop with the same resolver and the same
-scalar serialisation. Anything unusual (a null in a non-null field, a value that does not serialise,
+with its own resolve info, path and completion, which bounded paging (docs/performance.md). When
+every field selected on an object is a leaf read straight from an attribute (Strawberry's basic
+fields) or `__typename`, the object is built in one loop with the same resolver and the same scalar
+serialisation. Anything unusual (a null in a non-null field, a value that does not serialise,
 resolver middleware) takes graphql-core's own path, which reports it exactly as before.
 
 `SchemaExecutionContext` (the schema's `execution_context_class`) adds, through graphql-core's

@@ -16,7 +16,7 @@ from schema.types import Event, Profile, Segment, event_from_row
 
 def _event_input(fields: dict[str, Any]) -> ingest.EventInput:
     """A TrackEventInput given as plain JSON (GraphQL field names)."""
-    # By position: keyword arguments make building a NamedTuple twice as slow (thousands per batch).
+    # By position: keyword arguments make building a NamedTuple slower (thousands per batch: docs/performance.md).
     return ingest.EventInput(fields["metric"], fields["profile"], fields.get("occurredAt"), fields.get("properties"),
                              fields.get("uniqueId"))
 
@@ -47,8 +47,8 @@ class Mutation:
         events: Annotated[list[dict[str, Any]], strawberry.argument(graphql_type=list[TrackEventInput])],
     ) -> TrackEventsPayload:
         """The batch arrives as the plain dicts graphql-core checked and coerced (COERCED_ARGUMENTS, see
-        schema/execution.py): Strawberry turning 10,000 inputs into objects was half of a batch's CPU, and
-        ingest reads the dicts."""
+        schema/execution.py), which ingest reads: Strawberry's input objects were a large part of a batch's
+        CPU (docs/performance.md)."""
         result = await ingest.track_events(info.context.store, [_event_input(event) for event in events])
         return TrackEventsPayload(accepted=result.accepted, duplicates=result.duplicates)
 

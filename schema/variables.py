@@ -1,13 +1,13 @@
 """Variable coercion compiled once per input type, with graphql-core's own coercion as the fallback.
 
-graphql-core coerces a variable by walking its type at every value (is it non-null? a list? an
-input object?) and first walks the whole value once more to check its depth: a trackEvents batch
-of 1000 events took ~6 ms of a ~30 ms request. Here each input type becomes a tree of small
-functions that follows the value only, checking the depth on the way. They accept exactly what
-graphql-core accepts and build the same values; anything else (a missing or invalid variable, a
-default to apply, a value nested too deeply) is handed to graphql-core unchanged, so every error
-is graphql-core's own. The schema's executor (schema/execution.py, SchemaExecutionContext.build)
-coerces an operation's variables with `get_variable_values` below.
+graphql-core coerces a variable by walking its type at every value (is it non-null? a list? an input
+object?) and first walks the whole value once more to check its depth, a sizeable part of a
+trackEvents request (docs/performance.md). Here each input type becomes a tree of small functions
+that follows the value only, checking the depth on the way. They accept exactly what graphql-core
+accepts and build the same values; anything else (a missing or invalid variable, a default to apply,
+a value nested too deeply) is handed to graphql-core unchanged, so every error is graphql-core's
+own. The schema's executor (schema/execution.py, SchemaExecutionContext.build) coerces an
+operation's variables with `get_variable_values` below.
 """
 
 from __future__ import annotations

@@ -102,13 +102,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None, pag
 
 @functools.cache
 def _freeze_startup_objects() -> None:
-    """Leave what startup built (modules, the schema, table metadata) out of the collector's full passes.
-
-    The ~180k objects alive after startup made each full collection ~60 ms, paid by whichever request
-    allocated past the threshold: a trackEvents batch of 1000 averaged 40 ms for a median of 25 (30 with this).
-    Once per process: what later app instances build (tests make many) is collected as usual. Startup's
-    garbage is collected first, or frozen it would never be freed.
-    """
+    """Leave what startup built (modules, the schema, table metadata) out of the collector's full passes,
+    which walked it all at a cost paid by whichever request crossed the threshold (docs/performance.md).
+    Once per process; startup's garbage is collected first, or frozen it would never be freed."""
     gc.collect()
     gc.freeze()
 

@@ -1,10 +1,9 @@
 """One glibc malloc arena for the server process, where glibc would give each allocating thread its own.
 
-SQLite's sorter (GROUP BY, DISTINCT) ran ~15% slower in a worker thread's arena than in the main
-one: a GraphQL count of "escalated at least twice in 30 days" took 1.3-2.3 ms longer (of ~9 ms of
-SQL) in A/B runs of two servers on one store, the same SQL run on the event loop thread did not.
-Reads run in worker threads (store/sqlite_reads.py), so the server keeps one arena. Arenas exist to
-spare threads a shared lock; ours allocate mostly under the GIL, or in SQLite between waits.
+SQLite's sorter (GROUP BY, DISTINCT) ran slower in a worker thread's arena than in the main one
+(docs/performance.md). Reads run in worker threads (store/sqlite_reads.py), so the server keeps one
+arena. Arenas exist to spare threads a shared lock; ours allocate mostly under the GIL, or in SQLite
+between waits.
 """
 
 from __future__ import annotations

@@ -1,17 +1,16 @@
 """SQLite WAL checkpoints in a worker thread after write transactions, rather than inside a commit.
 
-SQLite's own checkpoint runs in the commit that grows the WAL past `wal_autocheckpoint` pages, and
-that commit waits for it (a batch of 1000 events: one in four took ~90 ms instead of ~50, most of it
-in the checkpoint's fsyncs). Here, a moment after writes end, a PASSIVE checkpoint (it waits for no
-reader or writer) copies the WAL into the database beside the next writes. Once the WAL is long
-(START_OVER_FRAMES), a second one in the store's write turn, between two writes, copies the rest
-(little: what was written meanwhile), and the next write starts the WAL over: it stays a few
-batches long, which keeps reads and commits fast too. A read that began before a copy keeps the
-frames after its snapshot from being copied and the WAL from starting over, until it ends (an
-export, say), as with SQLite's own checkpoint. The moment (CYCLE_SPACING) lets writes
-gather: a page several of them rewrote is copied once, and a stream of small writes is not held up
-by a checkpoint after each. The pragma's own checkpoint stays as the safety net (other processes,
-or these falling behind).
+SQLite's own checkpoint runs in the commit that grows the WAL past `wal_autocheckpoint` pages, and that
+commit waits for it, mostly for its fsyncs (docs/performance.md). Here, a moment after writes end, a
+PASSIVE checkpoint (it waits for no reader or writer) copies the WAL into the database beside the next
+writes. Once the WAL is long (START_OVER_FRAMES), a second one in the store's write turn, between two
+writes, copies the rest (little: what was written meanwhile), and the next write starts the WAL over: it
+stays a few batches long, which keeps reads and commits fast too. A read that began before a copy keeps
+the frames after its snapshot from being copied and the WAL from starting over, until it ends (an
+export, say), as with SQLite's own checkpoint. The moment (CYCLE_SPACING) lets writes gather: a page
+several of them rewrote is copied once, and a stream of small writes is not held up by a checkpoint
+after each. The pragma's own checkpoint stays as the safety net (other processes, or these falling
+behind).
 """
 
 from __future__ import annotations
@@ -24,9 +23,8 @@ import sqlalchemy as sa
 
 logger = logging.getLogger(__name__)
 
-# Seconds from a write to the checkpoint that copies it, and between checkpoints while writes go on.
-# A/B against a cycle as soon as each write ended: single-event trackEvent requests 8.8 -> 7.4 ms (a
-# checkpoint after each held the next one up), batches of 1000 alike (51 -> 49 ms).
+# Seconds from a write to the checkpoint that copies it, and between checkpoints while writes go on:
+# a checkpoint as soon as each write ended held the next one up (docs/performance.md).
 CYCLE_SPACING = 0.1
 # A WAL this long (~8 MiB) is made to start over: the rest is copied in the write turn. A shorter one
 # grows on (small writes: the turn is not taken every cycle), copied beside the writes.

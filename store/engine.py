@@ -21,7 +21,7 @@ from store.tables import JSON_CODEC
 
 T = TypeVar("T")
 
-# Prefetched reads a store keeps at a time (a page of a thousand profiles: ~0.2 MB), how many of them
+# Prefetched reads a store keeps at a time (each holds one page, small: docs/performance.md), how many of them
 # may run at once (they share worker threads and connections with the reads clients wait for), and
 # the seconds one stays good: a client paging through an audience asks for the next page within milliseconds.
 PREFETCH_CAPACITY = 16
@@ -266,8 +266,8 @@ def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
         for pooling in ("pool_size", "pool_timeout", "max_overflow"):
             options.pop(pooling, None)
         # Each SQLite connection has its own page cache: handing out the connection used last keeps
-        # the hot one warm, where the default rotation spread requests over cold caches (a count
-        # walking 200k profiles took +50 ms through the server, against the same SQL on a warm one).
+        # the hot one warm, where the default rotation spread requests over cold caches, which were
+        # slower (docs/performance.md).
         options.setdefault("pool_use_lifo", True)
     # SQLite through store/dialects/sqlite.py, whose compiler renders the INDEXED BY hints of the statements.
     engine = create_async_engine(store_url(url), **JSON_CODEC, **options)
@@ -355,11 +355,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     # WAL lets readers run beside the writer; busy_timeout waits for the lock instead of failing.
     # SQLite's own checkpoint, in the commit that fills the WAL, every 10,000 pages (~40 MiB) rather than
-    # 1,000 (a batch of 1000 events dirties ~3000 index pages): a Store copies the WAL beside its writes
-    # (store/checkpoints.py), and this one only catches what those leave (other processes' writes).
+    # 1,000, fewer than one batch of events dirties (docs/performance.md): a Store copies the WAL beside its
+    # writes (store/checkpoints.py), and this one only catches what those leave (other processes' writes).
     # Reads map the file up to SQLite's default maximum (SQLITE_MAX_MMAP_SIZE, 2 GiB) rather than its
-    # first 256 MiB: pages past it were read with a syscall and a copy into each connection's cache
-    # (never_started on the 1.5 GiB bench store: 155 -> 128 ms, esc_sms_refund 6.3 -> 5.5 ms).
+    # first 256 MiB: pages past it were read with a syscall and a copy into each connection's cache,
+    # which is slower (docs/performance.md).
     cursor = dbapi_connection.cursor()
     for pragma in (
         "journal_mode=WAL", "synchronous=NORMAL", "wal_autocheckpoint=10000", "busy_timeout=10000",

@@ -42,8 +42,8 @@ def _merge_statement(dialect: str, by_ids: bool) -> Any:
     """The merge of the events bound as `after_id` or `ids`: built once, as its cache key costs more than its run."""
     written = (events.c.id.in_(sa.bindparam("ids", expanding=True)) if by_ids
                else events.c.id > sa.bindparam("after_id", type_=sa.BigInteger))
-    # A write's events by their ids: SQLite would rather scan all of (profile, metric, ts) in group order
-    # (300 ms a batch at 5M events) than sort the write's rows.
+    # A write's events by their ids: SQLite would rather scan all of (profile, metric, ts) in group order,
+    # which grows with the store (docs/performance.md), than sort the write's rows.
     return _upsert(dialect, _first_times(written).with_hint(events, "NOT INDEXED", "sqlite"))
 
 

@@ -1,10 +1,10 @@
 """Reads on SQLite, run in worker threads on SQLAlchemy's synchronous pysqlite engine.
 
 aiosqlite hands each step of a read (cursor, execute, fetch, close, the pool's rollback) to its
-connection's thread and back: five round trips of ~0.1 ms for one statement. Here a whole read
-(checkout, execute, fetch every row, return) is one trip, over the same file with the same pragmas:
-a count request takes ~1 ms less. Streams (exports) read one chunk per trip, the next while the
-caller sends the last. Write transactions take the same one trip (`Store.write`).
+connection's thread and back: five round trips for one statement. Here a whole read is one trip
+(docs/performance.md), over the same file with the same pragmas. Streams (exports) read one chunk
+per trip, the next while the caller sends the last. Write transactions take the same one trip
+(`Store.write`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class ThreadedReader:
         connection = await asyncio.to_thread(self.engine.connect)
         try:
             result = await asyncio.to_thread(connection.execute, statement)  # pysqlite steps lazily: no rows read yet
-            # Straight from the driver's cursor: building SQLAlchemy rows cost a fifth of an export's time.
+            # Straight from the driver's cursor: building SQLAlchemy rows slowed exports (docs/performance.md).
             fetch = result.cursor.fetchmany
             # Closed before the connection is: a read still in flight ends first.
             async with contextlib.aclosing(read_ahead(lambda: asyncio.to_thread(fetch, size))) as chunks:

@@ -110,7 +110,7 @@ sa.Index("ix_events_conversation", events.c.conversation_id, events.c.ts, events
 
 # One row per conversation (the agent events sharing a conversation_id), derived from those events by
 # store/conversation_summaries.py and kept current by every write: conversation lists page through
-# this table's indexes instead of grouping every conversation's events (3 s at 5M events).
+# this table's indexes instead of grouping every conversation's events (docs/performance.md).
 # PostgreSQL orders the ids in code-point order ("C"), as SQLite does.
 CodePointText = sa.String().with_variant(sa.String(collation="C"), "postgresql")
 conversations = sa.Table(
