@@ -49,6 +49,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
+from schema.extensions.errors import GRAPHQL_VALIDATION_FAILED, variable_errors
 from schema.variables import get_variable_values
 
 # (response name, read the value from the source, serialise it, may it be null, is a str already its
@@ -246,7 +247,7 @@ class SchemaExecutionContext(PlainFieldsExecutionContext):
             if isinstance(definition, OperationDefinitionNode):
                 if operation_name is None:
                     if operation:
-                        return [GraphQLError("Must provide operation name if query contains multiple operations.")]
+                        return [_refused("Must provide operation name if query contains multiple operations.")]
                     operation = definition
                 elif definition.name and definition.name.value == operation_name:
                     operation = definition
@@ -264,15 +265,15 @@ class SchemaExecutionContext(PlainFieldsExecutionContext):
                 fragments[definition.name.value] = FragmentDetails(definition, signatures)
         if not operation:
             if operation_name is not None:
-                return [GraphQLError(f"Unknown operation named '{operation_name}'.")]
-            return [GraphQLError("Must provide an operation.")]
+                return [_refused(f"Unknown operation named '{operation_name}'.")]
+            return [_refused("Must provide an operation.")]
         if signature_errors:
             return signature_errors
 
         variable_values = get_variable_values(schema, operation.variable_definitions or (), raw_variable_values or {},
                                               max_coercion_errors, hide_suggestions)
-        if isinstance(variable_values, list):
-            return variable_values  # errors
+        if isinstance(variable_values, list):  # errors: placed in the arguments, with their code
+            return variable_errors(schema, document, raw_variable_values or {}, variable_values)
         return cls(
             schema, fragment_definitions, fragments, root_value, context_value, operation, variable_values,
             field_resolver or default_field_resolver, type_resolver or default_type_resolver,
@@ -280,6 +281,10 @@ class SchemaExecutionContext(PlainFieldsExecutionContext):
             _Resolvers(_coerced_argument_resolvers(schema), *middlewares), is_awaitable, is_async_iterable,
             hide_suggestions=hide_suggestions, abort_signal=abort_signal, hooks=hooks, **custom_args,
         )
+
+
+def _refused(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": GRAPHQL_VALIDATION_FAILED})
 
 
 class _Resolvers(MiddlewareManager):

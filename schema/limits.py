@@ -12,7 +12,9 @@
 - size: at most MAX_SELECTIONS field selections once fragments are expanded (GraphiQL's whole
   introspection query has 229).
 
-Every refusal has `extensions.code = "QUERY_TOO_COMPLEX"` (see server/graphql_view.shape_error).
+Every refusal has `extensions.code = "QUERY_TOO_COMPLEX"`, given where it is made: by the parser at the
+token limit (`parse_document`), by the depth and alias rules (their validation errors carry it, see
+schema/extensions/errors.py) and by QueryCostLimiter.
 """
 
 from __future__ import annotations
@@ -33,22 +35,33 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValuesOfCorrectTypeRule,
     VariableNode,
     get_named_type,
     parse,
+    validate,
 )
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension, ValidationCache
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from resolvers.language.limits import MAX_PAGE as MAX_PAGE_SIZE
+from schema.extensions.errors import (
+    BAD_USER_INPUT,
+    GRAPHQL_PARSE_FAILED,
+    QUERY_TOO_COMPLEX,
+    coded_rules,
+    with_code,
+)
 
 MAX_TOKENS = 10_000
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_COST = 50_000
 MAX_SELECTIONS = 2_000
-TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+TOO_COMPLEX = QUERY_TOO_COMPLEX
 
 
 def parse_document(query: str, max_tokens: int | None = MAX_TOKENS) -> DocumentNode:
@@ -64,7 +77,19 @@ def _parse(query: str, max_tokens: int | None) -> DocumentNode | GraphQLError:
     try:
         return parse(query, max_tokens=max_tokens)
     except GraphQLError as error:
-        return error
+        return with_code(error, TOO_COMPLEX if _past_token_limit(query, max_tokens, error) else GRAPHQL_PARSE_FAILED)
+
+
+def _past_token_limit(query: str, max_tokens: int | None, error: GraphQLError) -> bool:
+    """Whether the parser stopped at the token limit, rather than at a mistake in the text: allowed one more
+    token, it would not fail the same way (a mistake is where it is whatever the limit)."""
+    if max_tokens is None:
+        return False
+    try:
+        parse(query, max_tokens=max_tokens + 1)
+    except GraphQLError as again:
+        return (again.message, again.positions) != (error.message, error.positions)
+    return True
 
 
 class CachedParser(SchemaExtension):
@@ -106,14 +131,23 @@ class QueryCostLimiter(SchemaExtension):
         yield
 
 
-class CachedValidation(ValidationCache):
-    """Strawberry's validation cache, run after QueryCostLimiter and never over a refusal of it."""
+class CachedValidation(SchemaExtension):
+    """Validation, cached like Strawberry's ValidationCache, with each rule's errors carrying its code
+    (schema/extensions/errors.py); run after QueryCostLimiter and never over a refusal of it."""
 
     def on_validate(self) -> Iterator[None]:
-        if self.execution_context.pre_execution_errors:
-            yield
-            return
-        yield from super().on_validate()
+        context = self.execution_context
+        if not context.pre_execution_errors and context.graphql_document is not None:
+            context.pre_execution_errors = _validate(context.schema._schema, context.graphql_document,
+                                                     context.validation_rules)
+        yield
+
+
+@functools.lru_cache(maxsize=128)
+def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]) -> list[
+        GraphQLError]:
+    # The rules Strawberry's own validation adds to the execution context's (`validate_document`).
+    return validate(schema, document, coded_rules((*rules, MaybeNullValidationRule, OneOfInputValidationRule), RULE_CODES))
 
 
 def operations_and_fragments(
@@ -214,6 +248,11 @@ class _Coster:
 # request, and since the validation cache is keyed by the rules, it then never hits (validating a
 # page query anew cost ~5 ms a request).
 LIMIT_RULES: list[type[ASTValidationRule]] = [depth_rule(MAX_DEPTH, None, None), aliases_rule(MAX_ALIASES)]
+# The rules whose errors are not GRAPHQL_VALIDATION_FAILED: a bad value of an argument, a limit.
+RULE_CODES: dict[type[ASTValidationRule], str] = {
+    ValuesOfCorrectTypeRule: BAD_USER_INPUT, MaybeNullValidationRule: BAD_USER_INPUT,
+    OneOfInputValidationRule: BAD_USER_INPUT, **dict.fromkeys(LIMIT_RULES, TOO_COMPLEX),
+}
 
 
 def extensions(introspection: bool = True) -> list[Callable[[], SchemaExtension]]:

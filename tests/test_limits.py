@@ -33,14 +33,12 @@ def cost(query: str, variables: dict[str, Any] | None = None) -> int:
 
 async def test_a_repeated_query_is_validated_once() -> None:
     """The depth and alias rules are the same objects for every request, so the validation cache hits."""
-    from strawberry.extensions.validation_cache import DEFAULT_MAXSIZE, _get_validate_cache
-
     query = "query Repeated { __typename alias: __typename }"
     await schema.execute(query)
-    before_hits = _get_validate_cache(DEFAULT_MAXSIZE).cache_info().hits
+    before_hits = limits._validate.cache_info().hits
     result = await schema.execute(query)
     assert result.errors is None and result.data == {"__typename": "Query", "alias": "Query"}
-    assert _get_validate_cache(DEFAULT_MAXSIZE).cache_info().hits == before_hits + 1
+    assert limits._validate.cache_info().hits == before_hits + 1
 
 
 def test_cost_multiplies_children_by_first() -> None:
