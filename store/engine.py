@@ -259,8 +259,10 @@ def _create_engine(url: str, options: dict[str, Any]) -> AsyncEngine:
     if url.startswith("postgresql"):
         # Audience and ingest statements differ in their bound values far more than in their text:
         # a generic plan cached for the driver's prepared statements would ignore the values' selectivity.
+        # No JIT: an audience of many conditions is costed high enough to be compiled, which took
+        # seconds longer than running it (docs/performance.md).
         connect_args = dict(options.pop("connect_args", {}))
-        server_settings = {"plan_cache_mode": "force_custom_plan", **connect_args.get("server_settings", {})}
+        server_settings = {"plan_cache_mode": "force_custom_plan", "jit": "off", **connect_args.get("server_settings", {})}
         options["connect_args"] = {**connect_args, "server_settings": server_settings}
     else:
         for pooling in ("pool_size", "pool_timeout", "max_overflow"):
