@@ -26,7 +26,7 @@ from schema.types import (
 class _Schema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """Log nothing here: clients' errors are theirs (and may quote a huge query), and unexpected ones
-        are logged once, with the request id the client sees, by server/graphql_view.shape_error."""
+        are logged once, with the request id the client sees, by the error policy (schema/extensions/errors.py)."""
 
 
 @functools.cache

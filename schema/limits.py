@@ -52,6 +52,7 @@ from schema.extensions.errors import (
     BAD_USER_INPUT,
     GRAPHQL_PARSE_FAILED,
     QUERY_TOO_COMPLEX,
+    ErrorPolicy,
     coded_rules,
     with_code,
 )
@@ -260,6 +261,7 @@ def extensions(introspection: bool = True) -> list[Callable[[], SchemaExtension]
     from strawberry.extensions import DisableIntrospection
 
     found: list[Callable[[], SchemaExtension]] = [
+        ErrorPolicy,  # first: it sees what every other extension reports or raises
         functools.partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         CachedParser,
         functools.partial(AddValidationRules, LIMIT_RULES),

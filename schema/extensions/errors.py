@@ -1,4 +1,4 @@
-"""Error codes: every error leaves with `extensions.code`.
+"""The error policy: every error leaves with `extensions.code`; unexpected ones are masked and logged.
 
 Errors carry their code from where they are raised:
 
@@ -12,11 +12,18 @@ Errors carry their code from where they are raised:
   limit), the cost limit's, and the variables' (`variable_errors`, from the executor's build: BAD_USER_INPUT
   at the root field whose argument the variable is, with `inputPath` inside it) are made with theirs.
 
-server/graphql_view.shape_error decides what is left and masks unexpected errors.
+`ErrorPolicy`, the first of the schema's extensions, in the style of Strawberry's MaskErrors,
+decides what is left: an exception that is not the client's fault (raised in a resolver, or
+before execution in an extension) becomes "Internal server error" with a request id, logged with
+the same id on the `segmentql` logger; a syntax error is GRAPHQL_PARSE_FAILED; graphql-core's own
+refusal of an argument value at execution is BAD_USER_INPUT; anything else GRAPHQL_VALIDATION_FAILED.
+A response with errors carries the request id in its top-level `extensions`.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -29,21 +36,36 @@ from graphql import (
     GraphQLInputType,
     GraphQLList,
     GraphQLSchema,
+    GraphQLSyntaxError,
     Node,
     OperationDefinitionNode,
     Undefined,
     ValidationContext,
+    ValueNode,
     VariableDefinitionNode,
     VariableNode,
     get_nullable_type,
 )
 from graphql.utilities import type_from_ast, validate_input_value
-from strawberry.exceptions import StrawberryInputCoercionError
+from strawberry.exceptions import MissingQueryError, StrawberryInputCoercionError
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+
+log = logging.getLogger("segmentql")
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+
+# Strawberry's refusals of a request as a whole, which its views answer with an HTTP error.
+_HTTP_REFUSALS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+
+
+def new_request_id() -> str:
+    """The id a response with errors carries, and that the server log names its failures with."""
+    return uuid.uuid4().hex[:16]
 
 
 def with_code(error: GraphQLError, code: str, path: list[str] | None = None,
@@ -54,6 +76,49 @@ def with_code(error: GraphQLError, code: str, path: list[str] | None = None,
         extensions["inputPath"] = input_path
     return GraphQLError(error.message, error.nodes, error.source, error.positions, path or error.path,
                         error.original_error, extensions)
+
+
+class ErrorPolicy(SchemaExtension):
+    """Gives every error of an operation its code, masking and logging the unexpected ones."""
+
+    def __init__(self) -> None:
+        self.request_id = new_request_id()
+
+    def on_operation(self) -> Iterator[None]:
+        try:
+            yield
+        except _HTTP_REFUSALS:
+            raise
+        except GraphQLError as error:  # raised by an extension (e.g. the parser's): Strawberry reports it
+            raise self.decide(error) from None
+        except Exception as error:  # a failure before execution
+            raise self.decide(GraphQLError(str(error), original_error=error)) from None
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [self.decide(error) for error in result.errors]
+
+    def get_results(self) -> dict[str, Any]:
+        # Strawberry keeps the errors of the result here too, for extensions, before it asks for these.
+        return {"requestId": self.request_id} if self.execution_context.pre_execution_errors else {}
+
+    def decide(self, error: GraphQLError) -> GraphQLError:
+        if (error.extensions or {}).get("code"):
+            return error
+        original = error.original_error
+        # A resolver's failure has a path; a failure outside resolvers (an extension, the context) has
+        # neither path nor document nodes (an input value refused by a scalar keeps its nodes).
+        if original is not None and not isinstance(original, GraphQLError) and (error.path is not None or not error.nodes):
+            log.error("request %s failed at %s", self.request_id, error.path or "(before execution)", exc_info=original)
+            return GraphQLError("Internal server error", error.nodes, path=error.path,
+                                extensions={"code": INTERNAL_SERVER_ERROR, "requestId": self.request_id})
+        if isinstance(error, GraphQLSyntaxError):
+            return with_code(error, GRAPHQL_PARSE_FAILED)
+        document = self.execution_context.graphql_document
+        if error.nodes and isinstance(error.nodes[0], ValueNode) and document is not None:
+            # graphql-core refusing an argument's value as it executes a field (e.g. a null variable where
+            # the argument cannot be null): placed at the root field, as validation places bad values.
+            return with_code(error, BAD_USER_INPUT, root_field(document, error.nodes))
+        return with_code(error, GRAPHQL_VALIDATION_FAILED)
 
 
 # ---------------------------------------------------------------------------------------------- validation
