@@ -85,15 +85,7 @@ async def _reachable_segments(connection: AsyncConnection, ids: Iterable[str]) -
 
 
 def _refers_to(target: str, start: ast.Filter, known: dict[str, ast.Filter]) -> bool:
-    stack, seen = list(ast.segment_references(start)), set()
-    while stack:
-        current = stack.pop()
-        if current == target:
-            return True
-        if current not in seen and current in known:
-            seen.add(current)
-            stack.extend(ast.segment_references(known[current]))
-    return False
+    return target in ast.reached_segments(start, known)
 
 
 async def create_segment(store: Store, name: str, description: str | None, value: Any) -> int:

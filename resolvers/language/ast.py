@@ -6,6 +6,7 @@ the SQL compiler, the text printer and the tests' reference evaluator all read i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -177,6 +178,16 @@ def segment_reference_counts(node: Filter) -> dict[str, int]:
             case InSegment(segment_id):
                 counts[segment_id] = counts.get(segment_id, 0) + 1
     return counts
+
+
+def reached_segments(node: Filter, segments: Mapping[str, Filter]) -> set[str]:
+    """The saved segments a filter names, directly or through the definitions in `segments`."""
+    reached: set[str] = set()
+    frontier = segment_references(node)
+    while frontier:
+        reached |= frontier
+        frontier = set().union(*(segment_references(segments[s]) for s in frontier if s in segments)) - reached
+    return reached
 
 
 def segment_references(node: Filter) -> set[str]:

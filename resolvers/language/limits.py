@@ -56,7 +56,7 @@ def expanded_size(root: ast.Filter, segments: Mapping[str, ast.Filter]) -> tuple
             deepest = max(deepest, depth)
         return deepest
 
-    reached = _reached(root, segments)
+    reached = ast.reached_segments(root, segments)
     return own_conditions(root) + sum(own_conditions(segments[s]) for s in reached), depth_of(root)
 
 
@@ -81,15 +81,6 @@ def own_conditions(root: ast.Filter) -> int:
             case ast.ProfileMatch() | ast.InSegment():
                 conditions += 1
     return conditions
-
-
-def _reached(root: ast.Filter, segments: Mapping[str, ast.Filter]) -> set[str]:
-    reached: set[str] = set()
-    frontier = ast.segment_references(root)
-    while frontier:
-        reached |= frontier
-        frontier = set().union(*(ast.segment_references(segments[s]) for s in frontier if s in segments)) - reached
-    return reached
 
 
 def iter_filters(node: ast.Filter, path: InputPath = (), depth: int = 1) -> Iterator[tuple[InputPath, int, ast.Filter]]:
