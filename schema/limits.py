@@ -134,21 +134,26 @@ class QueryCostLimiter(SchemaExtension):
 
 class CachedValidation(SchemaExtension):
     """Validation, cached like Strawberry's ValidationCache, with each rule's errors carrying its code
-    (schema/extensions/errors.py); run after QueryCostLimiter and never over a refusal of it."""
+    (schema/extensions/errors.py); run after QueryCostLimiter and never over a refusal of it. With
+    `hide_suggestions`, errors name no field or type the client did not write ("Did you mean …?")."""
+
+    def __init__(self, *, hide_suggestions: bool = False) -> None:
+        self.hide_suggestions = hide_suggestions
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if not context.pre_execution_errors and context.graphql_document is not None:
             context.pre_execution_errors = _validate(context.schema._schema, context.graphql_document,
-                                                     context.validation_rules)
+                                                     context.validation_rules, self.hide_suggestions)
         yield
 
 
 @functools.lru_cache(maxsize=128)
-def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]) -> list[
-        GraphQLError]:
+def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...],
+              hide_suggestions: bool) -> list[GraphQLError]:
     # The rules Strawberry's own validation adds to the execution context's (`validate_document`).
-    return validate(schema, document, coded_rules((*rules, MaybeNullValidationRule, OneOfInputValidationRule), RULE_CODES))
+    coded = coded_rules((*rules, MaybeNullValidationRule, OneOfInputValidationRule), RULE_CODES)
+    return validate(schema, document, coded, hide_suggestions=hide_suggestions)
 
 
 def operations_and_fragments(
@@ -266,7 +271,8 @@ def extensions(introspection: bool = True) -> list[Callable[[], SchemaExtension]
         CachedParser,
         functools.partial(AddValidationRules, LIMIT_RULES),
         QueryCostLimiter,
-        CachedValidation,
+        # Without introspection, suggestions would tell the schema's names all the same.
+        functools.partial(CachedValidation, hide_suggestions=not introspection),
     ]
     if not introspection:
         found.append(DisableIntrospection)

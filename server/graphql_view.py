@@ -13,12 +13,22 @@ anything runs, so a request mixing fields runs whole or not at all.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from graphql import BREAK, DocumentNode, GraphQLError, StringValueNode, Visitor, visit
+from graphql import (
+    BREAK,
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    StringValueNode,
+    Visitor,
+    visit,
+)
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -36,6 +46,9 @@ from store.engine import Store
 log = logging.getLogger("segmentql")
 
 HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+# GraphQL over HTTP: a GET may only query; the answer to a mutation names the method that may.
+GET_MUTATION = "a mutation must be sent with POST"
+MULTIPLE_OPERATIONS = "Must provide operation name if query contains multiple operations."
 # Variables deeper than this are refused (a 32-level filter is about 70 deep; JSON columns stop near 250).
 MAX_VARIABLE_DEPTH = 100
 NUL_MESSAGE = "text may not contain the NUL character (U+0000)"
@@ -85,6 +98,8 @@ class GraphQLView(GraphQL[Context, None]):
             response = await self.run(request)
         except AccessError as error:
             response = access_error_response(error)
+        except MethodNotAllowed as error:
+            response = error_response(405, str(error), headers={"Allow": "POST"})
         except HTTPException as error:
             response = error_response(error.status_code, error.reason)
         except BodyTooLarge:
@@ -111,6 +126,7 @@ class GraphQLView(GraphQL[Context, None]):
                 except GraphQLError:
                     continue  # execution reports the syntax error; nothing runs
                 principal.require(required_scopes(document, data.operation_name))
+                _check_operation(request.method, document, data.operation_name)
                 problem = _variables_problem(data.variables, json_body)
                 if problem is None and "\\u" in data.query and _has_nul_literal(document):
                     problem = NUL_MESSAGE
@@ -130,6 +146,43 @@ class GraphQLView(GraphQL[Context, None]):
         # orjson: strict JSON (no NaN), integers beyond 64 bits as floats, and nesting past 1024
         # levels a JSON error (400), where the standard library would exhaust the stack.
         return orjson.loads(data)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        # A body that is JSON but no object (a bare string, number, null or boolean) is a bad request,
+        # like any other malformed body; a list is a batch, which Strawberry refuses itself.
+        if request.method == "POST" and "application/json" in (request.content_type or ""):
+            body = await request.get_body()
+            decoded = self.parse_json(body)
+            if not isinstance(decoded, dict | list):
+                raise HTTPException(400, "The request body must be a JSON object")
+            _decoded_body.set((body, decoded))  # Strawberry asks for it next: decoded once
+        return await super().parse_http_body(request)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        known = _decoded_body.get()
+        if known is not None and known[0] is data:
+            return known[1]
+        return super().parse_json(data)
+
+
+# The body a request's task decoded last, and what it decoded to.
+_decoded_body: contextvars.ContextVar[tuple[bytes | str, Any] | None] = contextvars.ContextVar("decoded_body", default=None)
+
+
+class MethodNotAllowed(Exception):
+    """A request that this method may not carry (a mutation sent with GET)."""
+
+
+def _check_operation(method: str, document: DocumentNode, operation_name: str | None) -> None:
+    """Refuse what the spec refuses before execution: a document of several operations without
+    `operationName` (HTTPException 400), and a mutation sent with GET (MethodNotAllowed)."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None and len(operations) > 1:
+        raise HTTPException(400, MULTIPLE_OPERATIONS)
+    if method == "GET":
+        chosen = [op for op in operations if operation_name is None or (op.name and op.name.value == operation_name)]
+        if any(op.operation is OperationType.MUTATION for op in chosen):
+            raise MethodNotAllowed(GET_MUTATION)
 
 
 def _variables_problem(variables: Any, json_body: bytes | None = None) -> str | None:

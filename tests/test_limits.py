@@ -265,7 +265,8 @@ async def test_http_level_errors_are_shaped_like_graphql(client: httpx.AsyncClie
         (client.post("/graphql", content=b"{oops", headers={"content-type": "application/json"}), 400, "BAD_REQUEST"),
         (client.post("/graphql", content=b"query=x", headers={"content-type": "text/plain"}), 400, "BAD_REQUEST"),
         (client.post("/graphql", json={"query": 5}), 400, "BAD_REQUEST"),
-        (client.get("/graphql", params={"query": 'mutation { deleteSegment(id: "1") }'}), 400, "BAD_REQUEST"),
+        # GraphQL over HTTP: a mutation may not be sent with GET (405, Allow: POST).
+        (client.get("/graphql", params={"query": 'mutation { deleteSegment(id: "1") }'}), 405, "METHOD_NOT_ALLOWED"),
         (client.put("/graphql", json={}), 405, "METHOD_NOT_ALLOWED"),
         (client.get("/nowhere"), 404, "NOT_FOUND"),
     ]
