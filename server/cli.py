@@ -1,24 +1,41 @@
-"""The `segmentql` command line."""
+"""The `segmentql` command line.
+
+The argument parser imports nothing beyond the standard library and the settings, so that
+`segmentql --help` answers at once; each command imports what it needs when it runs (`keys` and
+`count` never load GraphQL, `serve` loads the app). bench/cli_startup.py times them.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from server.auth import SCOPES
 from server.config import DEFAULT_DATABASE_URL, Settings
+from server.scopes import SCOPES
 
 # Exit codes: 0 done, 1 the store failed or a segment is not there, 2 bad usage or bad input.
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
+AsyncCommand = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
 
 def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    command: AsyncCommand = {
+        "keys": _keys, "migrate": _migrate, "rebuild-summaries": _rebuild_summaries,
+        "rebuild-conversations": _rebuild_summaries, "export": _export, "count": _count,
+    }[args.command]
+    return _run(command, args)
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segmentql", description="GraphQL segmentation over Customer Agent events.")
     commands = parser.add_subparsers(dest="command", required=True)
     database_help = f"default: $SEGMENTQL_DATABASE_URL or {DEFAULT_DATABASE_URL}"
@@ -62,21 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     revoke = key_commands.add_parser("revoke", help="revoke a key by its prefix (sqk_…), the key itself, or its name")
     revoke.add_argument("key", metavar="PREFIX_OR_NAME")
     revoke.add_argument("--database-url", default=None, help=database_help)
-
-    args = parser.parse_args(argv)
-    if args.command == "keys":
-        return _run(_keys(args), args)
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "migrate":
-        return _run(_migrate(args), args)
-    if args.command in ("rebuild-summaries", "rebuild-conversations"):
-        return _run(_rebuild_summaries(args), args)
-    if args.command == "export":
-        return _run(_export(args), args)
-    if args.command == "count":
-        return _run(_count(args), args)
-    return EXIT_USAGE
+    return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -84,6 +87,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
     import uvicorn
 
     from server.auth import is_loopback
@@ -135,7 +140,7 @@ async def _prepare(store: Any) -> bool:
 
 
 async def _keys(args: argparse.Namespace) -> int:
-    from server import auth
+    from server import keys
     from store import migrate
     from store.engine import Store
 
@@ -144,7 +149,7 @@ async def _keys(args: argparse.Namespace) -> int:
         await migrate.prepare(store)
         if args.keys_command == "create":
             try:
-                record, key = await auth.create_key(store, args.name, args.scopes)
+                record, key = await keys.create_key(store, args.name, args.scopes)
             except ValueError as error:
                 print(f"segmentql keys create: {error}", file=sys.stderr)
                 return EXIT_USAGE
@@ -152,9 +157,9 @@ async def _keys(args: argparse.Namespace) -> int:
             print(f"created key {record.name!r} ({record.prefix}, scopes: {' '.join(record.scopes)}); "
                   "it is shown only this once: store it now", file=sys.stderr)
         elif args.keys_command == "list":
-            _print_keys(await auth.list_keys(store))
+            _print_keys(await keys.list_keys(store))
         else:
-            revoked = await auth.revoke_key(store, args.key)
+            revoked = await keys.revoke_key(store, args.key)
             if not revoked:
                 print(f"segmentql keys revoke: no active key has the prefix or name {args.key!r}", file=sys.stderr)
                 return EXIT_FAILED
@@ -215,15 +220,17 @@ async def _rebuild_summaries(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(command: Any, args: argparse.Namespace) -> int:
+def _run(command: AsyncCommand, args: argparse.Namespace) -> int:
     """Run an async command; bad input and a failing store are a message on stderr and an exit code."""
+    import asyncio
+
     import sqlalchemy.exc
 
     from resolvers.errors import NotFoundError, UserInputError
     from store.migrate import StoreOutOfDate
 
     try:
-        return int(asyncio.run(command))
+        return int(asyncio.run(command(args)))
     except BrokenPipeError:  # e.g. `segmentql export … | head`: the reader stopped; stop quietly
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that exit's flush fails silently

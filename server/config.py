@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from store.engine import Store
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when one is opened: `segmentql --help` reads these settings
+    from store.engine import Store
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./segmentql.db"
 
@@ -35,6 +37,8 @@ class Settings:
 
 def open_store(settings: Settings) -> Store:
     """The store the settings name: its primary, its read replica when set, and their limits."""
+    from store.engine import Store
+
     return Store(
         settings.database_url, settings.read_database_url, settings.statement_timeout,
         pool_size=settings.pool_size, pool_timeout=settings.pool_timeout,

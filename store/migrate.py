@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from store.engine import Store
+
+if TYPE_CHECKING:  # Alembic is imported by the functions that use it: catching StoreOutOfDate needs none of it
+    from alembic.config import Config
 
 SCRIPTS = Path(__file__).with_name("migrations")
 
@@ -21,6 +20,8 @@ class StoreOutOfDate(RuntimeError):
 
 
 def _config(connection: Any = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPTS))
     config.attributes["connection"] = connection
@@ -28,18 +29,24 @@ def _config(connection: Any = None) -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
 
 
 async def current_revision(store: Store) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     async with store.connect() as connection:
         return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
 
 
 async def upgrade(store: Store, revision: str = "head") -> None:
     """Create or upgrade the store's tables to `revision`."""
+    from alembic import command
+
     async with store.begin() as connection:
         await connection.run_sync(lambda sync: command.upgrade(_config(sync), revision))
 
