@@ -55,7 +55,8 @@ def parser() -> argparse.ArgumentParser:
         "time of each metric), after an older version wrote events beside this one, e.g. during an upgrade")
     rebuild.add_argument("--database-url", default=None, help=database_help)
 
-    export = commands.add_parser("export", help="write every member of a saved segment, in id order")
+    export = commands.add_parser("export", help="write every member of a saved segment, in id order; "
+                                 "a summary line (members, file, asOf) on stderr when done")
     export.add_argument("--segment", required=True, metavar="ID", help="the saved segment's id")
     export.add_argument("--format", choices=["csv", "ndjson"], default="csv")
     export.add_argument("--output", "-o", default=None, metavar="FILE", help="default: standard output")
@@ -69,7 +70,8 @@ def parser() -> argparse.ArgumentParser:
 
     keys = commands.add_parser("keys", help="API keys: create, list, revoke")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
-    create = key_commands.add_parser("create", help="create a key and print it (once: only its hash is stored)")
+    create = key_commands.add_parser("create", help="create a key and print it (once: only its hash is stored); "
+                                     "the first key closes open access: every client then needs one")
     create.add_argument("--name", required=True, help="what the key is for, e.g. 'campaign-tool'")
     create.add_argument("--scope", required=True, action="extend", nargs="+", choices=SCOPES, dest="scopes",
                         help="read (queries, exports), track (ingest), manage (segments); repeatable")
@@ -144,10 +146,12 @@ async def _keys(args: argparse.Namespace) -> int:
     from store import migrate
     from store.engine import Store
 
-    store = Store(_settings(args).database_url) if args.keys_command == "create" else _open_store(args)
+    settings = _settings(args)
+    store = Store(settings.database_url) if args.keys_command == "create" else _open_store(args)
     try:
         await migrate.prepare(store)
         if args.keys_command == "create":
+            first = not await keys.has_active_keys(store)
             try:
                 record, key = await keys.create_key(store, args.name, args.scopes)
             except ValueError as error:
@@ -156,6 +160,8 @@ async def _keys(args: argparse.Namespace) -> int:
             print(key)
             print(f"created key {record.name!r} ({record.prefix}, scopes: {' '.join(record.scopes)}); "
                   "it is shown only this once: store it now", file=sys.stderr)
+            if first:
+                print(_first_key_warning(settings.key_cache_seconds), file=sys.stderr)
         elif args.keys_command == "list":
             _print_keys(await keys.list_keys(store))
         else:
@@ -168,6 +174,12 @@ async def _keys(args: argparse.Namespace) -> int:
     finally:
         await store.dispose()
     return 0
+
+
+def _first_key_warning(cache_seconds: float) -> str:
+    return (f"warning: this is the store's first active key, so open access ends: within {cache_seconds:g} s every "
+            "running server refuses requests without a valid key (401), from every client, loopback and GraphiQL "
+            "included. Create keys for your own scripts too, and send `Authorization: Bearer KEY`.")
 
 
 def _print_keys(records: list[Any]) -> None:
@@ -267,20 +279,31 @@ def _open_store(args: argparse.Namespace) -> Any:
 
 async def _export(args: argparse.Namespace) -> int:
     from resolvers.exports import prepare_export
+    from vocabulary.timestamps import format_datetime
 
     store = _open_store(args)
     try:
         export = await prepare_export(store, args.segment, args.format, args.as_of)
         show_progress = sys.stderr.isatty()
         total = await export.count() if show_progress else None
+        written = 0
         with _output(args.output) as out, _progress(total, show_progress) as progress:
             out.write(export.format.header)
             async for page in export.rows():
                 out.write(export.encode(page))
+                written += len(page)
                 progress.update(len(page))
     finally:
         await store.dispose()
+    print(export_summary(written, export.segment_id, format_datetime(export.as_of), args.output), file=sys.stderr)
     return 0
+
+
+def export_summary(members: int, segment_id: int, as_of: str, output: str | None) -> str:
+    """The line a successful export ends with on stderr, e.g.
+    `exported 30 members of segment 1 at 2026-11-20T12:00:00+00:00 to members.csv`."""
+    noun = "member" if members == 1 else "members"
+    return f"exported {members:,} {noun} of segment {segment_id} at {as_of} to {output or 'standard output'}"
 
 
 async def _count(args: argparse.Namespace) -> int:

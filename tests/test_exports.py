@@ -294,9 +294,14 @@ async def test_cli_export_writes_the_same_file_as_the_http_export(
         output = tmp_path / f"members.{kind}"
         code = await run_cli("export", "--segment", segment_id, "--format", kind, "--output", str(output),
                              "--as-of", iso(AS_OF), "--database-url", url)
-        assert code == 0, capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert code == 0, err
         http = await url_client.get(f"/segments/{segment_id}/members.{kind}", params={"asOf": iso(AS_OF)})
         assert output.read_bytes() == http.content
+        # One summary line on stderr: the five members, the segment, the instant (as the HTTP export's
+        # X-SegmentQL-As-Of header writes it) and the file.
+        assert http.headers["X-SegmentQL-As-Of"] == "2026-11-20T12:00:00+00:00"
+        assert err == f"exported 5 members of segment {segment_id} at 2026-11-20T12:00:00+00:00 to {output}\n"
     assert len(csv.reader(io.StringIO((tmp_path / "members.csv").read_text(), newline="")).__next__()) == 6
 
     capsys.readouterr()
@@ -305,7 +310,8 @@ async def test_cli_export_writes_the_same_file_as_the_http_export(
     assert code == 0
     captured = capsys.readouterr()
     assert captured.out.encode() == (tmp_path / "members.ndjson").read_bytes()  # stdout without --output
-    assert captured.err == ""  # no progress bar when stderr is not a terminal
+    # No progress bar when stderr is not a terminal: only the summary line.
+    assert captured.err == f"exported 5 members of segment {segment_id} at 2026-11-20T12:00:00+00:00 to standard output\n"
 
 
 async def test_cli_export_refuses_unknown_segments_and_bad_times(
