@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -126,8 +126,23 @@ def _one_of(value: Any, keys: tuple[str, ...], type_name: str, path: InputPath) 
     if unknown:
         raise UserInputError(f"{type_name} has no field {unknown[0]!r}", (*path, unknown[0]))
     if len(given) != 1:
-        raise UserInputError(f"{type_name} takes exactly one of {', '.join(keys)}; got {len(given)}", path)
+        raise UserInputError(one_of_message(type_name, keys, given), path)
     return given[0], value[given[0]]
+
+
+def one_of_message(type_name: str, keys: Sequence[str], given: Sequence[str]) -> str:
+    """What a @oneOf input given no key or several says: the keys it takes, the keys it was given and, for
+    a type that has `and` (SegmentFilter), how to require several conditions at once: "SegmentFilter takes
+    exactly one of and, or, …, expression; got did, profile: to require both, write and: [{did: …}, {profile: …}]".
+    """
+    takes = f"{type_name} takes exactly one of {', '.join(keys)}"
+    if not given:
+        return f"{takes}; got none"
+    message = f"{takes}; got {', '.join(given)}"
+    if "and" in keys and len(given) > 1:
+        both = "both" if len(given) == 2 else "all of them"
+        message += f": to require {both}, write and: [{', '.join(f'{{{key}: …}}' for key in given)}]"
+    return message
 
 
 def _object(value: Any, path: InputPath, required: tuple[str, ...], allowed: tuple[str, ...]) -> Mapping[str, Any]:
