@@ -30,9 +30,12 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLNamedType,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValuesOfCorrectTypeRule,
@@ -48,6 +51,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from resolvers.language.limits import MAX_PAGE as MAX_PAGE_SIZE
+from resolvers.language.structured import one_of_message
 from schema.extensions.errors import (
     BAD_USER_INPUT,
     GRAPHQL_PARSE_FAILED,
@@ -152,7 +156,7 @@ class CachedValidation(SchemaExtension):
 def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...],
               hide_suggestions: bool) -> list[GraphQLError]:
     # The rules Strawberry's own validation adds to the execution context's (`validate_document`).
-    coded = coded_rules((*rules, MaybeNullValidationRule, OneOfInputValidationRule), RULE_CODES)
+    coded = coded_rules((*rules, MaybeNullValidationRule, OneOfNamingKeys), RULE_CODES)
     return validate(schema, document, coded, hide_suggestions=hide_suggestions)
 
 
@@ -255,9 +259,20 @@ class _Coster:
 # page query anew cost ~5 ms a request).
 LIMIT_RULES: list[type[ASTValidationRule]] = [depth_rule(MAX_DEPTH, None, None), aliases_rule(MAX_ALIASES)]
 # The rules whose errors are not GRAPHQL_VALIDATION_FAILED: a bad value of an argument, a limit.
+class OneOfNamingKeys(OneOfInputValidationRule):
+    """Strawberry's @oneOf rule, whose refusal of no key or several names the keys it takes and was given."""
+
+    def validate_one_of(self, node: ObjectValueNode, type: GraphQLNamedType) -> None:
+        given = [field.name.value for field in node.fields]
+        if len(given) == 1 or not isinstance(type, GraphQLInputObjectType):
+            super().validate_one_of(node, type)
+            return
+        self.report_error(GraphQLError(one_of_message(type.name, list(type.fields), given), nodes=[node]))
+
+
 RULE_CODES: dict[type[ASTValidationRule], str] = {
     ValuesOfCorrectTypeRule: BAD_USER_INPUT, MaybeNullValidationRule: BAD_USER_INPUT,
-    OneOfInputValidationRule: BAD_USER_INPUT, **dict.fromkeys(LIMIT_RULES, TOO_COMPLEX),
+    OneOfNamingKeys: BAD_USER_INPUT, **dict.fromkeys(LIMIT_RULES, TOO_COMPLEX),
 }
 
 

@@ -1,10 +1,9 @@
 """What a @oneOf input given several keys (or none) says: the keys it was given and, for SegmentFilter, `and`.
 
-The filter language (resolvers/language/structured.py) words it for every structured filter it reads.
-Over HTTP, Strawberry refuses such an input before any resolver sees it, for literals (its
-OneOfInputValidationRule) and variables (its input coercion) alike, with "OneOf Input Object
-'SegmentFilter' must specify exactly one key."; schema/ words those errors, so the HTTP tests below
-are strict xfails until it adopts `one_of_message`: they show the message clients should get.
+The filter language (resolvers/language/structured.py) words it for every structured filter it reads;
+over HTTP, where Strawberry refuses such an input before any resolver sees it, schema/ words its
+refusals of literals (schema/limits.OneOfNamingKeys) and of variables (schema/extensions/errors.py)
+with the same `one_of_message`.
 """
 
 from __future__ import annotations
@@ -65,10 +64,8 @@ def test_the_message_in_its_own_words() -> None:
 
 QUERY = """query($filter: SegmentFilter) { profiles(filter: $filter) { totalCount } }"""
 WANTED = f"{TAKES}; got did, profile: to require both, write and: [{{did: …}}, {{profile: …}}]"
-STRAWBERRY = "the message over HTTP is Strawberry's ('must specify exactly one key'), worded in schema/"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=STRAWBERRY)
 async def test_http_names_the_keys_of_a_literal(gql: Any) -> None:
     error = await gql.error('{ profiles(filter: {did: {metric: "Placed Order"}, '
                             'profile: {property: "email", op: EQ, value: "a@x"}}) { totalCount } }')
@@ -76,15 +73,14 @@ async def test_http_names_the_keys_of_a_literal(gql: Any) -> None:
     assert error["message"] == WANTED
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=STRAWBERRY)
 async def test_http_names_the_keys_of_a_variable(gql: Any) -> None:
     error = await gql.error(QUERY, {"filter": {"did": DID, "profile": PROFILE}})
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "inputPath": ["filter"]}
     assert error["message"] == WANTED
 
 
-async def test_http_refuses_both_with_bad_user_input_today(gql: Any) -> None:
-    """What holds now, whoever words the message: the code, the place, and the type named."""
+async def test_http_refuses_both_with_bad_user_input(gql: Any) -> None:
+    """The code, the place, and the type named, for a literal and a variable."""
     literal = await gql.error('{ profiles(filter: {did: {metric: "Placed Order"}, inSegment: "1"}) { totalCount } }')
     variable = await gql.error(QUERY, {"filter": {"did": DID, "profile": PROFILE}})
     for error in (literal, variable):

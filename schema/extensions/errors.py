@@ -51,6 +51,8 @@ from strawberry.exceptions import MissingQueryError, StrawberryInputCoercionErro
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
+from resolvers.language.structured import one_of_message
+
 log = logging.getLogger("segmentql")
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
@@ -209,7 +211,9 @@ def variable_errors(schema: GraphQLSchema, document: DocumentNode, inputs: Mappi
             path, input_path = ([argument[0]], [argument[1], *inner]) if argument else (None, None)
             placed.append(with_code(error, BAD_USER_INPUT, path, input_path))
         elif isinstance(error, StrawberryInputCoercionError):
-            placed.append(with_code(error, BAD_USER_INPUT, *_one_of_violation_place(schema, document, inputs)))
+            path, input_path, message = _one_of_violation_place(schema, document, inputs)
+            named = GraphQLError(message, error.nodes, original_error=error) if message else error
+            placed.append(with_code(named, BAD_USER_INPUT, path, input_path))
         else:
             placed.append(error)
     return placed
@@ -234,7 +238,9 @@ def _argument_of_variable(document: DocumentNode, name: str) -> tuple[str, str] 
 
 
 def _one_of_violation_place(schema: GraphQLSchema, document: DocumentNode, inputs: Mapping[str, Any]) -> tuple[
-        list[str] | None, list[str | int] | None]:
+        list[str] | None, list[str | int] | None, str | None]:
+    """(root field, place in its argument, what the input object takes and was given) of the first @oneOf
+    input object in the variables without exactly one value."""
     for operation, field in _root_fields(document):
         root = schema.get_root_type(operation.operation)
         definition = root.fields.get(field.name.value) if root else None
@@ -244,12 +250,17 @@ def _one_of_violation_place(schema: GraphQLSchema, document: DocumentNode, input
             found = definition.args.get(argument.name.value) if definition else None
             inner = _one_of_violation(found.type, inputs[argument.value.name.value], []) if found else None
             if inner is not None:
-                return [_response_name(field)], [argument.name.value, *inner]
-    return None, None
+                path, input_type, value = inner
+                given = [key for key, item in value.items() if item is not None]
+                message = one_of_message(input_type.name, list(input_type.fields), given)
+                return [_response_name(field)], [argument.name.value, *path], message
+    return None, None, None
 
 
-def _one_of_violation(input_type: GraphQLInputType, value: Any, path: list[str | int]) -> list[str | int] | None:
-    """The path of the first @oneOf input object in `value` that does not have exactly one field."""
+def _one_of_violation(
+    input_type: GraphQLInputType, value: Any, path: list[str | int]
+) -> tuple[list[str | int], GraphQLInputObjectType, dict[str, Any]] | None:
+    """(path, type, value) of the first @oneOf input object in `value` that does not have exactly one field."""
     input_type = get_nullable_type(input_type)  # type: ignore[arg-type,assignment]
     if isinstance(input_type, GraphQLList) and isinstance(value, list):
         for index, item in enumerate(value):
@@ -258,7 +269,7 @@ def _one_of_violation(input_type: GraphQLInputType, value: Any, path: list[str |
                 return found
     if isinstance(input_type, GraphQLInputObjectType) and isinstance(value, dict):
         if _is_one_of(input_type) and sum(v is not None for v in value.values()) != 1:
-            return path
+            return path, input_type, value
         for key, item in value.items():
             if key in input_type.fields:
                 found = _one_of_violation(input_type.fields[key].type, item, [*path, key])
