@@ -8,6 +8,7 @@ Like tests/reference.py, this module imports nothing of the code under test.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,10 @@ from tests.reference import AGENT_KEY_SPELLINGS, AGENT_METRIC_SPELLINGS, Event, 
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+# How far a window's edge lies from the event time it is drawn at: mostly on it, so that which side of the
+# edge is inclusive decides whether the event counts.
+NUDGES = st.sampled_from([timedelta(0), timedelta(0), MICROSECOND, -MICROSECOND])
 STARTED, RESOLVED, ESCALATED, RECOMMENDED = AGENT_METRIC_SPELLINGS
 ORDER, VIEW = "Placed Order", "Viewed Product"
 UNKNOWN_METRIC = "Opened Email"  # never sent: its audience is decided by zero counts alone
@@ -28,17 +33,17 @@ HOURS = st.one_of(st.sampled_from([0, 1, 2, 3, 12, 24, 25, 47, 48, 49, 72, 96]),
 # Free properties of custom events, of every JSON type, so that 1 = 1.0, booleans and lists meet.
 CUSTOM_VALUES: dict[str, list[Any]] = {
     "n": [1, 1.0, 2, 2.5, -1, 0, True, False, "1", None],
-    "sku": ["a", "ab", "b", "A", ["a", "b"], ["ab"], 1],
-    "tags": [["a", "b"], ["a"], [], ["b", 1], "a", "ab"],
-    "total": [0, 10, 99.5, 100, "100", {"a": 1}],
+    "sku": ["a", "ab", "b", "A", ["a", "b"], ["ab"], 1, None],
+    "tags": [["a", "b"], ["a"], [], ["b", 1], "a", "ab", None],
+    "total": [0, 10, 99.5, 100, "100", {"a": 1}, None],
     "channel": ["SMS", "Web Chat"],
 }
 AGENT_VALUES: dict[str, list[Any]] = {
     "conversation_id": ["c1", "c2"],
     "channel": ["SMS", "Web Chat", "sms"],
-    "initial_skill": ["Order tracking", "Returns"],
+    "initial_skill": ["Order tracking", "Returns", None],
     "final_skill": ["Order tracking", "Returns"],
-    "escalation_reason": ["refund", "angry"],
+    "escalation_reason": ["refund", "angry", None],
     "tags": [["refund"], ["refund", "vip"], ["vip"], []],
     "products": [["p1"], ["p1", "p2"], ["p2"]],
 }
@@ -53,11 +58,12 @@ REQUIRED_KEYS = {STARTED: ("conversation_id",), RESOLVED: ("conversation_id",), 
 PROFILE_VALUES: dict[str, list[Any]] = {
     "firstName": ["Ann", "ann", "Bo", "Annabel"],
     "lastName": ["Lee"],
-    "tier": ["gold", "silver", "Gold", 1, 1.0, True],
+    "tier": ["gold", "silver", "Gold", 1, 1.0, True, None],
     "age": [18, 30, 30.5, "30", False],
 }
 COMPARISONS = ("EQ", "NEQ", "IN", "NOT_IN", "GT", "GTE", "LT", "LTE", "EXISTS", "NOT_EXISTS")
 ALL_OPS = (*COMPARISONS, "CONTAINS", "NOT_CONTAINS", "STARTS_WITH")
+INSTANT_OPS = ("GT", "GTE", "LT", "LTE", "EQ", "NEQ", "IN", "NOT_IN")  # createdAt is never absent: no EXISTS
 
 
 def iso(moment: datetime) -> str:
@@ -104,7 +110,7 @@ def worlds(draw: st.DrawFn, min_profiles: int = 3, max_profiles: int = 7, max_ev
     return World(people, happened)
 
 
-@dataclass
+@dataclass(repr=False)
 class Vocabulary:
     """What a world holds by `as_of`, for filters to ask about; `as_of` is the instant the probes are asked at."""
 
@@ -112,23 +118,46 @@ class Vocabulary:
     as_of: datetime
     segment_ids: Sequence[str] = ()
     metrics: list[str] = field(init=False)
-    # (metric of X, metric of a later event Y of the same profile, hours from X to Y, keys both have)
+    # (metric of X, metric of the next event Y of that metric after X of the same profile, hours from X to Y,
+    # keys both have): with a wait of exactly those hours, Y is X's only follow-up, on the wait's last instant.
+    # X is seen by `as_of`; Y may come after it, and then is no follow-up.
     pairs: list[tuple[str, str, float, frozenset[str]]] = field(init=False)
 
     def __post_init__(self) -> None:
-        seen = [e for e in self.world.events if e.occurred_at <= self.as_of]
+        everything = sorted(self.world.events, key=lambda e: e.occurred_at)
+        seen = [e for e in everything if e.occurred_at <= self.as_of]
         self.metrics = sorted({canonical(e.metric) for e in seen}) or [ORDER]
-        self.pairs = [
-            (canonical(x.metric), canonical(y.metric), (y.occurred_at - x.occurred_at) / timedelta(hours=1),
-             frozenset(x.stored_properties()) & frozenset(y.stored_properties()))
-            for x in seen for y in seen if x.email == y.email and x.occurred_at < y.occurred_at
-        ]
+        self.pairs = []
+        for x in seen:
+            nearest: dict[str, Event] = {}
+            for y in everything:
+                if y.email == x.email and y.occurred_at > x.occurred_at:
+                    nearest.setdefault(canonical(y.metric), y)
+            self.pairs += [(canonical(x.metric), metric, (y.occurred_at - x.occurred_at) / HOUR,
+                            frozenset(x.stored_properties()) & frozenset(y.stored_properties()))
+                           for metric, y in nearest.items()]
+
+    def __repr__(self) -> str:
+        # Short: Hypothesis writes out the strategies built on a vocabulary (st.recursive validates its repr), and
+        # writing the whole world each time took most of the test's time.
+        return f"Vocabulary(as_of={iso(self.as_of)}, metrics={self.metrics}, segments={list(self.segment_ids)})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # Hypothesis's printer reads dataclasses' fields
+        printer.text(repr(self))
 
     def events_of(self, metric: str) -> list[Event]:
         return [e for e in self.world.events if canonical(e.metric) == metric and e.occurred_at <= self.as_of]
 
     def times_of(self, metric: str) -> list[datetime]:
         return sorted({e.occurred_at for e in self.events_of(metric)}) or [self.as_of]
+
+    def histories(self, metric: str) -> list[list[datetime]]:
+        """Each profile's times of the metric, in order: its first and last time, and two times in a row,
+        are where a window's edge decides whether that profile did the metric in the window."""
+        by_profile: dict[str, set[datetime]] = {}
+        for event in self.events_of(metric):
+            by_profile.setdefault(event.email, set()).add(event.occurred_at)
+        return [sorted(times) for _, times in sorted(by_profile.items())] or [[self.as_of]]
 
 
 def canonical(name: str) -> str:
@@ -139,46 +168,113 @@ def canonical(name: str) -> str:
 
 
 def values_near(values: Sequence[Any]) -> list[Any]:
-    """Neighbours of values: other numbers, other types, prefixes, other cases, list items."""
+    """Neighbours of values: the same number as int and float, booleans and the numbers 0 and 1, other
+    numbers, other types, prefixes, other cases, list items and pieces of them."""
     near: list[Any] = []
     for value in values:
         if isinstance(value, bool):
-            near.append(int(value))
+            near.extend([int(value), float(value)])
         elif isinstance(value, int | float):
             near.extend([float(value), value + 1, value - 0.5, str(value)])
+            if float(value).is_integer():
+                near.append(int(value))
+            if value in (0, 1):
+                near.append(bool(value))
         elif isinstance(value, str):
             near.extend([value[:1], value.upper(), value + "x"])
         elif isinstance(value, list) and value:
             near.append(value[0])
+            near.extend(pieces(value[0]))
     return near
+
+
+def scalar(value: Any) -> Any:
+    """A value that IN may list: a list's first item for a list, "a" for an object or an empty list."""
+    if isinstance(value, list):
+        value = value[0] if value else "a"
+    return "a" if isinstance(value, list | dict) else value
+
+
+def pieces(value: Any) -> list[str]:
+    """Proper substrings of a string (its ends and a middle): CONTAINS holds for them on the string, not on
+    a list holding it."""
+    if not isinstance(value, str) or len(value) < 2:
+        return []
+    return sorted({value[:-1], value[1:], value[:1], value[len(value) // 2]})
 
 
 @st.composite
 def property_conditions(
     draw: st.DrawFn, values_by_key: dict[str, list[Any]], ops: Sequence[str] = ALL_OPS, near: bool = True
 ) -> dict[str, Any]:
-    """A condition on a key the data has (rarely one it lacks), with a value the data has or (`near`) is near to."""
+    """A condition on a key the data has (rarely one it lacks): half the time at an edge of one of its values
+    (`edges`), else with any op and a value the data has or (`near`) is near to."""
     keys = sorted(values_by_key)
     key = draw(st.sampled_from(keys) if keys and (not near or draw(st.integers(0, 9))) else st.just("missing_key"))
     present = [v for v in values_by_key.get(key, []) if v is not None] or ["a", 1]
+    anchor = draw(st.sampled_from(values_by_key.get(key) or present))
+    groups = [kept for group in edges(anchor) if (kept := [edge for edge in group if edge[0] in ops])]
+    if groups and draw(st.integers(0, 2)):  # two thirds at an edge, one kind of edge as likely as another
+        op, value = draw(st.sampled_from(draw(st.sampled_from(groups))))
+        return {"property": key, "op": op} if value is None else {"property": key, "op": op, "value": value}
     pool = st.sampled_from(present)
     if near:
         pool = st.one_of(pool, pool, st.sampled_from(values_near(present) or present))
     op = draw(st.sampled_from(ops))
     if op in ("EXISTS", "NOT_EXISTS"):
         return {"property": key, "op": op}
-    if op in ("IN", "NOT_IN"):
-        return {"property": key, "op": op, "value": draw(st.lists(pool, min_size=1, max_size=3))}
+    if op in ("IN", "NOT_IN"):  # of scalars: a list item stands for its list
+        return {"property": key, "op": op, "value": [scalar(v) for v in draw(st.lists(pool, min_size=1, max_size=3))]}
     value = draw(pool)
     if op == "STARTS_WITH":
         texts = [v for v in present if isinstance(v, str)] or ["a"]
         text = value if isinstance(value, str) else draw(st.sampled_from(texts))
-        value = text[: draw(st.integers(0, len(text)))]
-    elif op in ("CONTAINS", "NOT_CONTAINS") and isinstance(value, list):
-        value = draw(st.sampled_from(value)) if value else "a"
-    elif op in ("GT", "GTE", "LT", "LTE") and isinstance(value, list | dict):
-        value = draw(st.sampled_from([v for v in present if not isinstance(v, list | dict)] or [1]))
-    return {"property": key, "op": op, "value": value}
+        value = text[: draw(st.sampled_from([1, 1, len(text), 0, *range(len(text) + 1)]))]  # mostly not ""
+    elif op in ("CONTAINS", "NOT_CONTAINS"):
+        # An item, a whole string, or a piece of either: on a list, a piece of an item is not contained.
+        items = [item for v in present for item in (v if isinstance(v, list) else [v])]
+        wanted = [*items, *(piece for item in items for piece in pieces(item))] or ["a"]
+        value = draw(st.sampled_from(wanted)) if isinstance(value, list) or draw(st.booleans()) else value
+        value = value if not isinstance(value, list | dict) else "a"
+    elif op in ("GT", "GTE", "LT", "LTE") and isinstance(value, list | dict | bool):  # numbers or strings only
+        value = draw(st.sampled_from([v for v in present if not isinstance(v, list | dict | bool)] or [1]))
+    return {"property": key, "op": op, "value": scalar(value)}  # EQ and NEQ take no list (an item stands for it)
+
+
+def edges(value: Any) -> list[list[tuple[str, Any]]]:
+    """Conditions at the edges of the contract's truth table (docs/filters.md) around a stored value, in groups
+    of one kind each, where another reading of JSON types or of bounds gives another answer on it: null as
+    absent, 1 and 1.0, true and 1, "30" and 30, an ordering op at the value itself, a prefix, another case, a
+    piece of a string or of a list's item. IN lists the item that should match last."""
+    if value is None:
+        return [[("EXISTS", None), ("NOT_EXISTS", None)], [("NEQ", "a"), ("NOT_IN", ["a", 1])]]
+    if isinstance(value, bool):
+        return [[("EQ", int(value)), ("EQ", float(value)), ("IN", ["x", int(value)]), ("NEQ", int(value))],
+                [("EQ", value), ("NEQ", value), ("IN", ["x", value])]]
+    if isinstance(value, int | float):
+        twin = float(value) if isinstance(value, int) else int(value) if value.is_integer() else value
+        found = [[("EQ", twin), ("IN", ["x", twin]), ("NEQ", twin)],
+                 [(op, value) for op in ("GT", "GTE", "LT", "LTE")],
+                 [("EQ", str(value)), ("IN", ["x", str(value)]), ("CONTAINS", value)]]
+        if value in (0, 1):
+            found.append([("EQ", bool(value)), ("IN", [str(value), bool(value)]), ("NEQ", bool(value))])
+        return found
+    if isinstance(value, str):
+        found = [[("STARTS_WITH", value[:1]), ("STARTS_WITH", value), ("CONTAINS", value)],
+                 [(op, value) for op in ("GT", "GTE", "LT", "LTE")],
+                 [("EQ", value.upper()), ("IN", [value.upper(), value]), ("NEQ", value.upper())],
+                 [(op, piece) for piece in pieces(value) for op in ("CONTAINS", "NOT_CONTAINS", "STARTS_WITH")]]
+        if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value):  # a number written as a string
+            number = float(value) if "." in value else int(value)
+            found.append([("EQ", number), ("IN", ["x", number]), ("GT", number - 1), ("LTE", number)])
+        return [group for group in found if group]
+    if isinstance(value, list):
+        items = [item for item in value if isinstance(item, str | int | float)]
+        found = [[(op, item) for item in items for op in ("CONTAINS", "NOT_CONTAINS")],
+                 [*((op, item) for item in items for op in ("EQ", "NEQ")), *(("IN", ["x", item]) for item in items)],
+                 [(op, piece) for item in items for piece in pieces(item) for op in ("CONTAINS", "NOT_CONTAINS")]]
+        return [group for group in found if group] or [[("CONTAINS", "a"), ("EXISTS", None)]]
+    return [[("EQ", "a"), ("CONTAINS", "a"), ("EXISTS", None), ("NEQ", 1)]]  # an object
 
 
 def _keyed_values(events: Sequence[Event]) -> dict[str, list[Any]]:
@@ -189,29 +285,55 @@ def _keyed_values(events: Sequence[Event]) -> dict[str, list[Any]]:
     return found
 
 
+# The first is drawn most often (Hypothesis favours it): lastDays, whose edge falls on an event least often.
+WINDOW_KINDS = ("lastDays", "between", "since", "before", "lastHours", "between", "since", "before", "lastHours")
+
+
 @st.composite
 def windows(draw: st.DrawFn, vocabulary: Vocabulary, metric: str) -> dict[str, Any]:
-    """A window whose edges fall on, or just beside, the times of the metric's events."""
+    """A window whose edges fall on, or just beside, the times of the metric's events: mostly times where the
+    edge decides whether a profile did the metric in the window (a profile's last time for a window that
+    starts, its first for `before`, two of its times in a row for `between`), so that an edge taken on the
+    wrong side changes the audience."""
     times = vocabulary.times_of(metric)
-    moment = draw(st.sampled_from(times))
-    edge = moment + draw(st.sampled_from([timedelta(0), MICROSECOND, -MICROSECOND]))
-    ago = (vocabulary.as_of - moment) / timedelta(hours=1)
-    hours = max(1, min(876000, draw(st.sampled_from([math.ceil(ago), math.floor(ago), math.ceil(ago) + 1]))))
-    days = max(1, min(36500, draw(st.sampled_from([math.ceil(ago / 24), math.floor(ago / 24)]))))
-    other = draw(st.sampled_from(times)) + draw(st.sampled_from([MICROSECOND, timedelta(0)]))
-    start, end = sorted([edge, other if other != edge else edge + timedelta(hours=1)])
-    return draw(st.sampled_from([
-        {"lastHours": hours}, {"lastDays": days}, {"since": iso(edge)}, {"before": iso(edge)},
-        {"between": {"from": iso(start), "to": iso(end)}},
-    ]))
+    history = draw(st.sampled_from(vocabulary.histories(metric)))
+    kind = draw(st.sampled_from(WINDOW_KINDS))
+    if kind == "between":
+        # From one of a profile's times (or just after it: the profile then has no event in the window) to its
+        # next time (or beside it).
+        first = draw(st.integers(0, len(history) - 1))
+        start = history[first] + draw(st.sampled_from([timedelta(0), MICROSECOND]))
+        following = history[first + 1] if first + 1 < len(history) else draw(st.sampled_from(times))
+        end = following + draw(st.sampled_from([timedelta(0), timedelta(0), timedelta(0), MICROSECOND, -MICROSECOND]))
+        if draw(st.integers(0, 3)) == 3:  # or from anywhere among the metric's times
+            start = draw(st.sampled_from(times)) + draw(NUDGES)
+        if end <= start:
+            end = start + HOUR
+        return {"between": {"from": iso(start), "to": iso(end)}}
+    moment = (history[0] if kind == "before" else history[-1]) if draw(st.booleans()) else draw(st.sampled_from(times))
+    if kind in ("before", "since"):
+        return {kind: iso(moment + draw(NUDGES))}
+    # lastDays and lastHours start a whole number of days or hours before asOf: at a time that lies so.
+    unit = DAY if kind == "lastDays" else HOUR
+    lasts = [h[-1] for h in vocabulary.histories(metric)]
+    whole = [t for group in (lasts, times) for t in group  # lasts twice
+             if t < vocabulary.as_of and (vocabulary.as_of - t) % unit == timedelta(0)]
+    if whole and draw(st.integers(0, 3)):
+        moment = draw(st.sampled_from(whole))
+    ago = (vocabulary.as_of - moment) / unit
+    n = draw(st.sampled_from([math.ceil(ago), math.floor(ago), math.ceil(ago) + 1]))
+    return {kind: max(1, min(36500 if kind == "lastDays" else 876000, n))}
 
 
 @st.composite
-def follow_ups(draw: st.DrawFn, vocabulary: Vocabulary, metric: str) -> dict[str, Any]:
-    """A follow-up that some X of `metric` has, or just misses: metric, wait and keys from a later event's."""
+def follow_ups(draw: st.DrawFn, vocabulary: Vocabulary, metric: str, negated: bool = False) -> dict[str, Any]:
+    """A follow-up that some X of `metric` has, or just misses: metric, wait and keys from the next later event's.
+    `negated` (notFollowedBy): sometimes a wait that ends at asOf for some X, so whether it has passed decides."""
     pairs = [pair for pair in vocabulary.pairs if pair[0] == metric] or [(metric, draw(st.sampled_from(vocabulary.metrics)),
                                                                           24.0, frozenset())]
     _, later, hours, shared = draw(st.sampled_from(pairs))
+    if negated and draw(st.booleans()):
+        hours = (vocabulary.as_of - draw(st.sampled_from(vocabulary.times_of(metric)))) / HOUR
     wait = max(1, min(876000, draw(st.sampled_from([math.ceil(hours), math.floor(hours), math.ceil(hours) + 1]))))
     follow_up: dict[str, Any] = {"metric": draw(st.sampled_from(spellings(later))), "withinHours": wait}
     if draw(st.integers(0, 3)) == 3:
@@ -244,7 +366,7 @@ def event_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any]:
         elif feature == "within":
             condition["within"] = draw(windows(vocabulary, metric))
         else:
-            condition[feature] = draw(follow_ups(vocabulary, metric))
+            condition[feature] = draw(follow_ups(vocabulary, metric, negated=feature == "notFollowedBy"))
     return condition
 
 
@@ -254,7 +376,7 @@ def profile_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any
     if draw(st.integers(0, 3)) == 3:  # the server's creation times, and the instants just beside them
         created = [p.created_at for p in profiles if p.created_at is not None]
         instants = [iso(t + d) for t in created for d in (timedelta(0), MICROSECOND, -MICROSECOND)]
-        return draw(property_conditions({"createdAt": instants}, COMPARISONS, near=False))
+        return draw(property_conditions({"createdAt": instants}, INSTANT_OPS, near=False))
     keyed: dict[str, list[Any]] = {"email": [p.email for p in profiles]}
     for profile in profiles:
         for key, value in (*profile.fields.items(), *profile.properties.items()):
@@ -298,7 +420,21 @@ def filters(vocabulary: Vocabulary, max_leaves: int = 5) -> st.SearchStrategy[di
     return splitting(st.recursive(st.one_of(leaves), extend, max_leaves=max_leaves), vocabulary, tries=3)
 
 
+def conditions(vocabulary: Vocabulary) -> st.SearchStrategy[dict[str, Any]]:
+    """Single conditions, not steered to split the profiles (one that holds for nobody still fails a compiler
+    that lets someone in), alone or after an "ever did X" in an `and`, which a page walks along X's first times."""
+    leaf = st.one_of(
+        event_conditions(vocabulary).map(lambda c: {"did": c}),
+        event_conditions(vocabulary).map(lambda c: {"didNot": c}),
+        profile_conditions(vocabulary).map(lambda c: {"profile": c}),
+    )
+    ever = st.sampled_from(vocabulary.metrics).map(lambda metric: {"did": {"metric": metric}})
+    return st.one_of(leaf, st.tuples(ever, leaf).map(lambda pair: {"and": list(pair)}))
+
+
 def as_of_instants(world: World) -> st.SearchStrategy[datetime]:
-    """Instants to ask at: mostly AS_OF, else one of the later half of the world's event times or just before it."""
+    """Instants to ask at: mostly AS_OF, else one of the later half of the world's event times or just before it,
+    or a whole number of days after one (that event then starts a window of whole days)."""
     times = sorted({e.occurred_at for e in world.events})[len(world.events) // 2:] or [AS_OF]
-    return st.one_of(st.just(AS_OF), st.sampled_from(times), st.sampled_from(times).map(lambda t: t - MICROSECOND))
+    return st.one_of(st.just(AS_OF), st.sampled_from(times), st.sampled_from(times).map(lambda t: t - MICROSECOND),
+                     st.tuples(st.sampled_from(times), st.integers(1, 2)).map(lambda pair: pair[0] + pair[1] * DAY))

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from server.app import create_app
 from server.config import Settings
@@ -22,6 +22,11 @@ settings.register_profile(
     print_blob=True,
 )
 settings.register_profile("thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# tests/faults.py: draws exactly the ci profile's examples (the same derandomized seed and max_examples, so a
+# fault is caught or missed by what CI runs), but does not shrink a failure, which can take minutes.
+settings.register_profile(
+    "faults", parent=settings.get_profile("ci"), phases=[p for p in Phase if p not in (Phase.shrink, Phase.explain)],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
