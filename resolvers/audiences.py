@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -137,7 +138,9 @@ async def compile_filter(
             check_expanded(root, reached, path)
         except UserInputError as error:  # saved segments a later update made too large together
             raise QueryTooComplexError(error.message, error.input_path) from None
-        return compile_prepared(store, root, reached, as_of)
+        # Saved segments make the largest filters: compiled in a worker thread, so that the event loop goes on
+        # answering other requests (/healthz among them) meanwhile.
+        return await asyncio.to_thread(compile_prepared, store, root, reached, as_of)
     if as_of is None or compiled is None:
         return compile_prepared(store, root, {}, as_of)
     # At an explicit instant the same filter is the same audience: a client paging through it compiles it once.
@@ -290,6 +293,11 @@ async def told_to_client(read: Awaitable[T]) -> T:
         raise QueryTimeoutError(f"the audience query took longer than {timeout.args[0]:g} s and was cancelled") from None
     except StatementTooLarge:
         raise QueryTooComplexError("the audience query is too large for the database to parse") from None
+
+
+async def explained(store: Store, audience: Audience) -> str:
+    """`explain_sql`, rendered in a worker thread: rendering a large audience's statements takes a while."""
+    return await asyncio.to_thread(explain_sql, store, audience)
 
 
 def explain_sql(store: Store, audience: Audience) -> str:

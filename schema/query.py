@@ -43,7 +43,7 @@ class Query:
     async def explain(self, info: GraphQLInfo, filter: SegmentFilter, as_of: datetime | None = None) -> str:
         store = info.context.store
         audience = await audiences.compile_filter(store, plain(filter), as_of, ("filter",), info.context.paging.compiled)
-        return audiences.explain_sql(store, audience)
+        return await audiences.explained(store, audience)
 
     @strawberry.field
     async def segment(self, info: GraphQLInfo, id: strawberry.ID) -> Segment | None:
