@@ -56,6 +56,11 @@ class StatementTooLarge(Exception):
 # code is the generic one).
 SQLITE_TOO_LARGE = ("parser stack overflow", "too many references to")
 POSTGRES_TOO_COMPLEX = "54001"
+POSTGRES_CANCELLED = "57014"  # query_canceled: by statement_timeout, or by a client's cancel request
+# The statement_timeout (ms) a pooled PostgreSQL connection has, in its record's info; the execution option
+# marking reads that the store's timeout limits (Store.fetch_timed).
+TIMEOUT_INFO = "segmentql_statement_timeout"
+TIMED_READ_OPTION = "segmentql_timed_read"
 
 
 class Store:
@@ -73,6 +78,16 @@ class Store:
         self.engine: AsyncEngine = _create_engine(url, engine_options)
         self.reader: AsyncEngine = _create_engine(read_url, engine_options) if read_url else self.engine
         self.dialect: str = self.engine.dialect.name
+        # Reads of one statement on PostgreSQL: no transaction (AUTOCOMMIT), the timeout a setting of their
+        # connection (`_connection_timeout`), so that each is one trip where BEGIN, SET LOCAL and COMMIT made four.
+        self._one_trip_readers = {
+            replica: (self.reader if replica else self.engine).execution_options(
+                isolation_level="AUTOCOMMIT", **{TIMED_READ_OPTION: True})
+            for replica in (False, True)
+        }
+        if self.dialect == "postgresql":
+            for engine in {self.engine, self.reader}:
+                sa.event.listen(engine.sync_engine, "engine_connect", self._connection_timeout)
         # Reads of one statement on a SQLite file: each in one trip to a worker thread (store/sqlite_reads.py).
         primary = _sqlite_file_engine(self.engine)
         primary_reads = _threaded_reader(primary)
@@ -142,13 +157,12 @@ class Store:
         for attempt in range(CONNECTION_ATTEMPTS):
             started = time.perf_counter()
             try:
-                async with (self.reader if replica else self.engine).connect() as connection:
-                    if self.statement_timeout and self.dialect == "postgresql":
-                        rows = await _fetch_postgres(connection, statement, parameters, self.statement_timeout)
-                    else:
-                        rows = list((await connection.execute(statement, parameters)).all())
+                async with self._one_trip_readers[replica].connect() as connection:
+                    rows = list((await connection.execute(statement, parameters)).all())
                 return rows, time.perf_counter() - started
             except sa.exc.DBAPIError as error:
+                if self.statement_timeout and _timed_out(error):
+                    raise StatementTimeout(self.statement_timeout) from None
                 if not _runs_again(error, attempt):
                     raise
         raise AssertionError("unreachable")
@@ -200,6 +214,18 @@ class Store:
             return await self._write_in_thread(writer, work)
         finally:
             self._write_ended()
+
+    def _connection_timeout(self, connection: sa.Connection) -> None:
+        """Give a pooled PostgreSQL connection the store's statement_timeout for a timed read, none for anything
+        else (writes, exports, migrations), sending a SET only when that differs from what it has."""
+        timed = connection.get_execution_options().get(TIMED_READ_OPTION, False)
+        milliseconds = max(1, round(self.statement_timeout * 1000)) if timed and self.statement_timeout else 0
+        pooled = connection.connection
+        if pooled.info.get(TIMEOUT_INFO, 0) != milliseconds:
+            # On the driver's connection, outside any transaction: no rollback undoes it.
+            pooled.dbapi_connection.run_async(  # type: ignore[union-attr]
+                lambda driver: driver.execute(f"SET statement_timeout = {milliseconds}"))
+            pooled.info[TIMEOUT_INFO] = milliseconds
 
     def _write_ended(self) -> None:
         self._writes_ended += 1
@@ -303,16 +329,9 @@ def _lost_connection(context: sa.engine.ExceptionContext) -> None:
         context.is_disconnect = True
 
 
-async def _fetch_postgres(connection: AsyncConnection, statement: Any, parameters: Mapping[str, Any],
-                          timeout: float) -> list[Any]:
-    async with connection.begin():
-        await connection.execute(sa.text(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}"))
-        try:
-            return list((await connection.execute(statement, parameters)).all())
-        except sa.exc.DBAPIError as error:
-            if "statement timeout" in str(error.orig):
-                raise StatementTimeout(timeout) from None
-            raise
+def _timed_out(error: sa.exc.DBAPIError) -> bool:
+    """Whether PostgreSQL cancelled the statement for running past statement_timeout."""
+    return getattr(error.orig, "sqlstate", None) == POSTGRES_CANCELLED and "statement timeout" in str(error.orig)
 
 
 def _threaded_reader(engine: sa.Engine | None) -> ThreadedReader | None:

@@ -102,6 +102,24 @@ async def _end_backend_of_pooled_connection(store: Store, factory: StoreFactory)
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="SEGMENTQL_TEST_POSTGRES_URL is not set")
+async def test_a_postgres_read_has_the_timeout_on_its_connection_and_a_write_on_it_has_none(tmp_path: Path) -> None:
+    """A read runs with the store's timeout set on its connection (no SET LOCAL in a transaction of its own); a
+    write on the same pooled connection runs without one, the read after it has it again, and a new one applies."""
+    factory = StoreFactory("postgresql", tmp_path)
+    store = await factory.create(statement_timeout=5, pool_size=1, max_overflow=0)
+    read = sa.text("SELECT current_setting('statement_timeout')")
+    try:
+        assert await store.fetch(read) == [("5s",)]
+        assert await store.write(lambda c: c.scalar(sa.text("SELECT current_setting('statement_timeout')"))) == "0"
+        assert await store.fetch(read) == [("5s",)]
+        store.statement_timeout = 2.5
+        assert await store.fetch(read) == [("2500ms",)]
+    finally:
+        await store.dispose()
+        await factory.drop_all()
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="SEGMENTQL_TEST_POSTGRES_URL is not set")
 async def test_reads_and_writes_on_a_pooled_postgres_connection_the_server_closed_run_again_on_a_new_one(
         tmp_path: Path) -> None:
     """A PostgreSQL restart (or an idle timeout) closes pooled connections: the next read or write succeeds."""
