@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.reference import AGENT_KEY_SPELLINGS, AGENT_METRIC_SPELLINGS, Event, Profile, World
+from tests.reference import AGENT_KEY_SPELLINGS, AGENT_METRIC_SPELLINGS, Event, Profile, World, parse_instant
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -32,7 +32,7 @@ UNKNOWN_METRIC = "Opened Email"  # never sent: its audience is decided by zero c
 HOURS = st.one_of(st.sampled_from([0, 1, 2, 3, 12, 24, 25, 47, 48, 49, 72, 96]), st.integers(-2, 120))
 # Free properties of custom events, of every JSON type, so that 1 = 1.0, booleans and lists meet.
 CUSTOM_VALUES: dict[str, list[Any]] = {
-    "n": [1, 1.0, 2, 2.5, -1, 0, True, False, "1", None],
+    "n": [1, 1.0, 0, 2.5, True, False, "1", None],  # values that a reading of JSON types may take as equal
     "sku": ["a", "ab", "b", "A", ["a", "b"], ["ab"], 1, None],
     "tags": [["a", "b"], ["a"], [], ["b", 1], "a", "ab", None],
     "total": [0, 10, 99.5, 100, "100", {"a": 1}, None],
@@ -58,7 +58,7 @@ REQUIRED_KEYS = {STARTED: ("conversation_id",), RESOLVED: ("conversation_id",), 
 PROFILE_VALUES: dict[str, list[Any]] = {
     "firstName": ["Ann", "ann", "Bo", "Annabel"],
     "lastName": ["Lee"],
-    "tier": ["gold", "silver", "Gold", 1, 1.0, True, None],
+    "tier": ["gold", "Gold", 1, 1.0, 0, True, False, None],
     "age": [18, 30, 30.5, "30", False],
 }
 COMPARISONS = ("EQ", "NEQ", "IN", "NOT_IN", "GT", "GTE", "LT", "LTE", "EXISTS", "NOT_EXISTS")
@@ -80,6 +80,8 @@ def spellings(metric: str) -> list[str]:
 def event_properties(draw: st.DrawFn, metric: str) -> dict[str, Any]:
     if metric not in AGENT_METRIC_SPELLINGS:
         keys = draw(st.lists(st.sampled_from(sorted(CUSTOM_VALUES)), unique=True, max_size=4))
+        if "n" not in keys and draw(st.integers(0, 3)):  # mostly there: the key whose values mix JSON types
+            keys.append("n")
         return {key: draw(st.sampled_from(CUSTOM_VALUES[key])) for key in keys}
     optional = [k for k in AGENT_KEYS[metric] if k not in REQUIRED_KEYS[metric]]
     keys = [*REQUIRED_KEYS[metric], *draw(st.lists(st.sampled_from(optional), unique=True, max_size=len(optional)))]
@@ -110,6 +112,16 @@ def worlds(draw: st.DrawFn, min_profiles: int = 3, max_profiles: int = 7, max_ev
     return World(people, happened)
 
 
+@dataclass(frozen=True)
+class Pair:
+    """An event X and the next event of `later` after it for the same profile, `hours` later."""
+
+    metric: str
+    later: str
+    hours: float
+    shared_keys: frozenset[str]
+
+
 @dataclass(repr=False)
 class Vocabulary:
     """What a world holds by `as_of`, for filters to ask about; `as_of` is the instant the probes are asked at."""
@@ -118,10 +130,10 @@ class Vocabulary:
     as_of: datetime
     segment_ids: Sequence[str] = ()
     metrics: list[str] = field(init=False)
-    # (metric of X, metric of the next event Y of that metric after X of the same profile, hours from X to Y,
-    # keys both have): with a wait of exactly those hours, Y is X's only follow-up, on the wait's last instant.
-    # X is seen by `as_of`; Y may come after it, and then is no follow-up.
-    pairs: list[tuple[str, str, float, frozenset[str]]] = field(init=False)
+    # Each X seen by `as_of` with the next event Y of each metric after it for the same profile: with a wait of
+    # exactly their distance, Y is X's only follow-up, on the wait's last instant. Y may come after `as_of`,
+    # and then is no follow-up.
+    pairs: list[Pair] = field(init=False)
 
     def __post_init__(self) -> None:
         everything = sorted(self.world.events, key=lambda e: e.occurred_at)
@@ -133,8 +145,8 @@ class Vocabulary:
             for y in everything:
                 if y.email == x.email and y.occurred_at > x.occurred_at:
                     nearest.setdefault(canonical(y.metric), y)
-            self.pairs += [(canonical(x.metric), metric, (y.occurred_at - x.occurred_at) / HOUR,
-                            frozenset(x.stored_properties()) & frozenset(y.stored_properties()))
+            self.pairs += [Pair(canonical(x.metric), metric, (y.occurred_at - x.occurred_at) / HOUR,
+                                frozenset(x.stored_properties()) & frozenset(y.stored_properties()))
                            for metric, y in nearest.items()]
 
     def __repr__(self) -> str:
@@ -329,9 +341,9 @@ def windows(draw: st.DrawFn, vocabulary: Vocabulary, metric: str) -> dict[str, A
 def follow_ups(draw: st.DrawFn, vocabulary: Vocabulary, metric: str, negated: bool = False) -> dict[str, Any]:
     """A follow-up that some X of `metric` has, or just misses: metric, wait and keys from the next later event's.
     `negated` (notFollowedBy): sometimes a wait that ends at asOf for some X, so whether it has passed decides."""
-    pairs = [pair for pair in vocabulary.pairs if pair[0] == metric] or [(metric, draw(st.sampled_from(vocabulary.metrics)),
-                                                                          24.0, frozenset())]
-    _, later, hours, shared = draw(st.sampled_from(pairs))
+    pairs = [pair for pair in vocabulary.pairs if pair.metric == metric]
+    pair = draw(st.sampled_from(pairs)) if pairs else Pair(metric, draw(st.sampled_from(vocabulary.metrics)), 24.0, frozenset())
+    later, hours, shared = pair.later, pair.hours, pair.shared_keys
     if negated and draw(st.booleans()):
         hours = (vocabulary.as_of - draw(st.sampled_from(vocabulary.times_of(metric)))) / HOUR
     wait = max(1, min(876000, draw(st.sampled_from([math.ceil(hours), math.floor(hours), math.ceil(hours) + 1]))))
@@ -349,12 +361,16 @@ def follow_ups(draw: st.DrawFn, vocabulary: Vocabulary, metric: str, negated: bo
 EVENT_FEATURES = {"where": 35, "count": 30, "within": 40, "followedBy": 20, "notFollowedBy": 20}
 
 
+# Pinned conditions: no count (it is pinned), and edges more often.
+PINNED_FEATURES = {"where": 40, "count": 0, "within": 60, "followedBy": 35, "notFollowedBy": 35}
+
+
 @st.composite
-def event_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any]:
-    """A did/didNot condition on a metric of the world (rarely one it lacks), with up to two features."""
+def event_conditions(draw: st.DrawFn, vocabulary: Vocabulary, features: dict[str, int] = EVENT_FEATURES) -> dict[str, Any]:
+    """A did/didNot condition on a metric of the world (rarely one it lacks), each feature drawn at its percent."""
     metric = draw(st.just(UNKNOWN_METRIC) if draw(st.integers(0, 14)) == 14 else st.sampled_from(vocabulary.metrics))
     condition: dict[str, Any] = {"metric": draw(st.sampled_from(spellings(metric)))}
-    for feature, percent in EVENT_FEATURES.items():
+    for feature, percent in features.items():
         if draw(st.integers(0, 99)) >= percent:
             continue
         if feature == "where":
@@ -384,6 +400,71 @@ def profile_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any
     return draw(property_conditions(keyed))
 
 
+@st.composite
+def pinned_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any]:
+    """A did condition counted `exactly` as often as one profile has qualifying events, that profile chosen among
+    those with an event where a bound decides (`on_an_edge`): a compiler that takes one of its events wrongly
+    (an edge on the wrong side, a follow-up after asOf, 1 read as true) counts another number and drops it."""
+    condition = draw(event_conditions(vocabulary, PINNED_FEATURES))
+    world, as_of = vocabulary.world, vocabulary.as_of
+    # The profiles whose events lie nearest an edge: on one, else beside one, else any that did something.
+    closeness = {p.email: on_an_edge(vocabulary, condition, p.email) for p in world.profiles}
+    nearest = max(closeness.values())
+    active = {e.email for e in world.events}
+    candidates = [p for p in world.profiles if closeness[p.email] == nearest and (nearest or p.email in active)]
+    pinned = draw(st.sampled_from(candidates or world.profiles))
+    return {**condition, "count": {"exactly": len(world.qualifying(condition, pinned, as_of))}}
+
+
+def window_edges(window: dict[str, Any] | None, as_of: datetime) -> set[datetime]:
+    """The instants where a window starts (its first instant) and, for between/before, where it has ended."""
+    if not window:
+        return set()
+    ((kind, value),) = window.items()
+    if kind in ("lastDays", "lastHours"):
+        return {as_of - value * (DAY if kind == "lastDays" else HOUR)}
+    if kind == "between":
+        return {parse_instant(value["from"]), parse_instant(value["to"])}
+    return {parse_instant(value)}
+
+
+def on_an_edge(vocabulary: Vocabulary, condition: dict[str, Any], email: str) -> int:
+    """How near one of the profile's events lies to where a bound of `condition` decides. 2: on a window's edge; a
+    follow-up at X's own instant, at the end of its wait, or after asOf; a wait ending at asOf; a property value equal
+    to a condition's in another JSON type (true and 1). 1: a property value of another type. 0: none."""
+    as_of = vocabulary.as_of
+    mine = [e for e in vocabulary.world.events if e.email == email]
+    xs = [e for e in mine if canonical(e.metric) == canonical(condition["metric"]) and e.occurred_at <= as_of]
+    if {x.occurred_at for x in xs} & window_edges(condition.get("within"), as_of):
+        return 2
+    for kind in ("followedBy", "notFollowedBy"):
+        follow_up = condition.get(kind)
+        if not follow_up:
+            continue
+        wait = follow_up["withinHours"] * HOUR
+        ys = [e.occurred_at for e in mine if canonical(e.metric) == canonical(follow_up["metric"])]
+        for x in (x.occurred_at for x in xs):
+            if (kind == "notFollowedBy" and x + wait == as_of) or any(
+                    y in (x, x + wait) or as_of < y <= x + wait for y in ys):
+                return 2
+    return max((confusable(where.get("value"), x.stored_properties().get(where["property"]))
+                for where in condition.get("where", ()) for x in xs), default=0)
+
+
+def confusable(wanted: Any, stored: Any) -> int:
+    """How easily a stored value is mistaken for a condition's (or one of IN's values, or a list's item): 2 when
+    equal in Python or as text but of another JSON type, or the same value (an ordering's bound); 1 when both are
+    scalars of two types (30 and "4"); else 0."""
+    if isinstance(stored, list):
+        return max((confusable(wanted, item) for item in stored), default=0)
+    scalars = (str, int, float, bool)
+    found = 0
+    for w in (wanted if isinstance(wanted, list) else [wanted]):
+        if isinstance(w, scalars) and isinstance(stored, scalars):
+            found = max(found, 2 if w == stored or str(w).lower() == str(stored).lower() else int(type(w) is not type(stored)))
+    return found
+
+
 def splits(vocabulary: Vocabulary, node: dict[str, Any]) -> bool:
     """Whether the node's audience is neither nobody nor everybody: only then can a wrong answer show."""
     members = len(vocabulary.world.members(node, vocabulary.as_of))
@@ -411,13 +492,22 @@ def filters(vocabulary: Vocabulary, max_leaves: int = 5) -> st.SearchStrategy[di
         splitting(profile_conditions(vocabulary).map(lambda c: {"profile": c}), vocabulary),
     ]
     if vocabulary.segment_ids:
-        leaves.append(st.sampled_from(list(vocabulary.segment_ids)).map(lambda s: {"inSegment": s}))
+        segments = st.sampled_from(list(vocabulary.segment_ids))
+        leaves.append(segments.map(lambda s: {"inSegment": s}))
+        leaves.append(st.tuples(segments, profile_conditions(vocabulary)).map(lambda pair: named_twice(*pair)))
 
     def extend(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
         items = st.lists(children, min_size=1, max_size=3)
         return st.one_of(items.map(lambda i: {"and": i}), items.map(lambda i: {"or": i}), children.map(lambda c: {"not": c}))
 
     return splitting(st.recursive(st.one_of(leaves), extend, max_leaves=max_leaves), vocabulary, tries=3)
+
+
+def named_twice(segment_id: str, condition: dict[str, Any]) -> dict[str, Any]:
+    """The segment's audience, naming it twice (`s and c or s and not c`), so that it compiles to one named
+    subquery used twice rather than being inlined."""
+    return {"or": [{"and": [{"inSegment": segment_id}, {"profile": condition}]},
+                   {"and": [{"inSegment": segment_id}, {"not": {"profile": condition}}]}]}
 
 
 def conditions(vocabulary: Vocabulary) -> st.SearchStrategy[dict[str, Any]]:
@@ -427,6 +517,8 @@ def conditions(vocabulary: Vocabulary) -> st.SearchStrategy[dict[str, Any]]:
         event_conditions(vocabulary).map(lambda c: {"did": c}),
         event_conditions(vocabulary).map(lambda c: {"didNot": c}),
         profile_conditions(vocabulary).map(lambda c: {"profile": c}),
+        pinned_conditions(vocabulary).map(lambda c: {"did": c}),
+        pinned_conditions(vocabulary).map(lambda c: {"did": c}),
     )
     ever = st.sampled_from(vocabulary.metrics).map(lambda metric: {"did": {"metric": metric}})
     return st.one_of(leaf, st.tuples(ever, leaf).map(lambda pair: {"and": list(pair)}))
