@@ -130,7 +130,7 @@ async def compile_filter(
     """
     if value is None:
         return compile_prepared(store, None, {}, as_of)
-    root = checked_filter(value, path)
+    root = checked_filter(value, path, as_of)
     if segment_references(root):
         async with store.connect() as connection:
             reached = await referenced_segments(connection, root, path)

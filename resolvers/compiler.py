@@ -25,14 +25,15 @@ import sqlalchemy as sa
 from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.elements import ColumnElement
 
-from resolvers.errors import QueryTooComplexError
+from resolvers.errors import QueryTooComplexError, UserInputError
 from resolvers.language import ast as ast
 from resolvers.language.algebra import simplified
+from resolvers.language.calendar import calendar_bounds
 from resolvers.property_sql import NEGATED_OPS, matches
 from store.dialects import StoreDialect, dialect_named
 from store.tables import PROFILE_ROW, events, metrics, profile_metrics, profiles
 from vocabulary.agent_metrics import metric_key
-from vocabulary.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, parse_datetime, to_micros
+from vocabulary.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, from_micros, parse_datetime, to_micros
 
 IdSet = Select[Any] | CompoundSelect[Any]
 
@@ -285,6 +286,8 @@ class FilterCompiler:
         return "ix_events_metric_channel_ts" if by_channel else "ix_events_metric_ts_profile"
 
     def _qualifying(self, event: Any, condition: ast.EventCondition) -> list[ColumnElement[bool]]:
+        if condition.having:
+            raise UserInputError("having is not evaluated yet: it is being built (issue 21)")
         conditions = [
             event.c.metric_id == _metric_id(condition.metric),
             *self.window(event.c.ts, condition.within),
@@ -431,6 +434,9 @@ def window_bounds(window: ast.Window | None, as_of: int) -> tuple[int | None, in
             return None, min(to_micros(at) - 1, as_of)
         case ast.Between(start, end):
             return to_micros(start), min(to_micros(end) - 1, as_of)
+        case ast.Calendar():
+            first, after = calendar_bounds(window, from_micros(as_of))
+            return to_micros(first), as_of if after is None else min(to_micros(after) - 1, as_of)
     raise TypeError(f"not a window: {window!r}")
 
 

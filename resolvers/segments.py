@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,10 +51,11 @@ async def prepare_filter(connection: AsyncConnection, value: Any, path: InputPat
     return PreparedFilter(root, reached)
 
 
-def checked_filter(value: Any, path: InputPath) -> ast.Filter:
-    """A filter given as plain JSON, built and checked against the limits (no saved segment read yet)."""
+def checked_filter(value: Any, path: InputPath, as_of: datetime | None = None) -> ast.Filter:
+    """A filter given as plain JSON, built and checked against the limits at `as_of` (default: now; no
+    saved segment read yet)."""
     root = filter_from_input(value, parse_filter, path)
-    check_filter(root, path)
+    check_filter(root, path, as_of)
     for node_path, _, node in iter_filters(root, path):
         if isinstance(node, ast.InSegment):
             parse_segment_id(node.segment_id, (*node_path, "inSegment"))

@@ -28,7 +28,7 @@ def json_scalars(max_text: int = 12) -> SearchStrategy[Any]:
     """Strings (any text), integers, finite floats and booleans: the scalars a condition compares with."""
     return st.one_of(
         st.text(max_size=max_text),
-        st.integers(),
+        st.integers(limits.MIN_INT, limits.MAX_INT),  # the limits refuse whole numbers past 64 bits
         st.floats(allow_nan=False, allow_infinity=False),
         st.booleans(),
     )
@@ -81,15 +81,53 @@ def counts(max_count: int = limits.MAX_COUNT) -> SearchStrategy[ast.Count]:
     return st.one_of(n.map(ast.AtLeast), n.map(ast.AtMost), n.map(ast.Exactly))
 
 
-def windows(times: SearchStrategy[datetime] | None = None) -> SearchStrategy[ast.Window]:
+TIME_ZONES = ("UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "America/Santiago", "Asia/Beirut")
+
+
+def calendar_windows(
+    time_zones: Sequence[str] = TIME_ZONES, max_periods: int = limits.MAX_CALENDAR_PERIODS
+) -> SearchStrategy[ast.Calendar]:
+    """Calendar windows, mostly of a few periods near the current one (today, last week, …)."""
+    return st.builds(
+        ast.Calendar,
+        unit=st.sampled_from(list(ast.CalendarUnit)),
+        offset=_small_or_any(0, max_periods),
+        count=_small_or_any(1, max_periods),
+        timezone=st.sampled_from(time_zones),
+    )
+
+
+def windows(
+    times: SearchStrategy[datetime] | None = None, calendars: SearchStrategy[ast.Calendar] | None = None
+) -> SearchStrategy[ast.Window]:
+    """Every kind of window; calendar windows as often as all the others together."""
     times = datetimes() if times is None else times
     pairs = st.lists(times, min_size=2, max_size=2, unique=True).map(sorted)
-    return st.one_of(
+    rolling = st.one_of(
         _small_or_any(1, limits.MAX_DAYS).map(ast.LastDays),
         _small_or_any(1, limits.MAX_HOURS).map(ast.LastHours),
         times.map(ast.Since),
         times.map(ast.Before),
         pairs.map(lambda pair: ast.Between(*pair)),
+    )
+    return st.one_of(rolling, calendar_windows(max_periods=300) if calendars is None else calendars)
+
+
+def having_values() -> SearchStrategy[float]:
+    """Finite floats, mostly small round ones a figure may meet exactly."""
+    return st.one_of(st.integers(-3, 12).map(float), st.integers(-500, 2000).map(lambda n: n / 100),
+                     st.floats(allow_nan=False, allow_infinity=False))
+
+
+@st.composite
+def aggregate_conditions(
+    draw: st.DrawFn, properties: Sequence[str], values: SearchStrategy[float] | None = None
+) -> ast.AggregateCondition:
+    return ast.AggregateCondition(
+        function=draw(st.sampled_from(list(ast.AggregateFunction))),
+        property=draw(st.sampled_from(properties)),
+        op=draw(st.sampled_from(list(ast.NumberOp))),
+        value=draw(having_values() if values is None else values),
     )
 
 
@@ -121,16 +159,23 @@ def event_conditions(
     max_where: int = 2,
     max_count: int = limits.MAX_COUNT,
     follow_up_hours: SearchStrategy[int] | None = None,
+    max_having: int = 2,
+    calendars: SearchStrategy[ast.Calendar] | None = None,
+    having_values: SearchStrategy[float] | None = None,
 ) -> ast.EventCondition:
-    """A did/didNot condition: optional where, count, window, followedBy and notFollowedBy."""
+    """A did/didNot condition: optional where, count, having (half the time), window, followedBy and notFollowedBy."""
     follow_up = follow_ups(metrics, properties, values, max_where, follow_up_hours)
+    having = st.lists(aggregate_conditions(properties, having_values), min_size=1, max_size=max(max_having, 1))
+    if not max_having:
+        having = st.nothing()
     return ast.EventCondition(
         metric=draw(st.sampled_from(_metric_names(metrics))),
         where=tuple(draw(st.lists(property_conditions(properties, values), max_size=max_where))),
         count=draw(st.just(ast.AtLeast(1)) | counts(max_count)),
-        within=draw(st.none() | windows(times)),
+        within=draw(st.none() | windows(times, calendars)),
         followed_by=draw(st.none() | follow_up),
         not_followed_by=draw(st.none() | follow_up),
+        having=tuple(draw(st.just([]) | having)),
     )
 
 
@@ -146,17 +191,20 @@ def filters(
     max_where: int = 2,
     max_count: int = limits.MAX_COUNT,
     follow_up_hours: SearchStrategy[int] | None = None,
+    max_having: int = 2,
+    calendars: SearchStrategy[ast.Calendar] | None = None,
 ) -> SearchStrategy[ast.Filter]:
     """Filter trees of and/or/not (lists of 0-3 items) over did, didNot, profile and inSegment leaves.
 
     `profile_properties` (default: `properties`) names profile fields, e.g. ast.PROFILE_BUILTINS.
     """
-    if max_leaves * (1 + 3 * max_where) > limits.MAX_CONDITIONS:
+    if max_leaves * (1 + 3 * max_where + max_having) > limits.MAX_CONDITIONS:
         raise ValueError("max_leaves and max_where could exceed the limit on conditions")
     for name in (*properties, *(profile_properties or ())):
         limits.check_property_condition(ast.PropertyCondition(name, P.EXISTS), ())  # raises on a bad name
     conditions = event_conditions(
-        metrics, properties, values, times=times, max_where=max_where, max_count=max_count, follow_up_hours=follow_up_hours
+        metrics, properties, values, times=times, max_where=max_where, max_count=max_count,
+        follow_up_hours=follow_up_hours, max_having=max_having, calendars=calendars,
     )
     leaves: list[SearchStrategy[ast.Filter]] = [
         conditions.map(ast.Did),

@@ -40,6 +40,22 @@ LIMIT_CASES = [
     ("EQ without a value", did(where=[{"property": "sku", "op": "EQ"}]), ["filter", "did", "where", 0, "value"]),
     ("between reversed", did(within={"between": {"from": before(hours=1), "to": before(hours=2)}}),
      ["filter", "did", "within", "between"]),
+    ("calendar offset too large", did(within={"calendar": {"unit": "DAY", "offset": 36501}}),
+     ["filter", "did", "within", "calendar", "offset"]),
+    ("calendar offset negative", did(within={"calendar": {"unit": "DAY", "offset": -1}}),
+     ["filter", "did", "within", "calendar", "offset"]),
+    ("calendar count zero", did(within={"calendar": {"unit": "WEEK", "count": 0}}),
+     ["filter", "did", "within", "calendar", "count"]),
+    ("calendar count too large", did(within={"calendar": {"unit": "DAY", "count": 36501}}),
+     ["filter", "did", "within", "calendar", "count"]),
+    ("calendar before year 1", did(within={"calendar": {"unit": "MONTH", "offset": 30000, "count": 1}}),
+     ["filter", "did", "within", "calendar"]),
+    ("unknown time zone", did(within={"calendar": {"unit": "DAY", "timezone": "Mars/Olympus_Mons"}}),
+     ["filter", "did", "within", "calendar", "timezone"]),
+    ("too many having", did(having=[{"function": "SUM", "property": "total", "op": "GTE", "value": i} for i in range(11)]),
+     ["filter", "did", "having"]),
+    ("having property with a quote", did(having=[{"function": "MAX", "property": 'a"b', "op": "GT", "value": 1}]),
+     ["filter", "did", "having", 0, "property"]),
     ("unknown segment", {"inSegment": "999"}, ["filter", "inSegment"]),
     ("inSegment not an id", {"and": [{"inSegment": "abc"}]}, ["filter", "and", 0, "inSegment"]),
 ]
@@ -167,3 +183,9 @@ async def test_odd_ids_dates_and_cursors_are_clean_answers(gql: Any, query: str)
     body = await gql(query)
     for error in body.get("errors", []):
         assert error["extensions"]["code"] in ("BAD_USER_INPUT", "NOT_FOUND"), error
+
+
+async def test_an_unknown_time_zone_is_named(gql: Any) -> None:
+    error = await gql.error(AUDIENCE, {"filter": {"expression": 'did "Placed Order" today in time zone "Europe/Pariss"'}})
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "'Europe/Pariss'" in error["message"] and "unknown time zone" in error["message"]

@@ -17,6 +17,7 @@ from tests.filter_strategies import datetimes, filters, json_scalars
 from vocabulary.agent_metrics import ESCALATED, RECOMMENDED, STARTED, canonical_metric_name
 
 P = ast.PropertyOp
+F, N, U = ast.AggregateFunction, ast.NumberOp, ast.CalendarUnit
 
 
 def did(metric: str, **fields: Any) -> ast.Did:
@@ -71,7 +72,66 @@ SEMANTICS_EXAMPLES = [
         'in segment "42"',
         ast.InSegment("42"),
     ),
+    (
+        'did "Placed Order" at least 2 times with sum of value >= 100 in the last 30 days',
+        did("Placed Order", count=ast.AtLeast(2), within=ast.LastDays(30),
+            having=(ast.AggregateCondition(F.SUM, "value", N.GTE, 100.0),)),
+    ),
+    (
+        f'did "{STARTED.name}" with distinct count of conversation_id >= 3',
+        did(STARTED.name, having=(ast.AggregateCondition(F.DISTINCT_COUNT, "conversation_id", N.GTE, 3.0),)),
+    ),
+    (
+        'did "Placed Order" last month in time zone "America/New_York"',
+        did("Placed Order", within=ast.Calendar(U.MONTH, offset=1, timezone="America/New_York")),
+    ),
 ]
+
+# The other phrases SEMANTICS.md names, each with the AST it means and the text the printer writes for it.
+HAVING_AND_CALENDAR = [
+    ('did "A" with sum of total >= 100, distinct count of sku >= 2',
+     did("A", having=(ast.AggregateCondition(F.SUM, "total", N.GTE, 100.0),
+                      ast.AggregateCondition(F.DISTINCT_COUNT, "sku", N.GTE, 2.0))),
+     None),
+    ('did "A" with average of x = 1.5, min of y != -2, max of z > 0.25, sum of w < 1e-7, sum of v <= 1e300',
+     did("A", having=(ast.AggregateCondition(F.AVERAGE, "x", N.EQ, 1.5), ast.AggregateCondition(F.MIN, "y", N.NEQ, -2.0),
+                      ast.AggregateCondition(F.MAX, "z", N.GT, 0.25), ast.AggregateCondition(F.SUM, "w", N.LT, 1e-7),
+                      ast.AggregateCondition(F.SUM, "v", N.LTE, 1e300))),
+     'did "A" with average of x = 1.5, min of y != -2, max of z > 0.25, sum of w < 1e-07, sum of v <= 1e+300'),
+    ('did "A" today', did("A", within=ast.Calendar(U.DAY)), None),
+    ('did "A" yesterday', did("A", within=ast.Calendar(U.DAY, offset=1)), None),
+    ('did "A" this week', did("A", within=ast.Calendar(U.WEEK)), None),
+    ('did "A" this month in time zone "Europe/Paris"', did("A", within=ast.Calendar(U.MONTH, timezone="Europe/Paris")), None),
+    ('did "A" last week', did("A", within=ast.Calendar(U.WEEK, offset=1)), None),
+    ('did "A" in the last 7 calendar days', did("A", within=ast.Calendar(U.DAY, count=7)), None),
+    ('did "A" in the last 1 calendar month', did("A", within=ast.Calendar(U.MONTH)), 'did "A" this month'),
+    ('did "A" in calendar days 1 to 7 ago', did("A", within=ast.Calendar(U.DAY, offset=1, count=7)), None),
+    ('did "A" in calendar weeks 2 to 2 ago in time zone "UTC"', did("A", within=ast.Calendar(U.WEEK, offset=2)), None),
+    ('did "A" in calendar days 1 to 1 ago', did("A", within=ast.Calendar(U.DAY, offset=1)), 'did "A" yesterday'),
+    ('did "A" in calendar months 0 to 2 ago', did("A", within=ast.Calendar(U.MONTH, count=3)),
+     'did "A" in the last 3 calendar months'),
+    # Every part in its place, and the window first.
+    ('did "A" where k = 1 at least 2 times with sum of `count` > 3 yesterday in time zone "Asia/Beirut"'
+     ' followed by "B" within 2 hours not followed by "C" within 1 hour',
+     did("A", where=where(("k", P.EQ, 1)), count=ast.AtLeast(2), having=(ast.AggregateCondition(F.SUM, "count", N.GT, 3.0),),
+         within=ast.Calendar(U.DAY, offset=1, timezone="Asia/Beirut"), followed_by=ast.FollowUp("B", 2),
+         not_followed_by=ast.FollowUp("C", 1)),
+     None),
+    ('did "A" today at most 2 times with max of x < 5', did("A", count=ast.AtMost(2), within=ast.Calendar(U.DAY),
+                                                            having=(ast.AggregateCondition(F.MAX, "x", N.LT, 5.0),)),
+     'did "A" at most 2 times with max of x < 5 today'),
+    ('all(did "A" with sum of x > 1, min of y < 2, did "B" TODAY In Time Zone "Europe/Paris")',
+     ast.And((did("A", having=(ast.AggregateCondition(F.SUM, "x", N.GT, 1.0), ast.AggregateCondition(F.MIN, "y", N.LT, 2.0))),
+              did("B", within=ast.Calendar(U.DAY, timezone="Europe/Paris")))),
+     'did "A" with sum of x > 1, min of y < 2 and did "B" today in time zone "Europe/Paris"'),
+]
+
+
+@pytest.mark.parametrize(("text", "expected", "printed"), HAVING_AND_CALENDAR)
+def test_having_and_calendar_phrases(text: str, expected: ast.Filter, printed: str | None) -> None:
+    assert parse_filter(text) == expected
+    assert print_filter(expected) == (printed or text.replace(' in time zone "UTC"', ""))
+    assert parse_filter(print_filter(expected)) == expected
 
 
 @pytest.mark.parametrize(("text", "expected"), SEMANTICS_EXAMPLES)
@@ -227,8 +287,8 @@ def test_small_vocabulary_trees_are_valid_and_round_trip(tree: ast.Filter) -> No
 
 @pytest.mark.parametrize(("text", "line", "column", "says"), [
     ("did foo", 1, 5, "expected a metric name in double quotes or 'not', got 'foo'"),
-    ('did "A" in last 7 days', 1, 12, "expected 'the', got 'last'"),
-    ('did "A" in the last 7 dayz', 1, 23, "expected 'days', 'day', 'hours' or 'hour', got 'dayz'"),
+    ('did "A" in last 7 days', 1, 12, "expected 'the' or 'calendar', got 'last'"),
+    ('did "A" in the last 7 dayz', 1, 23, "expected 'days', 'day', 'hours', 'hour' or 'calendar', got 'dayz'"),
     ('did "A"\n  and profile x = \n', 2, 18, "expected a JSON value"),
     ('did "A"\nand\n  profile x ~ 1', 3, 13, "expected an operator (=, !="),
     ('did "A" where x = 1,\n  did "B"', 1, 20, "expected a property name after ','"),
@@ -241,9 +301,18 @@ def test_small_vocabulary_trees_are_valid_and_round_trip(tree: ast.Filter) -> No
     ('did "A" where x = "open\n"', 1, 19, "not closed on its line"),
     ('did ""', 1, 5, "a metric name cannot be empty"),
     ("", 1, 1, "got the end of the text"),
-    ('did "A" did "B"', 1, 9, "'followed by', 'not followed by', 'and', 'or' or the end of the text, got 'did'"),
+    ('did "A" did "B"', 1, 9, "'followed by', 'not followed by', 'with', 'and', 'or' or the end of the text, got 'did'"),
     ("all(,)", 1, 5, "got ','"),
     ("profile x = 1e400", 1, 13, "too large"),
+    ('did "A" with sum of x >= 1e400', 1, 26, "too large"),
+    ('did "A" with sum of x >= "1"', 1, 26, "expected a number, got '\"1\"'"),
+    ('did "A" with sum of x in [1]', 1, 23, "expected a comparison (=, !=, >, >=, <, <=), got 'in'"),
+    ('did "A" with total >= 1', 1, 14, "expected 'sum', 'average', 'min', 'max' or 'distinct'"),
+    ('did "A" with sum of count >= 1', 1, 21, "'count' is a keyword: write `count`"),
+    ('did "A" in calendar days 7 to 1 ago', 1, 31, "write the smaller number first"),
+    ('did "A" today in time zone Europe/Paris', 1, 28,
+     'expected a time zone name in double quotes such as "Europe/Paris", got \'Europe\''),
+    ('did "A" in the last 7 days with sum of x > 1', 1, 28, "got 'with'"),
 ])
 def test_syntax_errors_name_line_column_and_what_was_expected(text: str, line: int, column: int, says: str) -> None:
     with pytest.raises(UserInputError) as raised:

@@ -97,7 +97,53 @@ class Between:
     end: datetime
 
 
-Window: TypeAlias = LastDays | LastHours | Since | Before | Between
+class CalendarUnit(StrEnum):
+    DAY = "DAY"
+    WEEK = "WEEK"
+    MONTH = "MONTH"
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Whole calendar periods in an IANA time zone: period 0 holds asOf, period k is the k-th before it."""
+
+    unit: CalendarUnit
+    offset: int = 0
+    count: int = 1
+    timezone: str = "UTC"
+
+
+Window: TypeAlias = LastDays | LastHours | Since | Before | Between | Calendar
+
+
+# ---------------------------------------------------------------- aggregates
+
+
+class AggregateFunction(StrEnum):
+    SUM = "SUM"
+    AVERAGE = "AVERAGE"
+    MIN = "MIN"
+    MAX = "MAX"
+    DISTINCT_COUNT = "DISTINCT_COUNT"
+
+
+class NumberOp(StrEnum):
+    EQ = "EQ"
+    NEQ = "NEQ"
+    GT = "GT"
+    GTE = "GTE"
+    LT = "LT"
+    LTE = "LTE"
+
+
+@dataclass(frozen=True)
+class AggregateCondition:
+    """A figure over the qualifying events' values of `property`, compared with `value` (a finite float)."""
+
+    function: AggregateFunction
+    property: str
+    op: NumberOp
+    value: float
 
 
 # ---------------------------------------------------------------- event conditions
@@ -119,6 +165,8 @@ class EventCondition:
     within: Window | None = None
     followed_by: FollowUp | None = None
     not_followed_by: FollowUp | None = None
+    # Last, so that positional construction by older code keeps its meaning.
+    having: tuple[AggregateCondition, ...] = ()
 
 
 # ---------------------------------------------------------------- filters

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 
 from resolvers.errors import InputPath, UserInputError
 from resolvers.language import ast as ast
-from vocabulary.timestamps import parse_datetime
+from resolvers.language.calendar import calendar_bounds, time_zone
+from vocabulary.timestamps import now_utc, parse_datetime
 
 MAX_DEPTH = 32
 MAX_CONDITIONS = 200
@@ -15,6 +18,8 @@ MAX_COUNT = 1_000_000
 MAX_DAYS = 36_500
 MAX_HOURS = 876_000
 MAX_PAGE = 1000
+MAX_HAVING = 10
+MAX_CALENDAR_PERIODS = 36_500
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
 ORDERING_OPS = {ast.PropertyOp.GT, ast.PropertyOp.GTE, ast.PropertyOp.LT, ast.PropertyOp.LTE}
@@ -22,8 +27,9 @@ LIST_OPS = {ast.PropertyOp.IN, ast.PropertyOp.NOT_IN}
 VALUELESS_OPS = {ast.PropertyOp.EXISTS, ast.PropertyOp.NOT_EXISTS}
 
 
-def check_filter(root: ast.Filter, path: InputPath = ()) -> None:
-    """Raise UserInputError, with the input path at fault, for the first broken rule."""
+def check_filter(root: ast.Filter, path: InputPath = (), as_of: datetime | None = None) -> None:
+    """Raise UserInputError, with the input path at fault, for the first broken rule; calendar windows
+    must start after year 1 counted back from `as_of` (default: now)."""
     conditions = 0
     for node_path, depth, node in iter_filters(root, path):
         if depth > MAX_DEPTH:
@@ -31,7 +37,7 @@ def check_filter(root: ast.Filter, path: InputPath = ()) -> None:
         match node:
             case ast.Did(condition) | ast.DidNot(condition):
                 key = "did" if isinstance(node, ast.Did) else "didNot"
-                conditions += 1 + _check_event_condition(condition, (*node_path, key))
+                conditions += 1 + _check_event_condition(condition, (*node_path, key), as_of)
             case ast.ProfileMatch(condition):
                 conditions += 1
                 check_property_condition(condition, (*node_path, "profile"), profile=True)
@@ -77,7 +83,7 @@ def own_conditions(root: ast.Filter) -> int:
         match node:
             case ast.Did(condition) | ast.DidNot(condition):
                 follow_ups = [f for f in (condition.followed_by, condition.not_followed_by) if f is not None]
-                conditions += 1 + len(condition.where) + sum(len(f.where) for f in follow_ups)
+                conditions += 1 + len(condition.where) + len(condition.having) + sum(len(f.where) for f in follow_ups)
             case ast.ProfileMatch() | ast.InSegment():
                 conditions += 1
     return conditions
@@ -100,14 +106,21 @@ def check_page_size(first: int, path: InputPath = ("first",)) -> None:
         raise UserInputError(f"first must be between 1 and {MAX_PAGE}", path)
 
 
-def _check_event_condition(condition: ast.EventCondition, path: InputPath) -> int:
+def _check_event_condition(condition: ast.EventCondition, path: InputPath, as_of: datetime | None = None) -> int:
     for i, where in enumerate(condition.where):
         check_property_condition(where, (*path, "where", i))
     count_key = type(condition.count).__name__[0].lower() + type(condition.count).__name__[1:]
     _check_range(condition.count.n, 0, MAX_COUNT, (*path, "count", count_key))
+    if len(condition.having) > MAX_HAVING:
+        raise UserInputError(f"at most {MAX_HAVING} having conditions per event condition, got {len(condition.having)}",
+                             (*path, "having"))
+    for i, aggregate in enumerate(condition.having):
+        check_property_name(aggregate.property, (*path, "having", i, "property"))
+        if not math.isfinite(aggregate.value):
+            raise UserInputError(f"a having value must be a finite number, got {aggregate.value}", (*path, "having", i, "value"))
     if condition.within is not None:
-        check_window(condition.within, (*path, "within"))
-    conditions = len(condition.where)
+        check_window(condition.within, (*path, "within"), as_of)
+    conditions = len(condition.where) + len(condition.having)
     for key, follow_up in (("followedBy", condition.followed_by), ("notFollowedBy", condition.not_followed_by)):
         if follow_up is None:
             continue
@@ -120,8 +133,22 @@ def _check_event_condition(condition: ast.EventCondition, path: InputPath) -> in
     return conditions
 
 
-def check_window(window: ast.Window, path: InputPath) -> None:
+def check_window(window: ast.Window, path: InputPath, as_of: datetime | None = None) -> None:
+    """A window's bounds; a calendar window's zone must be known and its start, from `as_of` (default: now),
+    after year 1."""
     match window:
+        case ast.Calendar(_, offset, count, timezone):
+            at = (*path, "calendar")
+            _check_range(offset, 0, MAX_CALENDAR_PERIODS, (*at, "offset"))
+            _check_range(count, 1, MAX_CALENDAR_PERIODS, (*at, "count"))
+            try:
+                time_zone(timezone)
+            except UserInputError as error:
+                raise error.under(*at, "timezone") from None
+            try:
+                calendar_bounds(window, as_of or now_utc())
+            except UserInputError as error:
+                raise error.under(*at) from None
         case ast.LastDays(n):
             _check_range(n, 1, MAX_DAYS, (*path, "lastDays"))
         case ast.LastHours(n):

@@ -6,22 +6,26 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from resolvers.errors import InputPath, UserInputError
 from resolvers.language import ast as ast
 from vocabulary.agent_metrics import canonical_metric_name
 from vocabulary.timestamps import format_datetime, parse_datetime
 
+E = TypeVar("E", bound=Enum)
 ParseExpression = Callable[[str], ast.Filter]
 
 FILTER_KEYS = ("and", "or", "not", "did", "didNot", "profile", "inSegment", "expression")
 COUNT_KEYS: dict[str, type[ast.AtLeast] | type[ast.AtMost] | type[ast.Exactly]] = {
     "atLeast": ast.AtLeast, "atMost": ast.AtMost, "exactly": ast.Exactly,
 }
-WINDOW_KEYS = ("lastDays", "lastHours", "since", "before", "between")
+WINDOW_KEYS = ("lastDays", "lastHours", "since", "before", "between", "calendar")
+CALENDAR_DEFAULTS = {"offset": 0, "count": 1, "timezone": "UTC"}
 
 
 def filter_from_input(
@@ -54,7 +58,7 @@ def filter_from_input(
 
 def _event_condition(value: Any, path: InputPath) -> ast.EventCondition:
     fields = _object(value, path, required=("metric",), allowed=(
-        "metric", "where", "count", "within", "followedBy", "notFollowedBy"))
+        "metric", "where", "count", "having", "within", "followedBy", "notFollowedBy"))
     count: ast.Count = ast.AtLeast(1)
     if fields.get("count") is not None:
         key, n = _one_of(fields["count"], tuple(COUNT_KEYS), "CountCondition", (*path, "count"))
@@ -66,7 +70,40 @@ def _event_condition(value: Any, path: InputPath) -> ast.EventCondition:
         within=window_from_input(fields["within"], (*path, "within")) if fields.get("within") is not None else None,
         followed_by=_follow_up(fields.get("followedBy"), (*path, "followedBy")),
         not_followed_by=_follow_up(fields.get("notFollowedBy"), (*path, "notFollowedBy")),
+        having=_having(fields.get("having"), (*path, "having")),
     )
+
+
+def _having(value: Any, path: InputPath) -> tuple[ast.AggregateCondition, ...]:
+    if value is None:
+        return ()
+    return tuple(_aggregate_condition(item, (*path, i)) for i, item in enumerate(_list(value, path)))
+
+
+def _aggregate_condition(value: Any, path: InputPath) -> ast.AggregateCondition:
+    fields = _object(value, path, required=("function", "property", "op", "value"),
+                     allowed=("function", "property", "op", "value"))
+    number = fields["value"]
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise UserInputError("expected a number", (*path, "value"))
+    try:
+        as_float = float(number)
+    except OverflowError:
+        as_float = math.inf  # refused by the limits, which name non-finite values
+    return ast.AggregateCondition(
+        function=_enum(ast.AggregateFunction, fields["function"], "aggregate function", (*path, "function")),
+        property=_string(fields["property"], (*path, "property")),
+        op=_enum(ast.NumberOp, fields["op"], "number op", (*path, "op")),
+        value=as_float,
+    )
+
+
+def _enum(kind: type[E], value: Any, what: str, path: InputPath) -> E:
+    name = value.value if isinstance(value, Enum) else value
+    try:
+        return kind(name)
+    except ValueError:
+        raise UserInputError(f"unknown {what} {name!r}", path) from None
 
 
 def _follow_up(value: Any, path: InputPath) -> ast.FollowUp | None:
@@ -95,8 +132,21 @@ def window_from_input(value: Any, path: InputPath) -> ast.Window:
         return ast.Since(_datetime(inner, at))
     if key == "before":
         return ast.Before(_datetime(inner, at))
+    if key == "calendar":
+        return _calendar(inner, at)
     fields = _object(inner, at, required=("from", "to"), allowed=("from", "to"))
     return ast.Between(_datetime(fields["from"], (*at, "from")), _datetime(fields["to"], (*at, "to")))
+
+
+def _calendar(value: Any, path: InputPath) -> ast.Calendar:
+    fields = _object(value, path, required=("unit",), allowed=("unit", "offset", "count", "timezone"))
+    given = {key: default if fields.get(key) is None else fields[key] for key, default in CALENDAR_DEFAULTS.items()}
+    return ast.Calendar(
+        unit=_enum(ast.CalendarUnit, fields["unit"], "calendar unit", (*path, "unit")),
+        offset=_int(given["offset"], (*path, "offset")),
+        count=_int(given["count"], (*path, "count")),
+        timezone=_string(given["timezone"], (*path, "timezone")),
+    )
 
 
 def _where(value: Any, path: InputPath) -> tuple[ast.PropertyCondition, ...]:
@@ -219,6 +269,9 @@ def _event_condition_to_input(condition: ast.EventCondition) -> dict[str, Any]:
     if condition.count != ast.AtLeast(1):
         key = next(k for k, cls in COUNT_KEYS.items() if isinstance(condition.count, cls))
         out["count"] = {key: condition.count.n}
+    if condition.having:
+        out["having"] = [{"function": h.function.value, "property": h.property, "op": h.op.value, "value": h.value}
+                         for h in condition.having]
     if condition.within is not None:
         out["within"] = _window_to_input(condition.within)
     if condition.followed_by is not None:
@@ -240,6 +293,11 @@ def _window_to_input(window: ast.Window) -> dict[str, Any]:
             return {"before": format_datetime(at)}
         case ast.Between(start, end):
             return {"between": {"from": format_datetime(start), "to": format_datetime(end)}}
+        case ast.Calendar(unit, offset, count, timezone):
+            given = {"offset": offset, "count": count, "timezone": timezone}
+            # Defaults left out, as everywhere in the stored shape.
+            return {"calendar": {"unit": unit.value,
+                                 **{k: v for k, v in given.items() if v != CALENDAR_DEFAULTS[k]}}}
     raise TypeError(f"not a window: {window!r}")
 
 

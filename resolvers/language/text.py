@@ -60,11 +60,60 @@ class _Build(Transformer[Token, ast.Filter]):
     def did_not(self, condition: ast.EventCondition) -> ast.Filter:
         return ast.DidNot(condition)
 
-    def event_condition(self, metric: Token, where: Any, count: Any, window: Any, *follow: Any) -> ast.EventCondition:
-        return ast.EventCondition(self._metric(metric), where or (), count or ast.AtLeast(1), window, *follow)
+    def event_condition(
+        self, metric: Token, where: Any, count: Any, having: Any, window: Any, followed_by: Any, not_followed_by: Any
+    ) -> ast.EventCondition:
+        return ast.EventCondition(self._metric(metric), where or (), count or ast.AtLeast(1), window, followed_by,
+                                  not_followed_by, having or ())
 
-    def window_first(self, metric: Token, where: Any, window: Any, count: Any, *follow: Any) -> ast.EventCondition:
-        return self.event_condition(metric, where, count, window, *follow)
+    def window_first(
+        self, metric: Token, where: Any, window: Any, count: Any, having: Any, followed_by: Any, not_followed_by: Any
+    ) -> ast.EventCondition:
+        return self.event_condition(metric, where, count, having, window, followed_by, not_followed_by)
+
+    def having(self, *aggregates: ast.AggregateCondition) -> tuple[ast.AggregateCondition, ...]:
+        return aggregates
+
+    def aggregate(self, function: ast.AggregateFunction, name: str, op: ast.NumberOp, value: Token) -> ast.AggregateCondition:
+        return ast.AggregateCondition(function, name, op, float(self.number(value)))
+
+    def function(self, *words: Token) -> ast.AggregateFunction:
+        return _FUNCTIONS_BY_WORDS[" ".join(words).lower()]
+
+    def number_op(self, word: Token) -> ast.NumberOp:
+        return _NUMBER_OPS_BY_WORDS[str(word)]
+
+    def today(self, zone: str | None) -> ast.Window:
+        return _calendar(ast.CalendarUnit.DAY, 0, 1, zone)
+
+    def yesterday(self, zone: str | None) -> ast.Window:
+        return _calendar(ast.CalendarUnit.DAY, 1, 1, zone)
+
+    def this_period(self, unit: ast.CalendarUnit, zone: str | None) -> ast.Window:
+        return _calendar(unit, 0, 1, zone)
+
+    def last_period(self, unit: ast.CalendarUnit, zone: str | None) -> ast.Window:
+        return _calendar(unit, 1, 1, zone)
+
+    def last_periods(self, n: Token, unit: ast.CalendarUnit, zone: str | None) -> ast.Window:
+        return _calendar(unit, 0, self._int(n), zone)
+
+    def periods_ago(self, unit: ast.CalendarUnit, first: Token, last: Token, zone: str | None) -> ast.Window:
+        if self._int(last) < self._int(first):
+            raise _token_error(last, f"'{first} to {last} ago' counts back from {first}: write the smaller number first")
+        return _calendar(unit, self._int(first), self._int(last) - self._int(first) + 1, zone)
+
+    def day(self) -> ast.CalendarUnit:
+        return ast.CalendarUnit.DAY
+
+    def week(self) -> ast.CalendarUnit:
+        return ast.CalendarUnit.WEEK
+
+    def month(self) -> ast.CalendarUnit:
+        return ast.CalendarUnit.MONTH
+
+    def time_zone(self, token: Token) -> str:
+        return json.loads(token)  # type: ignore[no-any-return]
 
     def follow_up(self, metric: Token, where: Any, hours: Token, same: Any) -> ast.FollowUp:
         return ast.FollowUp(self._metric(metric), self._int(hours), where or (), same or ())
@@ -174,6 +223,10 @@ class _Build(Transformer[Token, ast.Filter]):
             raise _token_error(token, f"{token} is not a valid datetime ({error})") from None
 
 
+def _calendar(unit: ast.CalendarUnit, offset: int, count: int, zone: str | None) -> ast.Calendar:
+    return ast.Calendar(unit, offset, count, "UTC" if zone is None else zone)
+
+
 _GRAMMAR = (Path(__file__).parent / "grammar.lark").read_text()
 _PARSER = Lark(_GRAMMAR, parser="lalr", transformer=_Build(), maybe_placeholders=True)
 _TERMINALS = {t.name: t for t in _PARSER.terminals}
@@ -193,20 +246,25 @@ def parse_filter(text: str) -> ast.Filter:
 
 # Expected tokens said as one phrase, when the first of them is expected.
 _GROUPS = [
-    (("_EQ", "_NE", "_GT", "_GE", "_LT", "_LE", "_IN", "_NOT", "_CONTAINS", "_STARTS", "_EXISTS"),
+    # Keyed by a token only that context takes: a property condition's operator and value, a figure's comparison.
+    (("_CONTAINS", "_EQ", "_NE", "_GT", "_GE", "_LT", "_LE", "_IN", "_NOT", "_STARTS", "_EXISTS"),
      "an operator (=, !=, >, >=, <, <=, in, not in, contains, not contains, starts with, exists, not exists)"),
-    (("NUMBER", "STRING", "_TRUE", "_FALSE", "_NULL", "_LSQB", "_LBRACE"),
+    (("_EQ", "_NE", "_GT", "_GE", "_LT", "_LE"), "a comparison (=, !=, >, >=, <, <=)"),
+    (("STRING", "NUMBER", "_TRUE", "_FALSE", "_NULL", "_LSQB", "_LBRACE"),
      "a JSON value (a string in double quotes, a number, true, false, null or a [list])"),
-    (("_SINCE", "_IN", "_BEFORE", "_BETWEEN"), "a time window such as 'in the last 7 days' or 'since 2026-11-01'"),
+    (("_SINCE", "_IN", "_BEFORE", "_BETWEEN", "_TODAY", "_YESTERDAY", "_THIS", "_LAST"),
+     "a time window such as 'in the last 7 days', 'since 2026-11-01' or 'yesterday'"),
     (("_EXACTLY", "_AT", "_ZERO"), "a count such as 'at least 2 times' or 'zero times'"),
 ]
 _PHRASES = {
     "METRIC": "a metric name in double quotes",
     "SEGMENT_ID": "a segment id in double quotes",
+    "ZONE_NAME": 'a time zone name in double quotes such as "Europe/Paris"',
     "NAME": "a property name",
     "QUOTED_NAME": "a property name",
     "STRING": "a string in double quotes",
     "INT": "a whole number",
+    "NUMBER": "a number",
     "DATETIME": "a datetime such as 2026-11-01T00:00:00Z",
     "_DIDNT": "'didn't'",
     "_IN": "'in segment'",
@@ -314,6 +372,9 @@ def _event(c: ast.EventCondition) -> str:
         case ast.AtLeast(n) | ast.AtMost(n) | ast.Exactly(n):
             how = {ast.AtLeast: "at least", ast.AtMost: "at most", ast.Exactly: "exactly"}[type(c.count)]
             parts.append(f" {how} {_plural(n, 'time')}")
+    if c.having:
+        parts.append(" with " + ", ".join(
+            f"{_FUNCTIONS[h.function]} of {_name(h.property)} {_NUMBER_OPS[h.op]} {_number(h.value)}" for h in c.having))
     match c.within:
         case ast.LastDays(n):
             parts.append(f" in the last {_plural(n, 'day')}")
@@ -325,6 +386,8 @@ def _event(c: ast.EventCondition) -> str:
             parts.append(f" before {_datetime(at)}")
         case ast.Between(start, end):
             parts.append(f" between {_datetime(start)} and {_datetime(end)}")
+        case ast.Calendar() as calendar:
+            parts.append(f" {_calendar_phrase(calendar)}")
     for keyword, follow_up in (("followed by", c.followed_by), ("not followed by", c.not_followed_by)):
         if follow_up is not None:
             same = ", ".join(_name(k) for k in follow_up.same_properties)
@@ -337,6 +400,34 @@ _OPS = {P.EQ: "=", P.NEQ: "!=", P.IN: "in", P.NOT_IN: "not in", P.CONTAINS: "con
         P.GT: ">", P.GTE: ">=", P.LT: "<", P.LTE: "<=", P.STARTS_WITH: "starts with", P.EXISTS: "exists",
         P.NOT_EXISTS: "not exists"}
 _OPS_BY_WORDS = {words: op for op, words in _OPS.items()}
+F, N = ast.AggregateFunction, ast.NumberOp
+_FUNCTIONS = {F.SUM: "sum", F.AVERAGE: "average", F.MIN: "min", F.MAX: "max", F.DISTINCT_COUNT: "distinct count"}
+_FUNCTIONS_BY_WORDS = {words: function for function, words in _FUNCTIONS.items()}
+_NUMBER_OPS = {N.EQ: "=", N.NEQ: "!=", N.GT: ">", N.GTE: ">=", N.LT: "<", N.LTE: "<="}
+_NUMBER_OPS_BY_WORDS = {words: op for op, words in _NUMBER_OPS.items()}
+_UNITS = {ast.CalendarUnit.DAY: "day", ast.CalendarUnit.WEEK: "week", ast.CalendarUnit.MONTH: "month"}
+
+
+def _calendar_phrase(window: ast.Calendar) -> str:
+    """The shortest phrase for a calendar window: today, last week, in the last 7 calendar days, …"""
+    unit = _UNITS[window.unit]
+    if window.count == 1 and window.offset in (0, 1):
+        if window.unit is ast.CalendarUnit.DAY:
+            phrase = "today" if window.offset == 0 else "yesterday"
+        else:
+            phrase = f"{'this' if window.offset == 0 else 'last'} {unit}"
+    elif window.offset == 0:
+        phrase = f"in the last {window.count} calendar {unit}s"
+    else:
+        phrase = f"in calendar {unit}s {window.offset} to {window.offset + window.count - 1} ago"
+    return phrase if window.timezone == "UTC" else f"{phrase} in time zone {_json(window.timezone)}"
+
+
+def _number(value: float) -> str:
+    """A having value as the shortest text that reads back as the same float (100, not 100.0)."""
+    if not math.isfinite(value):
+        raise ValueError(f"a having value must be finite, got {value}")
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
 
 def _condition(c: ast.PropertyCondition) -> str:
