@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.schema import CreateTable
 
 from resolvers.errors import UserInputError
 from store import conversation_summaries, profile_metric_summaries
 from store.dialects import dialect_named
 from store.engine import Store
-from store.tables import dialect_insert, encode_json, events, metric_ids, profiles
+from store.tables import dialect_insert, encode_json, events, metric_ids, profiles, staged_events
 from vocabulary.agent_metrics import (
     AGENT_METRIC_KEYS,
     RECOMMENDED,
@@ -165,12 +166,14 @@ def _write_events(connection: sa.Connection, batch: list[_ValidEvent]) -> BatchR
     ids_by_key = metric_ids(connection, first_spellings)
     stored = [event_values(profile_ids[e.key], ids_by_key[metric_key(e.metric)], e.ts, e.properties, e.unique_id)
               for e in batch]
-    by_executemany = dialect_named(connection.dialect.name).inserts_by_executemany
-    # Without RETURNING the stored events are those after the last id before the insert.
-    last_id = connection.scalar(profile_metric_summaries.LAST_EVENT_ID) if by_executemany else None
-    result = _insert_events(connection, stored)
-    if result.accepted:  # a batch of duplicates (a client's retry) stored nothing to merge
-        profile_metric_summaries.merge(connection, last_id, result.ids)
+    if dialect_named(connection.dialect.name).inserts_by_copy:
+        result = _insert_staged(connection, stored)
+    else:
+        # Without RETURNING the stored events are those after the last id before the insert.
+        last_id = connection.execute(profile_metric_summaries.LAST_EVENT_ID).scalar_one()
+        result = _insert_events(connection, stored)
+        if result.accepted:  # a batch of duplicates (a client's retry) stored nothing to merge
+            profile_metric_summaries.merge(connection, last_id)
     # Agent events always carry a conversation_id (normalise_event); duplicates among them change nothing.
     agent_ids = {metric_id for key, metric_id in ids_by_key.items() if key in AGENT_METRIC_KEYS}
     conversation_summaries.refresh(
@@ -199,8 +202,35 @@ def _insert_events(connection: sa.Connection, stored: list[tuple[Any, ...]]) -> 
     return BatchResult(accepted=len(ids), duplicates=len(rows) - len(ids), ids=ids)
 
 
-def _events_insert(dialect: str) -> Any:
-    return dialect_insert(dialect, events).on_conflict_do_nothing(index_elements=[events.c.metric_id, events.c.unique_id])
+def _insert_staged(connection: sa.Connection, stored: list[tuple[Any, ...]]) -> BatchResult:
+    """The batch copied into the connection's staged_events (COPY), then one statement that inserts the new
+    ones and merges their first times (PostgreSQL: docs/performance.md)."""
+    dialect = dialect_named(connection.dialect.name)
+    connection.exec_driver_sql(_create_staged(connection.dialect))
+    dialect.copy_rows(connection, staged_events.name, STAGED_COLUMNS, [
+        (seq, *values[:_PROPERTIES_AT], encode_json(values[_PROPERTIES_AT]), values[-1])
+        for seq, values in enumerate(stored)])
+    ids = list(connection.execute(_staged_insert(connection.dialect.name)).scalars().all())
+    return BatchResult(accepted=len(ids), duplicates=len(stored) - len(ids), ids=ids)
+
+
+@functools.lru_cache(maxsize=4)
+def _staged_insert(dialect: str) -> Any:
+    """Insert the staged events in their order, skipping a known (metric, uniqueId) (stored before or earlier
+    in the batch), and merge the inserted ones' first times: one statement returning the inserted ids."""
+    ordered = sa.select(*(staged_events.c[name] for name in EVENT_COLUMNS)).order_by(staged_events.c.seq)
+    inserted = (_events_insert(dialect, ordered)
+                .returning(events.c.id, events.c.metric_id, events.c.profile_id, events.c.ts).cte("inserted"))
+    merged = profile_metric_summaries.merge_returned(dialect, inserted).cte("merged")
+    return sa.select(inserted.c.id).add_cte(merged).order_by(inserted.c.id)
+
+
+def _events_insert(dialect: str, rows: sa.Select[Any] | None = None) -> Any:
+    """The events INSERT, of `rows` when given, skipping a known (metric, uniqueId)."""
+    insert = dialect_insert(dialect, events)
+    if rows is not None:
+        insert = insert.from_select(EVENT_COLUMNS, rows)
+    return insert.on_conflict_do_nothing(index_elements=[events.c.metric_id, events.c.unique_id])
 
 
 def _insert_driver_rows(connection: sa.Connection, stored: list[tuple[Any, ...]]) -> Any:
@@ -223,6 +253,14 @@ EVENT_COLUMNS = ("profile_id", "metric_id", "ts", "channel", "conversation_id", 
 _PROPERTIES_AT = EVENT_COLUMNS.index("properties")  # the last but one
 _CONVERSATION_AT = EVENT_COLUMNS.index("conversation_id")
 _METRIC_AT = EVENT_COLUMNS.index("metric_id")
+STAGED_COLUMNS = ("seq", *EVENT_COLUMNS)
+
+
+@functools.lru_cache(maxsize=4)
+def _create_staged(dialect: sa.Dialect) -> str:
+    """CREATE TEMPORARY TABLE IF NOT EXISTS staged_events, as driver SQL: SQLAlchemy's asyncpg dialect takes
+    a DDL construct as a schema change and has every connection reload its types and statements."""
+    return str(CreateTable(staged_events, if_not_exists=True).compile(dialect=dialect))
 
 
 def event_values(profile_id: int, metric_id: int, ts: int, properties: dict[str, Any], unique_id: str | None) -> tuple[Any, ...]:
@@ -300,15 +338,21 @@ def resolve_profiles(connection: sa.Connection, keys: Sequence[ProfileKeyValues]
 def _profiles_by_identifiers(connection: sa.Connection, keys: Sequence[ProfileKeyValues]) -> dict[int, dict[str, str | None]]:
     """The stored profiles any of these identifiers name, with all their identifiers."""
     found: dict[int, dict[str, str | None]] = {}
+    chunk = dialect_named(connection.dialect.name).list_chunk
     for position, column in enumerate(KEY_COLUMNS):
         values = sorted({key[position] for key in keys if key[position] is not None})  # type: ignore[type-var]
-        for start in range(0, len(values), 500):
-            rows = connection.execute(
-                sa.select(profiles.c.id, *(profiles.c[c] for c in KEY_COLUMNS))
-                .where(profiles.c[column].in_(values[start:start + 500]))
-            )
+        for start in range(0, len(values), chunk or len(values) or 1):
+            rows = connection.execute(_by_identifier(connection.dialect.name, column),
+                                      {"values": values[start:start + chunk] if chunk else values})
             found.update({row[0]: dict(zip(KEY_COLUMNS, row[1:], strict=True)) for row in rows.all()})
     return found
+
+
+@functools.lru_cache(maxsize=8)
+def _by_identifier(dialect: str, column: str) -> sa.Select[Any]:
+    """The profiles whose `column` is one of the list bound as `values`."""
+    identifiers = sa.select(profiles.c.id, *(profiles.c[c] for c in KEY_COLUMNS))
+    return identifiers.where(dialect_named(dialect).among(profiles.c[column], "values", sa.String))
 
 
 def _create_profiles(connection: sa.Connection, new: list[_NewProfile]) -> dict[_NewProfile, int]:

@@ -23,8 +23,6 @@ from vocabulary.agent_metrics import AGENT_METRIC_KEYS, ESCALATED, RESOLVED, STA
 # - channel: the channel of its Started event, else of its other events; when they disagree, the
 #   smallest in code-point order.
 COLUMNS = ("id", "profile_id", "channel", "started_at", "ended_at", "status")
-# Conversations recomputed per statement: a batch of 10,000 events stays within SQLite's bound parameters.
-REFRESH_CHUNK = 500
 # PostgreSQL locks taken per write at most (see `refresh`): its lock table is shared and small.
 LOCK_BUCKETS = 128
 LOCK_NAMESPACE = 0x5351_4C43  # "SQLC": the first key of SegmentQL's two-key advisory locks
@@ -98,8 +96,9 @@ def refresh(connection: sa.Connection, conversation_ids: Collection[str]) -> Non
             "conversation_ids": ordered, "buckets": LOCK_BUCKETS, "namespace": LOCK_NAMESPACE})
     ids = _agent_metric_ids(connection)
     statement = _refresh_statement(connection.dialect.name, tuple(sorted(ids.items())))
-    for start in range(0, len(ordered), REFRESH_CHUNK):
-        connection.execute(statement, {"conversation_ids": ordered[start:start + REFRESH_CHUNK]})
+    chunk = dialect_named(connection.dialect.name).list_chunk or len(ordered)
+    for start in range(0, len(ordered), chunk):
+        connection.execute(statement, {"conversation_ids": ordered[start:start + chunk]})
 
 
 def refresh_all(connection: sa.Connection) -> None:
@@ -116,7 +115,7 @@ def refresh_all(connection: sa.Connection) -> None:
 def _refresh_statement(dialect: str, ids: tuple[tuple[str, int], ...]) -> Any:
     """The upsert of the conversations bound as `conversation_ids`: built once, where building it and its
     cache key took longer than running it."""
-    in_batch = events.c.conversation_id.in_(sa.bindparam("conversation_ids", expanding=True))
+    in_batch = dialect_named(dialect).among(events.c.conversation_id, "conversation_ids", sa.String)
     return _upsert(dialect, summaries(dialect, dict(ids), in_batch))
 
 

@@ -9,7 +9,6 @@ test reads the row as the write before it committed it). A row that a write does
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,43 +17,44 @@ from store.tables import dialect_insert, events, profile_metrics
 
 COLUMNS = ("metric_id", "profile_id", "first_ts")
 # SQLite numbers events upwards and writes one transaction at a time: a write's events are the ones
-# above the last id before it.
+# above the last id before it. (PostgreSQL merges the rows its insert returns: `merge_returned`.)
 LAST_EVENT_ID = sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))
 
 
-def merge(connection: sa.Connection, after_id: int | None, ids: Sequence[int]) -> None:
-    """Move the rows of this write's events earlier where they start earlier: the events above `after_id`
-    (SQLite), else those in `ids`."""
-    if after_id is not None:
-        connection.execute(_merge_statement(connection.dialect.name, by_ids=False), {"after_id": after_id})
-    elif ids:
-        connection.execute(_merge_statement(connection.dialect.name, by_ids=True), {"ids": list(ids)})
+def merge(connection: sa.Connection, after_id: int) -> None:
+    """Move the rows of this write's events (those above `after_id`: SQLite's) earlier where they start earlier."""
+    connection.execute(_merge_statement(connection.dialect.name), {"after_id": after_id})
+
+
+def merge_returned(dialect: str, inserted: Any) -> Any:
+    """The merge of the events an INSERT … RETURNING (metric_id, profile_id, ts) names `inserted`, for a
+    statement that inserts and merges at once (PostgreSQL's staged events)."""
+    return _upsert(dialect, _first_times(inserted))
 
 
 def refresh_all(connection: sa.Connection) -> None:
     """Recompute every row from the events (a migrated or bulk-loaded store, `segmentql rebuild-summaries`)."""
     connection.execute(sa.delete(profile_metrics))
-    connection.execute(_upsert(connection.dialect.name, _first_times(sa.true())))
+    connection.execute(_upsert(connection.dialect.name, _first_times(events)))
 
 
 @functools.lru_cache(maxsize=8)
-def _merge_statement(dialect: str, by_ids: bool) -> Any:
-    """The merge of the events bound as `after_id` or `ids`: built once, as its cache key costs more than its run."""
-    written = (events.c.id.in_(sa.bindparam("ids", expanding=True)) if by_ids
-               else events.c.id > sa.bindparam("after_id", type_=sa.BigInteger))
+def _merge_statement(dialect: str) -> Any:
+    """The merge of the events above `after_id`: built once, as its cache key costs more than its run."""
     # A write's events by their ids: SQLite would rather scan all of (profile, metric, ts) in group order,
     # which grows with the store (docs/performance.md), than sort the write's rows.
-    return _upsert(dialect, _first_times(written).with_hint(events, "NOT INDEXED", "sqlite"))
+    written = _first_times(events, events.c.id > sa.bindparam("after_id", type_=sa.BigInteger))
+    return _upsert(dialect, written.with_hint(events, "NOT INDEXED", "sqlite"))
 
 
-def _first_times(where: Any) -> sa.Select[Any]:
-    """(metric, profile, earliest ts) of the events meeting `where`, in (metric, profile) order: two PostgreSQL
-    writes lock the rows they share in the same order, never crosswise."""
+def _first_times(rows: Any, where: Any = None) -> sa.Select[Any]:
+    """(metric, profile, earliest ts) of the events `rows` meeting `where`, in (metric, profile) order: two
+    PostgreSQL writes lock the rows they share in the same order, never crosswise."""
     return (
-        sa.select(events.c.metric_id, events.c.profile_id, sa.func.min(events.c.ts))
-        .where(where)
-        .group_by(events.c.metric_id, events.c.profile_id)
-        .order_by(events.c.metric_id, events.c.profile_id)
+        sa.select(rows.c.metric_id, rows.c.profile_id, sa.func.min(rows.c.ts))
+        .where(sa.true() if where is None else where)  # SQLite reads an upsert's ON after a bare FROM as a join's
+        .group_by(rows.c.metric_id, rows.c.profile_id)
+        .order_by(rows.c.metric_id, rows.c.profile_id)
     )
 
 

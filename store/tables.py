@@ -102,6 +102,15 @@ events = sa.Table(
     # The newest-first event feed (Query.events without a metric).
     sa.Index("ix_events_ts", "ts", "id"),
 )
+# A write's events on PostgreSQL, copied here (COPY) in the batch's order (`seq`) before one INSERT … SELECT
+# moves the new ones into `events` (resolvers/ingest.py): a temporary table of each connection, emptied at
+# every commit; outside `metadata`, which the migrations keep.
+staged_events = sa.Table(
+    "segmentql_staged_events", sa.MetaData(),
+    sa.Column("seq", sa.Integer, nullable=False),
+    *(sa.Column(column.name, column.type) for column in events.c if column.name != "id"),
+    prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS",
+)
 # A conversation's events with what its summary needs, without reading the table (each write recomputes
 # the conversations it touched); events without a conversation (three in four) stay out of it.
 _IN_A_CONVERSATION = events.c.conversation_id.is_not(None)

@@ -211,7 +211,7 @@ FAULTS: tuple[Fault, ...] = (
           COMPILER, "return _metric_and_window_only(condition) and window_bounds(condition.within, self.as_of_micros)[0] is None",
           "return _metric_and_window_only(condition)"),
     fault("first-time-is-last", "profile_metrics keeps a profile's last time of a metric, not its first",
-          "store/profile_metric_summaries.py", "sa.func.min(events.c.ts)", "sa.func.max(events.c.ts)"),
+          "store/profile_metric_summaries.py", "sa.func.min(rows.c.ts)", "sa.func.max(rows.c.ts)"),
     fault("first-time-moves-later", "a later write moves a profile's first time of a metric later",
           "store/profile_metric_summaries.py", "where=insert.excluded.first_ts < profile_metrics.c.first_ts",
           "where=insert.excluded.first_ts > profile_metrics.c.first_ts"),

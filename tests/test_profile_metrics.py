@@ -158,7 +158,7 @@ async def test_a_write_reads_its_own_events_by_id(store: Any) -> None:
     """Not a scan of an index in group order (SQLite's choice unhinted: 300 ms a batch at 5M events)."""
     if store.dialect != "sqlite":
         pytest.skip("the plan is SQLite's")
-    merge = profile_metric_summaries._merge_statement("sqlite", by_ids=False)
+    merge = profile_metric_summaries._merge_statement("sqlite")
     sql = str(merge.compile(dialect=store.engine.dialect))
     async with store.connect() as connection:
         details = [row[-1] for row in (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (0,))).all()]

@@ -21,6 +21,12 @@ class StoreDialect:
     # A batch of events is inserted by one executemany counted by its rowcount (SQLite), else with
     # RETURNING its ids (asyncpg reports no rowcount for an executemany).
     inserts_by_executemany: bool
+    # A batch of events is copied (COPY) into a temporary table and inserted from there in one statement
+    # that also merges the first times it brings (PostgreSQL: see resolvers/ingest.py).
+    inserts_by_copy: bool
+    # How many values one statement binds for a list (`among`): SQLite's bound parameters are limited;
+    # None: any number (one array).
+    list_chunk: int | None
     # Writes run side by side, so they take locks where SQLite's single writer needs none.
     writes_side_by_side: bool
     # CSV lines are finished by the database (else separated fields are finished per chunk in Python).
@@ -46,6 +52,14 @@ class StoreDialect:
 
     def insert(self, table: sa.Table) -> Any:
         """An INSERT that knows ON CONFLICT."""
+        raise NotImplementedError
+
+    def among(self, column: Any, name: str, item_type: Any) -> Predicate:
+        """`column` equals one of the list bound as `name` (at most `list_chunk` values)."""
+        return column.in_(sa.bindparam(name, expanding=True))
+
+    def copy_rows(self, connection: sa.Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Copy `rows` into `table` in the connection's transaction, the database's bulk path (`inserts_by_copy`)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------ JSON properties

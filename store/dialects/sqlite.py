@@ -30,6 +30,8 @@ class SQLiteDialect(StoreDialect):
     name = "sqlite"
     pages_in_one_row = True
     inserts_by_executemany = True
+    inserts_by_copy = False
+    list_chunk = 500
     writes_side_by_side = False
     finishes_csv_lines = False
     max_segment_uses = 2048  # keeps its parsing well under a second (docs/performance.md)
