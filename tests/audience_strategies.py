@@ -7,6 +7,7 @@ Like tests/reference.py, this module imports nothing of the code under test.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.reference import AGENT_KEY_SPELLINGS, AGENT_METRIC_SPELLINGS, Event, Profile, World, parse_instant
+from tests.reference import AGENT_KEY_SPELLINGS, AGENT_METRIC_SPELLINGS, Event, Profile, World
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -148,6 +149,10 @@ class Vocabulary:
             self.pairs += [Pair(canonical(x.metric), metric, (y.occurred_at - x.occurred_at) / HOUR,
                                 frozenset(x.stored_properties()) & frozenset(y.stored_properties()))
                            for metric, y in nearest.items()]
+
+    @functools.cached_property
+    def battery(self) -> dict[str, list[tuple[Event, dict[str, Any]]]]:
+        return edge_battery(self)
 
     def __repr__(self) -> str:
         # Short: Hypothesis writes out the strategies built on a vocabulary (st.recursive validates its repr), and
@@ -361,16 +366,12 @@ def follow_ups(draw: st.DrawFn, vocabulary: Vocabulary, metric: str, negated: bo
 EVENT_FEATURES = {"where": 35, "count": 30, "within": 40, "followedBy": 20, "notFollowedBy": 20}
 
 
-# Pinned conditions: no count (it is pinned), and edges more often.
-PINNED_FEATURES = {"where": 40, "count": 0, "within": 60, "followedBy": 35, "notFollowedBy": 35}
-
-
 @st.composite
-def event_conditions(draw: st.DrawFn, vocabulary: Vocabulary, features: dict[str, int] = EVENT_FEATURES) -> dict[str, Any]:
+def event_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any]:
     """A did/didNot condition on a metric of the world (rarely one it lacks), each feature drawn at its percent."""
     metric = draw(st.just(UNKNOWN_METRIC) if draw(st.integers(0, 14)) == 14 else st.sampled_from(vocabulary.metrics))
     condition: dict[str, Any] = {"metric": draw(st.sampled_from(spellings(metric)))}
-    for feature, percent in features.items():
+    for feature, percent in EVENT_FEATURES.items():
         if draw(st.integers(0, 99)) >= percent:
             continue
         if feature == "where":
@@ -400,69 +401,73 @@ def profile_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any
     return draw(property_conditions(keyed))
 
 
-@st.composite
-def pinned_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any]:
-    """A did condition counted `exactly` as often as one profile has qualifying events, that profile chosen among
-    those with an event where a bound decides (`on_an_edge`): a compiler that takes one of its events wrongly
-    (an edge on the wrong side, a follow-up after asOf, 1 read as true) counts another number and drops it."""
-    condition = draw(event_conditions(vocabulary, PINNED_FEATURES))
+# Values a reading of JSON types may take for each other (true and 1, 1 and 1.0 and "1"): for each stored value,
+# the condition values that meet it at that edge.
+TYPE_EDGES: list[tuple[Any, list[tuple[str, Any]]]] = [
+    (True, [("EQ", 1), ("EQ", 1.0), ("IN", [1]), ("EQ", True)]),
+    (False, [("EQ", 0), ("IN", [0.0]), ("EQ", False)]),
+    (1, [("EQ", True), ("IN", [True]), ("EQ", 1.0), ("EQ", "1"), ("GT", 0), ("LT", 1), ("GTE", 1)]),
+    (0, [("EQ", False), ("EQ", 0.0), ("LTE", 0), ("GT", 0)]),
+    ("1", [("EQ", 1), ("IN", [1.0]), ("GT", 0), ("LT", 2), ("GTE", "1")]),
+]
+
+
+def edge_battery(vocabulary: Vocabulary) -> dict[str, list[tuple[Event, dict[str, Any]]]]:
+    """Did conditions by kind of edge, each with the event that lies on its edge: a window starting or ending on the
+    event, a follow-up of it at the end of its wait or after asOf, its wait ending at asOf, a property value of
+    another JSON type than the condition's. A compiler taking that edge the wrong way counts the event wrongly."""
     world, as_of = vocabulary.world, vocabulary.as_of
-    # The profiles whose events lie nearest an edge: on one, else beside one, else any that did something.
-    closeness = {p.email: on_an_edge(vocabulary, condition, p.email) for p in world.profiles}
-    nearest = max(closeness.values())
-    active = {e.email for e in world.events}
-    candidates = [p for p in world.profiles if closeness[p.email] == nearest and (nearest or p.email in active)]
-    pinned = draw(st.sampled_from(candidates or world.profiles))
-    return {**condition, "count": {"exactly": len(world.qualifying(condition, pinned, as_of))}}
+    battery: dict[str, list[tuple[Event, dict[str, Any]]]] = {}
+    for e in sorted((e for e in world.events if e.occurred_at <= as_of), key=lambda e: e.occurred_at):
+        metric, at, ago = e.metric, e.occurred_at, as_of - e.occurred_at
+
+        def add(kind: str, feature: str, value: Any, event: Event = e, metric: str = metric) -> None:
+            battery.setdefault(kind, []).append((event, {"metric": metric, feature: value}))
+
+        for kind, unit in (("lastDays", DAY), ("lastHours", HOUR)):
+            if ago >= unit and ago % unit == timedelta(0):
+                add(kind, "within", {kind: ago // unit})
+        add("since", "within", {"since": iso(at)})
+        add("before", "within", {"before": iso(at)})
+        add("between start", "within", {"between": {"from": iso(at), "to": iso(at + HOUR)}})
+        add("between end", "within", {"between": {"from": iso(at - HOUR), "to": iso(at)}})
+        if ago >= HOUR and ago % HOUR == timedelta(0):
+            for later in vocabulary.metrics:
+                add("wait ending at asOf", "notFollowedBy", {"metric": later, "withinHours": ago // HOUR})
+        nearest: dict[str, Event] = {}
+        for later in sorted(world.events, key=lambda e: e.occurred_at):
+            if later.email == e.email and later.occurred_at > at:
+                nearest.setdefault(canonical(later.metric), later)
+        for later in nearest.values():
+            gap = later.occurred_at - at
+            if gap % HOUR == timedelta(0):
+                add("follow-up at the wait's end", "followedBy", {"metric": later.metric, "withinHours": gap // HOUR})
+            if later.occurred_at > as_of:
+                add("follow-up after asOf", "followedBy", {"metric": later.metric, "withinHours": math.ceil(gap / HOUR)})
+        for key, value in e.stored_properties().items():
+            for stored, conditions in TYPE_EDGES:
+                if type(value) is type(stored) and value == stored:
+                    for op, wanted in conditions:
+                        add("JSON types", "where", [{"property": key, "op": op, "value": wanted}])
+    return battery
 
 
-def window_edges(window: dict[str, Any] | None, as_of: datetime) -> set[datetime]:
-    """The instants where a window starts (its first instant) and, for between/before, where it has ended."""
-    if not window:
-        return set()
-    ((kind, value),) = window.items()
-    if kind in ("lastDays", "lastHours"):
-        return {as_of - value * (DAY if kind == "lastDays" else HOUR)}
-    if kind == "between":
-        return {parse_instant(value["from"]), parse_instant(value["to"])}
-    return {parse_instant(value)}
-
-
-def on_an_edge(vocabulary: Vocabulary, condition: dict[str, Any], email: str) -> int:
-    """How near one of the profile's events lies to where a bound of `condition` decides. 2: on a window's edge; a
-    follow-up at X's own instant, at the end of its wait, or after asOf; a wait ending at asOf; a property value equal
-    to a condition's in another JSON type (true and 1). 1: a property value of another type. 0: none."""
-    as_of = vocabulary.as_of
-    mine = [e for e in vocabulary.world.events if e.email == email]
-    xs = [e for e in mine if canonical(e.metric) == canonical(condition["metric"]) and e.occurred_at <= as_of]
-    if {x.occurred_at for x in xs} & window_edges(condition.get("within"), as_of):
-        return 2
-    for kind in ("followedBy", "notFollowedBy"):
-        follow_up = condition.get(kind)
-        if not follow_up:
-            continue
-        wait = follow_up["withinHours"] * HOUR
-        ys = [e.occurred_at for e in mine if canonical(e.metric) == canonical(follow_up["metric"])]
-        for x in (x.occurred_at for x in xs):
-            if (kind == "notFollowedBy" and x + wait == as_of) or any(
-                    y in (x, x + wait) or as_of < y <= x + wait for y in ys):
-                return 2
-    return max((confusable(where.get("value"), x.stored_properties().get(where["property"]))
-                for where in condition.get("where", ()) for x in xs), default=0)
-
-
-def confusable(wanted: Any, stored: Any) -> int:
-    """How easily a stored value is mistaken for a condition's (or one of IN's values, or a list's item): 2 when
-    equal in Python or as text but of another JSON type, or the same value (an ordering's bound); 1 when both are
-    scalars of two types (30 and "4"); else 0."""
-    if isinstance(stored, list):
-        return max((confusable(wanted, item) for item in stored), default=0)
-    scalars = (str, int, float, bool)
-    found = 0
-    for w in (wanted if isinstance(wanted, list) else [wanted]):
-        if isinstance(w, scalars) and isinstance(stored, scalars):
-            found = max(found, 2 if w == stored or str(w).lower() == str(stored).lower() else int(type(w) is not type(stored)))
-    return found
+@st.composite
+def edge_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any]:
+    """A condition of the `edge_battery` (a kind of edge first, each as likely as another) pinned to `exactly` the
+    count of the profile whose event lies on the edge, or a saved segment named twice."""
+    battery = vocabulary.battery
+    kinds = sorted(battery) + (["segment named twice"] if vocabulary.segment_ids else [])
+    if not kinds:
+        return {"did": {"metric": ORDER}}
+    kind = draw(st.sampled_from(kinds))
+    if kind == "segment named twice":
+        segment_id = draw(st.sampled_from(list(vocabulary.segment_ids)))
+        return named_twice(segment_id, {"property": "email", "op": "STARTS_WITH", "value": "p1"})
+    event, condition = draw(st.sampled_from(battery[kind]))
+    owner = next(p for p in vocabulary.world.profiles if p.email == event.email)
+    count = len(vocabulary.world.qualifying(condition, owner, vocabulary.as_of))
+    return {"did": {**condition, "count": {"exactly": count}}}
 
 
 def splits(vocabulary: Vocabulary, node: dict[str, Any]) -> bool:
@@ -517,8 +522,6 @@ def conditions(vocabulary: Vocabulary) -> st.SearchStrategy[dict[str, Any]]:
         event_conditions(vocabulary).map(lambda c: {"did": c}),
         event_conditions(vocabulary).map(lambda c: {"didNot": c}),
         profile_conditions(vocabulary).map(lambda c: {"profile": c}),
-        pinned_conditions(vocabulary).map(lambda c: {"did": c}),
-        pinned_conditions(vocabulary).map(lambda c: {"did": c}),
     )
     ever = st.sampled_from(vocabulary.metrics).map(lambda metric: {"did": {"metric": metric}})
     return st.one_of(leaf, st.tuples(ever, leaf).map(lambda pair: {"and": list(pair)}))

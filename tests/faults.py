@@ -100,8 +100,8 @@ FAULTS: tuple[Fault, ...] = (
           COMPILER, "            found = self._set(self.segments[segment_id])",
           "            found = FilterCompiler(self.dialect, to_micros(now_utc()), self.segments)._set("
           "self.segments[segment_id])",
-          Edit(COMPILER, "import MICROS_PER_DAY, MICROS_PER_HOUR, parse_datetime, to_micros",
-               "import MICROS_PER_DAY, MICROS_PER_HOUR, now_utc, parse_datetime, to_micros")),
+          Edit(COMPILER, "from vocabulary.timestamps import MICROS_PER_DAY,",
+               "from vocabulary.timestamps import now_utc\nfrom vocabulary.timestamps import MICROS_PER_DAY,")),
     # ---------------------------------------------------------------- follow-ups
     fault("follow-up-end-exclusive", "a follow-up exactly withinHours after X does not count",
           COMPILER, "later.c.ts <= event.c.ts + hours,", "later.c.ts < event.c.ts + hours,"),

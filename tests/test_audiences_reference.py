@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from server.app import create_app
 from server.config import Settings
-from tests.audience_strategies import Vocabulary, as_of_instants, conditions, filters, iso, worlds
+from tests.audience_strategies import Vocabulary, as_of_instants, conditions, edge_conditions, filters, iso, worlds
 from tests.conftest import GraphQLClient
 from tests.probe_power import Power
 from tests.reference import World, parse_instant
@@ -75,7 +75,9 @@ async def save(gql: GraphQLClient, name: str, filter: dict[str, Any], as_of: dat
     return (await gql.data(SAVE, {"input": {"name": name, "filter": filter}, "asOf": iso(as_of)}))["createSegment"]  # type: ignore[no-any-return]
 
 
-async def examine(factory: StoreFactory, world: World, data: st.DataObject, power: Power, singles: Power) -> None:
+async def examine(
+    factory: StoreFactory, world: World, data: st.DataObject, power: Power, singles: Power, edges: Power
+) -> None:
     store = await factory.create()
     app = create_app(Settings(database_url=store.url), store=store)
     try:
@@ -106,6 +108,11 @@ async def examine(factory: StoreFactory, world: World, data: st.DataObject, powe
                 expected = world.members(condition, as_of)
                 singles.record(world, condition, as_of)
                 assert await paged_audience(gql, condition, as_of, 1000) == (expected, len(expected)), condition
+            # Conditions on an edge (a window's, a wait's, a JSON type's), pinned to the count of the profile there.
+            for condition in data.draw(st.lists(edge_conditions(vocabulary), min_size=3, max_size=6), label="edges"):
+                expected = world.members(condition, as_of)
+                edges.record(world, condition, as_of)
+                assert await paged_audience(gql, condition, as_of, 1000) == (expected, len(expected)), condition
     finally:
         await store.dispose()
 
@@ -114,6 +121,7 @@ async def examine(factory: StoreFactory, world: World, data: st.DataObject, powe
 def test_audiences_through_the_api_equal_reference(kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     power = Power(f"audiences through the API on {kind}")
     singles = Power(f"single conditions on {kind} (not steered to split: shown, not held to a share)")
+    edges = Power(f"conditions on an edge, pinned to one profile's count, on {kind} (shown)")
     factory = StoreFactory(kind, tmp_path)
     with asyncio.Runner() as runner:
 
@@ -121,7 +129,7 @@ def test_audiences_through_the_api_equal_reference(kind: str, tmp_path: Path, ca
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
         @given(world=worlds(), data=st.data())
         def check(world: World, data: st.DataObject) -> None:
-            runner.run(examine(factory, world, data, power, singles))
+            runner.run(examine(factory, world, data, power, singles, edges))
 
         try:
             check()
@@ -129,5 +137,5 @@ def test_audiences_through_the_api_equal_reference(kind: str, tmp_path: Path, ca
             runner.run(factory.drop_all())
     report = power.report()
     with capsys.disabled():  # the power is part of the result: shown whether or not output is captured
-        print(f"\n{report}\n{singles.report()}")
+        print(f"\n{report}\n{singles.report()}\n{edges.report()}")
     assert not power.weak_kinds(), report
