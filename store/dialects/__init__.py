@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from store.dialects.base import StoreDialect
+from store.dialects.postgresql import ASYNCPG_DRIVER as PG_ASYNC_DRIVER
 from store.dialects.postgresql import PostgreSQLDialect
 from store.dialects.sqlite import ASYNC_DRIVER, SYNC_DRIVER, SQLiteDialect
 
@@ -19,8 +20,11 @@ def dialect_named(name: str) -> StoreDialect:
 
 def store_url(url: str | sa.URL, sync: bool = False) -> sa.URL:
     """`url` as a Store's engine opens it: a SQLite one (aiosqlite, or any driver when `sync`) through
-    store/dialects/sqlite.py's dialects; any other URL as it is."""
+    store/dialects/sqlite.py's dialects, a PostgreSQL one on asyncpg through store/dialects/postgresql.py's;
+    any other URL as it is."""
     parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "asyncpg":
+        return parsed.set(drivername=f"postgresql+{PG_ASYNC_DRIVER}")
     if parsed.get_backend_name() != "sqlite":
         return parsed
     if sync:
