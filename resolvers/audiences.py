@@ -123,10 +123,12 @@ def as_of_micros(as_of: datetime | None) -> int:
 
 
 async def compile_filter(
-    store: Store, value: Any, as_of: datetime | None, path: InputPath, compiled: CompiledAudiences | None = None
+    store: Store, value: Any, as_of: datetime | None, path: InputPath, compiled: CompiledAudiences | None = None,
+    cte_prefix: str = "segment",
 ) -> Audience:
     """Check a filter given as plain JSON (None: everyone) and compile it at `as_of`, through `compiled`
     when given. The store is read only when the filter names saved segments (their definitions, from the primary).
+    Its named subqueries' names start with `cte_prefix` (two audiences in one statement need two).
     """
     if value is None:
         return compile_prepared(store, None, {}, as_of)
@@ -140,15 +142,17 @@ async def compile_filter(
             raise QueryTooComplexError(error.message, error.input_path) from None
         # Saved segments make the largest filters: compiled in a worker thread, so that the event loop goes on
         # answering other requests (/healthz among them) meanwhile.
-        return await asyncio.to_thread(compile_prepared, store, root, reached, as_of)
+        return await asyncio.to_thread(compile_prepared, store, root, reached, as_of, cte_prefix)
     if as_of is None or compiled is None:
         return compile_prepared(store, root, {}, as_of)
     # At an explicit instant the same filter is the same audience: a client paging through it compiles it once.
     return compiled.get((store.dialect, *_audience_key(value, as_of)), lambda: compile_prepared(store, root, {}, as_of))
 
 
-def compile_prepared(store: Store, root: Filter | None, segments: dict[str, Filter], as_of: datetime | None) -> Audience:
-    return FilterCompiler(store.dialect, as_of_micros(as_of), segments).audience(root)
+def compile_prepared(
+    store: Store, root: Filter | None, segments: dict[str, Filter], as_of: datetime | None, cte_prefix: str = "segment"
+) -> Audience:
+    return FilterCompiler(store.dialect, as_of_micros(as_of), segments, cte_prefix).audience(root)
 
 
 async def profile_page(

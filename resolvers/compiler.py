@@ -83,12 +83,16 @@ NO_ONE = Audience(None)
 class FilterCompiler:
     """Compiles filters evaluated at one instant `as_of` (microseconds) for one SQL dialect."""
 
-    def __init__(self, dialect: str, as_of: int, segments: Mapping[str, ast.Filter] | None = None) -> None:
+    def __init__(
+        self, dialect: str, as_of: int, segments: Mapping[str, ast.Filter] | None = None, cte_prefix: str = "segment"
+    ) -> None:
         self.dialect = dialect
         self.sql: StoreDialect = dialect_named(dialect)
         self.as_of = sa.literal(as_of, sa.BigInteger)
         self.as_of_micros = as_of
         self.segments = segments or {}
+        # Named subqueries' names start so: two audiences in one statement (changes) need two prefixes.
+        self.cte_prefix = cte_prefix
         # How often each saved segment is reached from the filter being compiled (`audience`), and its
         # set, compiled once: a named subquery when it is reached more than once.
         self._uses: dict[str, int] = {}
@@ -106,7 +110,7 @@ class FilterCompiler:
         node = simplified(node)
         node = simplified(inlined(node, segments, segment_uses(node, segments)))
         # A compiler of its own: the walk is built later, from this filter's saved-segment sets.
-        scoped = FilterCompiler(self.dialect, self.as_of_micros, segments)
+        scoped = FilterCompiler(self.dialect, self.as_of_micros, segments, self.cte_prefix)
         scoped._uses = segment_uses(node, segments)
         bound = self.sql.max_segment_uses
         if bound is not None and sum(scoped._uses.values()) > bound:
@@ -160,7 +164,7 @@ class FilterCompiler:
         if found is None:
             found = self._set(self.segments[segment_id])
             if found.ids is not None and self._uses.get(segment_id, 0) > 1:
-                named = _operand(found.ids).cte(f"segment_{len(self._segment_sets) + 1}").prefix_with("MATERIALIZED")
+                named = _operand(found.ids).cte(f"{self.cte_prefix}_{len(self._segment_sets) + 1}").prefix_with("MATERIALIZED")
                 found = Audience(sa.select(named.c[0]), found.negated)
             self._segment_sets[segment_id] = found
         return found
@@ -220,25 +224,10 @@ class FilterCompiler:
         raise TypeError(f"not a count: {condition.count!r}")
 
     def _and(self, parts: list[Audience]) -> Audience:
-        if any(part.ids is None and not part.negated for part in parts):
-            return NO_ONE
-        included = [part.ids for part in parts if not part.negated and part.ids is not None]
-        excluded = [part.ids for part in parts if part.negated and part.ids is not None]
-        if not included:
-            return Audience(_union(excluded) if excluded else None, negated=True)
-        ids = _intersect(included)
-        return Audience(sa.except_(_operand(ids), _operand(_union(excluded))) if excluded else ids)
+        return intersection(parts)
 
     def _or(self, parts: list[Audience]) -> Audience:
-        # A ∪ ¬B = ¬(B − A): with any complement the result is a complement.
-        if any(part.ids is None and part.negated for part in parts):
-            return EVERYONE
-        included = [part.ids for part in parts if not part.negated and part.ids is not None]
-        excluded = [part.ids for part in parts if part.negated and part.ids is not None]
-        if not excluded:
-            return Audience(_union(included) if included else None)
-        ids = _intersect(excluded)
-        return Audience(sa.except_(_operand(ids), _operand(_union(included))) if included else ids, negated=True)
+        return union(parts)
 
     def _did(self, condition: ast.EventCondition) -> Audience:
         count = condition.count
@@ -378,6 +367,31 @@ PROFILE_COLUMNS = {
     "lastName": profiles.c.last_name,
     "createdAt": profiles.c.created_at,
 }
+
+
+def intersection(parts: list[Audience]) -> Audience:
+    """The profiles in every part (set shapes only: a walk combines its parts' predicates)."""
+    if any(part.ids is None and not part.negated for part in parts):
+        return NO_ONE
+    included = [part.ids for part in parts if not part.negated and part.ids is not None]
+    excluded = [part.ids for part in parts if part.negated and part.ids is not None]
+    if not included:
+        return Audience(_union(excluded) if excluded else None, negated=True)
+    ids = _intersect(included)
+    return Audience(sa.except_(_operand(ids), _operand(_union(excluded))) if excluded else ids)
+
+
+def union(parts: list[Audience]) -> Audience:
+    """The profiles in any part (set shapes only)."""
+    # A ∪ ¬B = ¬(B − A): with any complement the result is a complement.
+    if any(part.ids is None and part.negated for part in parts):
+        return EVERYONE
+    included = [part.ids for part in parts if not part.negated and part.ids is not None]
+    excluded = [part.ids for part in parts if part.negated and part.ids is not None]
+    if not excluded:
+        return Audience(_union(included) if included else None)
+    ids = _intersect(excluded)
+    return Audience(sa.except_(_operand(ids), _operand(_union(included))) if included else ids, negated=True)
 
 
 def inlined(node: ast.Filter, segments: Mapping[str, ast.Filter], uses: Mapping[str, int]) -> ast.Filter:

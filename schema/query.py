@@ -10,7 +10,15 @@ from resolvers import audiences, conversations, events, metrics, profiles, segme
 from schema.analytics import Conversation, ConversationConnection, ConversationStatus, Metric
 from schema.context import GraphQLInfo
 from schema.inputs import ProfileKey, SegmentFilter, TimeWindow, plain
-from schema.types import EventConnection, Profile, ProfileConnection, Segment, audience_page
+from schema.types import (
+    AudienceChangeConnection,
+    EventConnection,
+    Profile,
+    ProfileConnection,
+    Segment,
+    audience_changes,
+    audience_page,
+)
 
 
 @strawberry.type
@@ -44,6 +52,20 @@ class Query:
         store = info.context.store
         audience = await audiences.compile_filter(store, plain(filter), as_of, ("filter",), info.context.paging.compiled)
         return await audiences.explained(store, audience)
+
+    @strawberry.field(description="Who entered and who left a filter's audience between two instants: ENTERED are "
+                      "the profiles in it at asOf (default: now) and not at since, EXITED the reverse, both evaluated "
+                      "over the store as it is now; in profile id order, keyset-paginated. since must be before asOf.")
+    async def audience_changes(
+        self,
+        info: GraphQLInfo,
+        filter: SegmentFilter,
+        since: datetime,
+        as_of: datetime | None = None,
+        first: int = 100,
+        after: str | None = None,
+    ) -> AudienceChangeConnection:
+        return await audience_changes(info, plain(filter), since, as_of, first, after, ("filter",))
 
     @strawberry.field
     async def segment(self, info: GraphQLInfo, id: strawberry.ID) -> Segment | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import datetime
 from enum import Enum
@@ -10,7 +11,7 @@ from typing import Any
 import strawberry
 from strawberry.types.nodes import SelectedField, Selection
 
-from resolvers import audiences
+from resolvers import audiences, changes
 from resolvers.errors import InputPath
 from resolvers.events import EventPage, event_page
 from resolvers.language.structured import filter_from_input
@@ -360,6 +361,15 @@ class Segment:
     ) -> ProfileConnection:
         return await audience_page(info, self.filter, as_of, first, after, ())
 
+    @strawberry.field(description="Who entered and who left between two instants: ENTERED are the members at "
+                      "asOf (default: now) that were not members at since, EXITED the reverse; in profile id order. "
+                      "A campaign tool syncs its copy by asking for the changes since its last sync's asOf.")
+    async def changes(
+        self, info: GraphQLInfo, since: datetime, as_of: datetime | None = None, first: int = 100,
+        after: str | None = None,
+    ) -> AudienceChangeConnection:
+        return await audience_changes(info, self.filter, since, as_of, first, after, ())
+
     async def _audience(self, info: GraphQLInfo, as_of: datetime | None) -> audiences.Audience:
         # Compiled from the stored filter already loaded: no second read of this segment.
         return await audiences.compile_filter(info.context.store, self.filter, as_of, (), info.context.paging.compiled)
@@ -379,3 +389,61 @@ async def audience_page(
     audience = await audiences.compile_filter(store, filter_value, as_of, path, paging.compiled)
     return ProfileConnection.of(await audiences.read_page(store, audience, request, paging.policy), after)
 
+
+
+# ---------------------------------------------------------------- audience changes
+
+
+@strawberry.enum(description="Which way a profile crossed an audience's edge between two instants.")
+class AudienceChange(Enum):
+    ENTERED = changes.ENTERED
+    EXITED = changes.EXITED
+
+
+@strawberry.type(description="A profile that entered or left the audience, with its keyset cursor.")
+class AudienceChangeEdge:
+    cursor: str
+    change: AudienceChange = strawberry.field(description="ENTERED: a member at asOf and not at since; "
+                                                          "EXITED: a member at since and not at asOf.")
+    node: Profile
+
+
+@strawberry.type(description="The profiles that entered or left an audience between since and asOf, in id order.")
+class AudienceChangeConnection:
+    edges: list[AudienceChangeEdge]
+    page_info: PageInfo
+    found: strawberry.Private[changes.Changes]
+    store: strawberry.Private[Any]
+    counted: strawberry.Private[asyncio.Future[tuple[int, int]] | None] = None
+
+    @strawberry.field(description="entered + exited: every change between the two instants, not only this page's.")
+    async def total_count(self) -> int:
+        return sum(await self._counts())
+
+    @strawberry.field(description="How many profiles entered between the two instants (all pages).")
+    async def entered(self) -> int:
+        return (await self._counts())[0]
+
+    @strawberry.field(description="How many profiles left between the two instants (all pages).")
+    async def exited(self) -> int:
+        return (await self._counts())[1]
+
+    def _counts(self) -> asyncio.Future[tuple[int, int]]:
+        """Both counts in one statement, however many of the three fields ask."""
+        if self.counted is None:
+            self.counted = asyncio.ensure_future(changes.count_changes(self.store, self.found))
+        return self.counted
+
+
+async def audience_changes(
+    info: GraphQLInfo, filter_value: Any, since: datetime, as_of: datetime | None, first: int, after: str | None,
+    path: InputPath,
+) -> AudienceChangeConnection:
+    """A page of the changes of the audience of `filter_value` (plain JSON) between `since` and `as_of`."""
+    store, paging = info.context.store, info.context.paging
+    found = await changes.compile_changes(store, filter_value, since, as_of, path, paging.compiled)
+    page = await changes.change_page(store, found, first, after, paging.policy)
+    edges = [AudienceChangeEdge(cursor=page.cursor(row), change=AudienceChange(row[-1]),
+                                node=Profile.from_row(row[:-1])) for row in page.rows]
+    return AudienceChangeConnection(edges=edges, page_info=PageInfo.of([e.cursor for e in edges], page.has_next_page, after),
+                                    found=found, store=store)

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from resolvers.audiences import Paging
+from resolvers.changes import prepare_change_export
 from resolvers.errors import UserInputError
 from resolvers.exports import FORMATS, prepare_export
 from server.auth import READ, AccessError, Keyring
@@ -73,6 +74,25 @@ def create_app(settings: Settings | None = None, store: Store | None = None, pag
             return JSONResponse({"errors": [{"message": error.message, "extensions": error.extensions}]}, status)
         return StreamingResponse(body, media_type=export.format.media_type, headers=export.headers)
 
+    async def export_changes(request: Request) -> Response:
+        """GET /segments/{id}/changes.ndjson?since=…[&asOf=…]: who entered and who left, streamed in id order
+        (needs `read`)."""
+        try:
+            principal = await keyring.authenticate(request.headers.get("authorization"), client_host(request))
+            principal.require({"export": READ})
+        except AccessError as error:
+            return access_error_response(error)
+        except Exception as error:  # e.g. the store is down: masked and logged, never open
+            return internal_error_response(error, "the export's access check")
+        try:
+            export = await prepare_change_export(store, request.path_params["id"], request.query_params.get("since"),
+                                                 request.query_params.get("asOf"), paging.policy, paging.compiled)
+            body = await export.opened()  # an audience query that fails does so here, before the 200
+        except UserInputError as error:  # shaped like a GraphQL error
+            status = EXPORT_ERROR_STATUS.get(error.code, 400)
+            return JSONResponse({"errors": [{"message": error.message, "extensions": error.extensions}]}, status)
+        return StreamingResponse(body, media_type=export.media_type, headers=export.headers)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await migrate.prepare(store)
@@ -89,6 +109,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, pag
             Route("/graphql", graphql, methods=["GET", "POST"]),
             *(Route(f"/segments/{{id}}/members.{name}", functools.partial(export_members, format_name=name),
                     methods=["GET"]) for name in FORMATS),
+            Route("/segments/{id}/changes.ndjson", export_changes, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     command: AsyncCommand = {
         "keys": _keys, "migrate": _migrate, "rebuild-summaries": _rebuild_summaries,
         "rebuild-conversations": _rebuild_summaries, "export": _export, "count": _count,
+        "changes": _changes,
     }[args.command]
     return _run(command, args)
 
@@ -62,6 +63,15 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", default=None, metavar="FILE", help="default: standard output")
     export.add_argument("--as-of", default=None, metavar="ISO", help="evaluation instant (ISO 8601); default: now")
     export.add_argument("--database-url", default=None, help=database_help)
+
+    changes = commands.add_parser("changes", help="write who entered and who left a saved segment between two "
+                                  "instants, as JSON lines in id order (the member's fields and \"change\": "
+                                  "\"entered\" or \"exited\"); a summary line on stderr when done")
+    changes.add_argument("--segment", required=True, metavar="ID", help="the saved segment's id")
+    changes.add_argument("--since", required=True, metavar="ISO", help="the earlier instant, e.g. the last sync's asOf")
+    changes.add_argument("--as-of", default=None, metavar="ISO", help="the later instant (ISO 8601); default: now")
+    changes.add_argument("--output", "-o", default=None, metavar="FILE", help="default: standard output")
+    changes.add_argument("--database-url", default=None, help=database_help)
 
     count = commands.add_parser("count", help="print how many profiles match a filter in the text form")
     count.add_argument("expression", help="e.g. 'did \"Placed Order\" in the last 7 days'")
@@ -304,6 +314,28 @@ def export_summary(members: int, segment_id: int, as_of: str, output: str | None
     `exported 30 members of segment 1 at 2026-11-20T12:00:00+00:00 to members.csv`."""
     noun = "member" if members == 1 else "members"
     return f"exported {members:,} {noun} of segment {segment_id} at {as_of} to {output or 'standard output'}"
+
+
+async def _changes(args: argparse.Namespace) -> int:
+    from resolvers.changes import prepare_change_export
+    from vocabulary.timestamps import format_datetime
+
+    store = _open_store(args)
+    try:
+        export = await prepare_change_export(store, args.segment, args.since, args.as_of)
+        moved = {"entered": 0, "exited": 0}
+        with _output(args.output) as out:
+            async for page in export.rows():
+                out.write(export.encode(page))
+                for row in page:
+                    moved[row[1]] += 1
+    finally:
+        await store.dispose()
+    changes = export.changes
+    print(f"{moved['entered']:,} entered and {moved['exited']:,} exited segment {export.segment_id} between "
+          f"{format_datetime(changes.since)} and {format_datetime(changes.as_of)}; wrote them to "
+          f"{args.output or 'standard output'}", file=sys.stderr)
+    return 0
 
 
 async def _count(args: argparse.Namespace) -> int:

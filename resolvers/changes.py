@@ -1,0 +1,207 @@
+"""Audience changes: who entered and who left a filter's audience between two instants, for the campaign
+tools that keep a copy of an audience and sync it.
+
+The audience is compiled at both instants; the changes are their symmetric difference, built from the
+compiler's set shapes (entered = now − then, exited = then − now) and walk shapes (now ≠ then), and a
+page is one statement, in profile id order after a keyset cursor, its shape chosen by the page plan as
+for members. Whether a row entered or exited is the walk test of the later instant, on that row alone.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from resolvers.audiences import CompiledAudiences, compile_filter, told_to_client, walks_from_the_start
+from resolvers.compiler import Audience, count_statement, intersection, page_statement, union
+from resolvers.cursors import decode_cursor, encode_cursor
+from resolvers.errors import InputPath, NotFoundError, UserInputError
+from resolvers.export_lines import json_line
+from resolvers.exports import COLUMNS, parse_as_of
+from resolvers.language.limits import check_page_size
+from resolvers.page_plan import WALK_SHAPE, PagePolicy, shape_of
+from resolvers.segments import parse_segment_id, segments_query
+from store.engine import Store
+from store.tables import PROFILE_ROW, profiles
+from vocabulary.timestamps import format_datetime, now_utc
+
+CHANGE_CURSOR = "change"
+ENTERED, EXITED = "ENTERED", "EXITED"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """A filter's audience at `since` (`then`) and at `as_of` (`now`), and what differs between them."""
+
+    then: Audience
+    now: Audience
+    since: datetime
+    as_of: datetime
+
+    @functools.cached_property
+    def entered(self) -> Audience:
+        return intersection([self.now, self.then.invert()])
+
+    @functools.cached_property
+    def exited(self) -> Audience:
+        return intersection([self.then, self.now.invert()])
+
+    @functools.cached_property
+    def changed(self) -> Audience:
+        """Entered or exited: a set (or complement) to page through, and the walk test now ≠ then."""
+        either = union([self.entered, self.exited])
+        now_walk, then_walk = self.now.walk, self.then.walk
+        assert now_walk is not None and then_walk is not None  # compiled audiences always have one
+
+        def differs() -> ColumnElement[bool]:
+            return now_walk() != then_walk()
+
+        return Audience(either.ids, either.negated, functools.cache(differs))
+
+    def change(self, entered: str = ENTERED, exited: str = EXITED) -> ColumnElement[str]:
+        """Which way the changed profile of the enclosing row went (tested on that row only)."""
+        assert self.now.walk is not None
+        return sa.case((self.now.walk(), sa.literal(entered)), else_=sa.literal(exited))
+
+    def counts_statement(self) -> sa.Select[Any]:
+        """(entered, exited) in one row."""
+        return sa.select(*(count_statement(part).scalar_subquery() for part in (self.entered, self.exited)))
+
+
+async def compile_changes(
+    store: Store, value: Any, since: datetime, as_of: datetime | None, path: InputPath,
+    compiled: CompiledAudiences | None = None,
+) -> Changes:
+    """Check the filter (plain JSON) and the instants (`since < asOf`, asOf default now) and compile both audiences."""
+    instant = as_of if as_of is not None else now_utc()
+    if since >= instant:
+        raise UserInputError(f"since ({format_datetime(since)}) must be before asOf ({format_datetime(instant)})",
+                             ("since",))
+    now = await compile_filter(store, value, instant, path, compiled)
+    # Both audiences go in one statement: their named subqueries need names of their own.
+    then = await compile_filter(store, value, since, path, compiled, cte_prefix="segment_then")
+    return Changes(then, now, since, instant)
+
+
+@dataclass
+class ChangePage:
+    rows: list[Any]  # PROFILE_ROW and the change
+    has_next_page: bool
+    next_walk_span: int
+
+    def cursor(self, row: Any) -> str:
+        return encode_cursor(CHANGE_CURSOR, row[0], self.next_walk_span)
+
+
+async def change_page(
+    store: Store, changes: Changes, first: int, after: str | None, policy: PagePolicy
+) -> ChangePage:
+    """`first` changed profiles after the cursor, in id order: one statement, in the shape the page plan
+    picks (the cursor carries the next page's, as for members)."""
+    check_page_size(first)
+    changed = changes.changed
+    if after:
+        after_id, walk_span = decode_cursor(after, CHANGE_CURSOR, int, int)
+    else:
+        after_id = None
+        walk_span = policy.first_walk_span(
+            first, await walks_from_the_start(store, changed, policy.page_density_sample, policy))
+    statement = page_statement(changed, after_id, first + 1, (*PROFILE_ROW, changes.change()),
+                               walk=shape_of(walk_span) == WALK_SHAPE)
+    rows, seconds = await told_to_client(store.fetch_timed(statement))
+    page, has_next_page = rows[:first], len(rows) > first
+    if has_next_page:
+        walk_span = policy.next_walk_span(walk_span, page[-1][0] - (after_id or 0), seconds, changed.negated)
+    return ChangePage(page, has_next_page, walk_span)
+
+
+async def count_changes(store: Store, changes: Changes) -> tuple[int, int]:
+    """(entered, exited)."""
+    ((entered, exited),) = await told_to_client(store.fetch(changes.counts_statement()))
+    return int(entered or 0), int(exited or 0)
+
+
+# ---------------------------------------------------------------- changes.ndjson
+
+CHANGE_KEY = "change"
+
+
+@dataclass(frozen=True)
+class ChangeExport:
+    """A saved segment's changes between two instants, ready to stream as JSON lines: the member's CSV
+    fields as keys, and "change": "entered" or "exited"."""
+
+    store: Store
+    segment_id: int
+    changes: Changes
+    policy: PagePolicy
+    media_type = "application/x-ndjson"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {
+            "Content-Disposition": f'attachment; filename="segment-{self.segment_id}-changes.ndjson"',
+            # The instants compared: the next sync asks for the changes since this asOf.
+            "X-SegmentQL-Since": format_datetime(self.changes.since),
+            "X-SegmentQL-As-Of": format_datetime(self.changes.as_of),
+            "Cache-Control": "no-store",
+        }
+
+    async def rows(self, page_size: int | None = None) -> AsyncIterator[Sequence[Sequence[Any]]]:
+        """(line, change) rows in id order, `page_size` at a time from one streamed statement."""
+        changed = self.changes.changed
+        walk = await walks_from_the_start(self.store, changed, self.policy.export_density_sample, self.policy)
+        change = self.changes.change("entered", "exited")
+        line = json_line((*COLUMNS, CHANGE_KEY), [*(profiles.c[name] for name in COLUMNS), change])
+        statement = page_statement(changed, None, None, [line, change], walk=walk)
+        async for page in self.store.stream(statement, page_size or self.policy.export_chunk):
+            yield page
+
+    @staticmethod
+    def encode(rows: Sequence[Sequence[Any]]) -> bytes:
+        return "".join([row[0] for row in rows]).encode()
+
+    async def opened(self, page_size: int | None = None) -> AsyncIterator[bytes]:
+        """The encoded lines with the first page already read: a query that fails before its first row
+        raises here, before a byte is sent."""
+        pages = self.rows(page_size)
+        first = await told_to_client(anext(pages, None))
+
+        async def encoded() -> AsyncIterator[bytes]:
+            if first is None:
+                return
+            yield self.encode(first)
+            async for page in pages:
+                yield self.encode(page)
+
+        return encoded()
+
+
+async def prepare_change_export(
+    store: Store, segment_id: str, since: str | datetime | None, as_of: str | datetime | None,
+    policy: PagePolicy | None = None, compiled: CompiledAudiences | None = None,
+) -> ChangeExport:
+    """Check the request and compile both audiences; NotFoundError / UserInputError for bad requests."""
+    if since is None:
+        raise UserInputError("since is required: the instant of the last sync (ISO 8601)", ("since",))
+    since_instant = _instant(since, "since")
+    instant = parse_as_of(as_of)
+    key = parse_segment_id(segment_id, ("id",))
+    rows = await store.fetch(segments_query(str(key)), replica=False)
+    if not rows:
+        raise NotFoundError(f"no segment with id {segment_id!r}", ("id",))
+    changes = await compile_changes(store, rows[0].filter, since_instant, instant, (), compiled)
+    return ChangeExport(store, key, changes, policy or PagePolicy())
+
+
+def _instant(value: str | datetime, name: str) -> datetime:
+    try:
+        return parse_as_of(value)
+    except UserInputError as error:
+        raise UserInputError(error.message.replace("asOf", name, 1), (name,)) from None
