@@ -274,6 +274,14 @@ class FilterCompiler:
         )
         return "ix_events_metric_channel_ts" if by_channel else "ix_events_metric_ts_profile"
 
+    def qualifying(self, event: Any, condition: ast.EventCondition) -> list[ColumnElement[bool]]:
+        """Whether a row of `event` (an alias of events) is a qualifying event of `condition`, its profile aside."""
+        return self._qualifying(event, condition)
+
+    def profile_predicate(self, condition: ast.PropertyCondition) -> ColumnElement[bool]:
+        """Whether the enclosing `profiles` row meets a property condition (never null)."""
+        return sa.func.coalesce(self._profile_predicate(condition), sa.false())
+
     def _qualifying(self, event: Any, condition: ast.EventCondition) -> list[ColumnElement[bool]]:
         if condition.having:
             raise UserInputError("having is not evaluated yet: it is being built (issue 21)")
@@ -302,18 +310,30 @@ class FilterCompiler:
         return [firsts.c.metric_id == _metric_id(condition.metric), firsts.c.first_ts <= high]
 
     def _follow_up_exists(self, event: Any, follow_up: ast.FollowUp) -> ColumnElement[bool]:
+        return sa.select(sa.literal(1)).where(
+            *self.follow_up_conditions(event, follow_up, self.as_of),
+        ).with_hint(FOLLOW_UPS, "INDEXED BY ix_events_profile_metric_ts", "sqlite").exists()
+
+    def follow_up_conditions(self, event: Any, follow_up: ast.FollowUp, as_of: Any = None) -> list[ColumnElement[bool]]:
+        """Whether a FOLLOW_UPS row is a follow-up of the `event` row by `as_of` (None: at any instant)."""
         later = FOLLOW_UPS
         hours = follow_up.within_hours * MICROS_PER_HOUR
-        return sa.select(sa.literal(1)).where(
+        return [
             later.c.profile_id == event.c.profile_id,
             later.c.metric_id == _metric_id(follow_up.metric),
             later.c.ts > event.c.ts,
             later.c.ts <= event.c.ts + hours,
-            later.c.ts <= self.as_of,
+            *([] if as_of is None else [later.c.ts <= as_of]),
             *(self._event_predicate(later, where) for where in follow_up.where),
             *(self.sql.same_value(later.c.properties, event.c.properties, key)
               for key in follow_up.same_properties),
-        ).with_hint(later, "INDEXED BY ix_events_profile_metric_ts", "sqlite").exists()
+        ]
+
+    def candidate(self, event: Any, condition: ast.EventCondition) -> list[ColumnElement[bool]]:
+        """Whether a row of `event` has the condition's metric and meets its `where`: a qualifying event at some
+        instant, windows and follow-ups aside."""
+        return [event.c.metric_id == _metric_id(condition.metric),
+                *(self._event_predicate(event, where) for where in condition.where)]
 
     def window(self, ts: Any, window: ast.Window | None) -> list[ColumnElement[bool]]:
         return window_conditions(ts, window, self.as_of_micros)

@@ -6,9 +6,10 @@ from datetime import datetime
 
 import strawberry
 
-from resolvers import audiences, conversations, events, metrics, profiles, segments
+from resolvers import audiences, conversations, events, explanations, metrics, profiles, segments
 from schema.analytics import Conversation, ConversationConnection, ConversationStatus, Metric
 from schema.context import GraphQLInfo
+from schema.explanations import MembershipExplanation
 from schema.inputs import ProfileKey, SegmentFilter, TimeWindow, plain
 from schema.types import (
     AudienceChangeConnection,
@@ -52,6 +53,15 @@ class Query:
         store = info.context.store
         audience = await audiences.compile_filter(store, plain(filter), as_of, ("filter",), info.context.paging.compiled)
         return await audiences.explained(store, audience)
+
+    @strawberry.field(description="Why one profile is, or is not, in a filter's audience at asOf (default: now): "
+                      "the filter's tree as given, each condition's truth for the profile and its evidence "
+                      "(qualifying events, windows as instants, values read). An unknown profile is NOT_FOUND.")
+    async def explain_membership(
+        self, info: GraphQLInfo, profile: strawberry.ID, filter: SegmentFilter, as_of: datetime | None = None
+    ) -> MembershipExplanation:
+        found = await explanations.explain_membership(info.context.store, profile, plain(filter), as_of)
+        return MembershipExplanation.of(found)
 
     @strawberry.field(description="Who entered and who left a filter's audience between two instants: ENTERED are "
                       "the profiles in it at asOf (default: now) and not at since, EXITED the reverse, both evaluated "

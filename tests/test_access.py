@@ -33,6 +33,12 @@ ROOT_FIELDS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("profileByKey", auth.READ, 'query { profileByKey(key: {email: "a@x"}) { id } }', {}),
     ("profiles", auth.READ, "query { profiles(first: 5) { totalCount nodes { id } } }", {}),
     ("explain", auth.READ, "query($f: SegmentFilter!) { explain(filter: $f) }", {"f": FILTER}),
+    ("explainMembership", auth.READ,
+     'query($f: SegmentFilter!, $a: DateTime) { explainMembership(profile: "1", filter: $f, asOf: $a) { member } }',
+     {"f": FILTER, "a": iso(AS_OF)}),
+    ("audienceChanges", auth.READ, "query($f: SegmentFilter!, $s: DateTime!, $a: DateTime) { "
+     "audienceChanges(filter: $f, since: $s, asOf: $a) { totalCount } }",
+     {"f": FILTER, "s": iso(AS_OF - timedelta(days=1)), "a": iso(AS_OF)}),
     ("segment", auth.READ, 'query { segment(id: "1") { id } }', {}),
     ("segments", auth.READ, "query { segments { id } }", {}),
     ("conversation", auth.READ, 'query { conversation(id: "c1") { id } }', {}),
@@ -58,6 +64,8 @@ EXPECTED_DATA: dict[str, Any] = {
     "profile": {"id": "1"},
     "profileByKey": {"id": "1"},
     "profiles": {"totalCount": 1, "nodes": [{"id": "1"}]},
+    "explainMembership": {"member": True},
+    "audienceChanges": {"totalCount": 1},
     "segment": {"id": "1"},
     "segments": [{"id": "1"}],
     "conversation": {"id": "c1"},
@@ -212,8 +220,9 @@ async def test_queries_by_get_need_read_and_graphiql_is_served_to_anyone(keys: K
 
 
 async def test_exports_need_read(keys: Keys) -> None:
-    for suffix in ("csv", "ndjson"):
-        path = f"/segments/1/members.{suffix}"
+    since = "?since=" + iso(AS_OF - timedelta(days=1)).replace("+", "%2B")
+    for suffix in ("members.csv", "members.ndjson", "changes.ndjson" + since):
+        path = f"/segments/1/{suffix}"
         assert_refused(await keys.http.get(path), 401, "UNAUTHENTICATED")
         assert_refused(await keys.http.get(path, headers={"Authorization": "Bearer nope"}), 401, "UNAUTHENTICATED")
         for scope in (auth.TRACK, auth.MANAGE):
@@ -221,8 +230,8 @@ async def test_exports_need_read(keys: Keys) -> None:
         allowed = await keys.http.get(path, headers=keys.headers(auth.READ))
         assert allowed.status_code == 200, allowed.text
         # Access is checked before the segment is looked up: no key learns nothing about segment ids.
-        assert_refused(await keys.http.get(f"/segments/404/members.{suffix}"), 401, "UNAUTHENTICATED")
-        assert (await keys.http.get(f"/segments/404/members.{suffix}", headers=keys.headers(auth.READ))).status_code == 404
+        assert_refused(await keys.http.get(f"/segments/404/{suffix}"), 401, "UNAUTHENTICATED")
+        assert (await keys.http.get(f"/segments/404/{suffix}", headers=keys.headers(auth.READ))).status_code == 404
 
 
 async def test_healthz_stays_open(keys: Keys) -> None:

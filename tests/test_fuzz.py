@@ -94,7 +94,7 @@ def _operations_strategy() -> st.SearchStrategy[Any]:
     assert introspection.errors is None and introspection.data is not None
     loaded = schemathesis.graphql.from_dict(introspection.data)
     operations = [result.ok() for result in loaded.get_all_operations()]
-    assert len(operations) == 17
+    assert len(operations) == 19
     return st.one_of(*(operation.as_strategy() for operation in operations))
 
 

@@ -1,0 +1,202 @@
+"""Why one profile is, or is not, in a filter's audience: each condition's truth at an instant, with evidence.
+
+The filter's tree is kept as given (a saved segment is one node whose child is its filter). Its truths
+come from SQL over that profile alone, in two statements whatever the tree's size: one reads the profile
+and every property condition's truth, one every event condition's qualifying events (the compiler's own
+tests, so an explanation agrees with the audience), counted, the newest 20 of each kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from resolvers.audiences import as_of_micros
+from resolvers.compiler import PROFILE_COLUMNS, SCANNED, FilterCompiler, window_bounds
+from resolvers.errors import InputPath, NotFoundError
+from resolvers.language import ast as ast
+from resolvers.language.limits import check_expanded
+from resolvers.language.text import print_filter
+from resolvers.segments import checked_filter, database_id, referenced_segments
+from store.engine import Store
+from store.tables import decode_properties, metrics, profiles
+from vocabulary.timestamps import format_datetime, from_micros
+
+# The qualifying events an explanation shows per condition, newest first.
+SHOWN_EVENTS = 20
+
+
+@dataclass
+class Explanation:
+    """One node of the filter's tree for one profile at one instant (times in microseconds)."""
+
+    kind: str  # AND OR NOT DID DID_NOT PROFILE IN_SEGMENT
+    expression: str
+    holds: bool
+    children: list[Explanation] = field(default_factory=list)
+    count: int | None = None
+    window_start: int | None = None
+    window_end: int | None = None
+    events: list[Any] = field(default_factory=list)  # rows as resolvers.events.EVENT_COLUMNS
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class MembershipExplanation:
+    member: bool
+    as_of: datetime
+    root: Explanation
+
+
+async def explain_membership(
+    store: Store, profile_id: str, value: Any, as_of: datetime | None, path: InputPath = ("filter",)
+) -> MembershipExplanation:
+    """The explanation of `value` (a filter as plain JSON) for one profile; NOT_FOUND for an unknown profile."""
+    root = checked_filter(value, path)
+    key = database_id(profile_id)
+    if key is None:
+        raise NotFoundError(f"no profile with id {profile_id!r}", ("profile",))
+    async with store.connect() as connection:
+        segments = await referenced_segments(connection, root, path) if ast.segment_references(root) else {}
+        check_expanded(root, segments, path)
+        micros = as_of_micros(as_of)
+        compiler = FilterCompiler(store.dialect, micros, segments)
+        leaves = Leaves(root, segments)
+        profile = (await connection.execute(leaves.profile_statement(compiler, key))).first()
+        if profile is None:
+            raise NotFoundError(f"no profile with id {profile_id!r}", ("profile",))
+        events = (await connection.execute(leaves.events_statement(compiler, key))).all() if leaves.events else []
+    # By position in `leaves`: conditions holding lists are not hashable.
+    truths = list(profile[1 + len(PROFILE_COLUMNS):])
+    by_condition: list[list[Any]] = [[] for _ in leaves.events]
+    for row in events:
+        by_condition[row.leaf].append(row)
+    evidence = Evidence(leaves, profile_values(profile), truths, by_condition)
+    explained = _explain(root, segments, micros, evidence)
+    return MembershipExplanation(explained.holds, from_micros(micros), explained)
+
+
+class Leaves:
+    """The distinct property and event conditions of a tree, saved segments' included."""
+
+    def __init__(self, root: ast.Filter, segments: dict[str, ast.Filter]) -> None:
+        self.properties: list[ast.PropertyCondition] = []
+        self.events: list[ast.EventCondition] = []
+        stack = [root]
+        while stack:
+            match stack.pop():
+                case ast.And(items) | ast.Or(items):
+                    stack.extend(items)
+                case ast.Not(item):
+                    stack.append(item)
+                case ast.InSegment(segment_id):
+                    stack.append(segments[segment_id])
+                case ast.Did(condition) | ast.DidNot(condition) if condition not in self.events:
+                    self.events.append(condition)
+                case ast.ProfileMatch(condition) if condition not in self.properties:
+                    self.properties.append(condition)
+
+    def profile_statement(self, compiler: FilterCompiler, key: int) -> sa.Select[Any]:
+        """The profile's properties and built-in fields (PROFILE_COLUMNS), then each property condition's truth."""
+        return sa.select(
+            sa.type_coerce(profiles.c.properties, sa.Text), *PROFILE_COLUMNS.values(),
+            *(compiler.profile_predicate(condition) for condition in self.properties),
+        ).where(profiles.c.id == key)
+
+    def events_statement(self, compiler: FilterCompiler, key: int) -> Any:
+        """Each event condition's qualifying events of the profile (`leaf` its index), newest first, at most
+        SHOWN_EVENTS of each, each row with its condition's count (`n`)."""
+        event = SCANNED
+        ranked = []
+        for index, condition in enumerate(self.events):
+            newest = (event.c.ts.desc(), event.c.id.desc())
+            one = (
+                sa.select(
+                    sa.literal(index).label("leaf"), event.c.id, event.c.profile_id, metrics.c.name.label("metric"),
+                    event.c.ts, event.c.channel, event.c.properties,
+                    sa.func.row_number().over(order_by=newest).label("position"),
+                    sa.func.count().over().label("n"),
+                )
+                .select_from(event.join(metrics, metrics.c.id == event.c.metric_id))
+                .where(event.c.profile_id == key, *compiler.qualifying(event, condition))
+                .with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite")
+                .subquery(f"leaf_{index}")
+            )
+            ranked.append(sa.select(*one.c).where(one.c.position <= SHOWN_EVENTS))
+        shown = ranked[0] if len(ranked) == 1 else sa.union_all(*ranked)
+        rows = shown.subquery("shown")
+        return sa.select(*rows.c).order_by(rows.c.leaf, rows.c.position)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the statements read: the values property conditions read, and by position in `leaves`, each
+    property condition's truth and each event condition's rows."""
+
+    leaves: Leaves
+    values: dict[str, Any]
+    truths: list[bool]
+    events: list[list[Any]]
+
+
+def _explain(node: ast.Filter, segments: dict[str, ast.Filter], as_of: int, evidence: Evidence) -> Explanation:
+    def explain(part: ast.Filter) -> Explanation:
+        return _explain(part, segments, as_of, evidence)
+
+    expression = print_filter(node)
+    match node:
+        case ast.And(items):
+            children = [explain(item) for item in items]
+            return Explanation("AND", expression, all(c.holds for c in children), children)
+        case ast.Or(items):
+            children = [explain(item) for item in items]
+            return Explanation("OR", expression, any(c.holds for c in children), children)
+        case ast.Not(item):
+            child = explain(item)
+            return Explanation("NOT", expression, not child.holds, [child])
+        case ast.InSegment(segment_id):
+            child = explain(segments[segment_id])
+            return Explanation("IN_SEGMENT", expression, child.holds, [child])
+        case ast.ProfileMatch(condition):
+            holds = bool(evidence.truths[evidence.leaves.properties.index(condition)])
+            return Explanation("PROFILE", expression, holds, value=evidence.values.get(condition.property))
+        case ast.Did(condition) | ast.DidNot(condition):
+            rows = evidence.events[evidence.leaves.events.index(condition)]
+            count = int(rows[0].n) if rows else 0
+            did = count_holds(condition.count, count)
+            start, end = window_instants(condition.within, as_of)
+            return Explanation("DID" if isinstance(node, ast.Did) else "DID_NOT", expression,
+                               did if isinstance(node, ast.Did) else not did,
+                               count=count, window_start=start, window_end=end, events=rows)
+    raise TypeError(f"not a filter node: {node!r}")
+
+
+def count_holds(count: ast.Count, n: int) -> bool:
+    """Whether `n` qualifying events satisfy a count."""
+    match count:
+        case ast.AtLeast(k):
+            return n >= k
+        case ast.AtMost(k):
+            return n <= k
+        case ast.Exactly(k):
+            return n == k
+    raise TypeError(f"not a count: {count!r}")
+
+
+def window_instants(window: ast.Window | None, as_of: int) -> tuple[int | None, int]:
+    """A window as instants: its first (None: unbounded) and the earlier of its end and `as_of`."""
+    low, high = window_bounds(window, as_of)
+    return low, as_of if high == as_of else high + 1  # an end is exclusive: its last microsecond + 1
+
+
+def profile_values(row: Any) -> dict[str, Any]:
+    """What property conditions read of a `Leaves.profile_statement` row: its properties' keys, then the
+    built-in fields (createdAt as an ISO datetime)."""
+    properties = decode_properties(row[0])
+    values = dict(properties) if isinstance(properties, dict) else {}
+    for index, name in enumerate(PROFILE_COLUMNS, start=1):
+        values[name] = format_datetime(from_micros(row[index])) if name == "createdAt" else row[index]
+    return values
