@@ -6,18 +6,19 @@ import asyncio
 from collections.abc import Iterator
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.nodes import SelectedField, Selection
 
-from resolvers import audiences, changes
+from resolvers import audiences, changes, membership
 from resolvers.errors import InputPath
 from resolvers.events import EventPage, event_page
 from resolvers.language.structured import filter_from_input
 from resolvers.language.text import print_filter
 from schema.context import GraphQLInfo
 from schema.execution import SerializedList
+from schema.inputs import SegmentFilter, plain
 from schema.scalars import JSON
 from store.tables import decode_properties
 from vocabulary.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED, agent_metric
@@ -96,6 +97,26 @@ class Profile:
         else:
             page = await event_page(info.context.store, first, after, metric=metric, profile_id=int(self.id))
         return EventConnection.of(page, after)
+
+
+    @strawberry.field(description="The intervals of [from, to] (to: default now) during which this profile was in "
+                      "the filter's audience, oldest first, exact to the microsecond (evaluated over the store as it "
+                      "is now). At most 1,000 intervals and 36,500 days; from must be before to.")
+    async def membership(
+        self, info: GraphQLInfo, filter: SegmentFilter, from_: Annotated[datetime, strawberry.argument(name="from")],
+        to: datetime | None = None,
+    ) -> list[MembershipInterval]:
+        found = await membership.membership_intervals(info.context.store, int(self.id), plain(filter), from_, to)
+        return [MembershipInterval(from_=from_micros(start), to=from_micros(end) if end is not None else None)
+                for start, end in found]
+
+
+@strawberry.type(description="A time during which a profile was in an audience.")
+class MembershipInterval:
+    from_: datetime = strawberry.field(name="from", description="The first instant it was a member (the range's "
+                                                                "start when it was a member already then).")
+    to: datetime | None = strawberry.field(description="The first instant it was no longer a member; null when "
+                                                       "still a member at the range's end.")
 
 
 # The PROFILE_ROW columns each Profile field reads (the id is always read).

@@ -1,0 +1,180 @@
+"""When one profile was in a filter's audience: the exact intervals of a time range, to the microsecond.
+
+Membership at an instant t is decided by the profile's events through steps in t: an event exists from its
+time on, leaves a `lastDays`/`lastHours` window one microsecond after its time + the window's length, has a
+follow-up from the follow-up's time on, has waited out a `notFollowedBy` from its time + the wait on. So
+membership is constant between those instants, and is evaluated once at each.
+
+SQL reads, in one statement, each event condition's candidate events of the profile (metric and `where`,
+as the compiler tests them) with what the follow-ups need (the first follow-up's time; whether a
+`notFollowedBy` has one at all): all that depends on t is then a comparison of times. Property conditions
+do not depend on t: one more statement reads their truths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from resolvers.compiler import FOLLOW_UPS, SCANNED, FilterCompiler, window_bounds
+from resolvers.errors import InputPath, NotFoundError, UserInputError
+from resolvers.explanations import Leaves, count_holds
+from resolvers.language import ast as ast
+from resolvers.language.limits import check_expanded
+from resolvers.segments import checked_filter, referenced_segments
+from store.engine import Store
+from vocabulary.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, format_datetime, now_utc, to_micros
+
+MAX_INTERVALS = 1000
+MAX_RANGE_DAYS = 36_500
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An event that may qualify for a condition: its time, its first follow-up's time (followedBy; None:
+    none), and whether it has any notFollowedBy follow-up."""
+
+    ts: int
+    followed_at: int | None
+    spoiled: bool
+
+
+async def membership_intervals(
+    store: Store, profile_id: int, value: Any, start: datetime, end: datetime | None, path: InputPath = ("filter",)
+) -> list[tuple[int, int | None]]:
+    """The maximal intervals [from, to) of [start, end] (end default now) in which the profile was a member
+    of `value` (a filter as plain JSON), oldest first; to None when still a member at the end."""
+    root = checked_filter(value, path)
+    first, last = to_micros(start), to_micros(end if end is not None else now_utc())
+    if first >= last:
+        raise UserInputError(f"from ({format_datetime(start)}) must be before to", ("from",))
+    if last - first > MAX_RANGE_DAYS * MICROS_PER_DAY:
+        raise UserInputError(f"a membership range spans at most {MAX_RANGE_DAYS:,} days", ("to",))
+    async with store.connect() as connection:
+        segments = await referenced_segments(connection, root, path) if ast.segment_references(root) else {}
+        check_expanded(root, segments, path)
+        compiler = FilterCompiler(store.dialect, last, segments)
+        leaves = Leaves(root, segments)
+        profile = (await connection.execute(leaves.profile_statement(compiler, profile_id))).first()
+        if profile is None:
+            raise NotFoundError(f"no profile with id {profile_id}", ("id",))
+        rows = (await connection.execute(_candidates_statement(compiler, leaves, profile_id, last))).all() \
+            if leaves.events else []
+    truths = list(profile[len(profile) - len(leaves.properties):])
+    candidates: list[list[Candidate]] = [[] for _ in leaves.events]
+    for row in rows:
+        candidates[row.leaf].append(Candidate(row.ts, row.followed_at, bool(row.spoiled)))
+    timeline = Timeline(leaves, truths, candidates, segments)
+    instants = sorted({first, *(t for t in timeline.instants() if first < t <= last)})
+    intervals: list[tuple[int, int | None]] = []
+    opened: int | None = None
+    for instant in instants:
+        member = timeline.holds(root, instant)
+        if member and opened is None:
+            opened = instant
+        elif not member and opened is not None:
+            intervals.append((opened, instant))
+            opened = None
+            if len(intervals) > MAX_INTERVALS:
+                break
+    if opened is not None:
+        intervals.append((opened, None))
+    if len(intervals) > MAX_INTERVALS:
+        raise UserInputError(f"the profile entered the audience more than {MAX_INTERVALS:,} times in this range; "
+                             "ask for a shorter one", ("from",))
+    return intervals
+
+
+def _candidates_statement(compiler: FilterCompiler, leaves: Leaves, profile_id: int, last: int) -> Any:
+    """(leaf, ts, followed_at, spoiled) of each event condition's candidate events of the profile by `last`."""
+    event = SCANNED
+    parts = []
+    for index, condition in enumerate(leaves.events):
+        followed_at: Any = sa.null()
+        if condition.followed_by is not None:
+            followed_at = (sa.select(sa.func.min(FOLLOW_UPS.c.ts))
+                           .where(*compiler.follow_up_conditions(event, condition.followed_by)).scalar_subquery())
+        spoiled: Any = sa.false()
+        if condition.not_followed_by is not None:
+            spoiled = sa.select(sa.literal(1)).where(
+                *compiler.follow_up_conditions(event, condition.not_followed_by)).exists()
+        parts.append(
+            sa.select(sa.literal(index).label("leaf"), event.c.ts, followed_at.label("followed_at"),
+                      sa.case((spoiled, 1), else_=0).label("spoiled"))
+            .where(event.c.profile_id == profile_id, event.c.ts <= last, *compiler.candidate(event, condition))
+            .with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite")
+        )
+    return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A profile's membership as a function of the instant, from what the statements read."""
+
+    leaves: Leaves
+    truths: list[bool]
+    candidates: list[list[Candidate]]
+    segments: dict[str, ast.Filter]
+
+    def instants(self) -> set[int]:
+        """Every instant at which some condition's count may change."""
+        found: set[int] = set()
+        for condition, events in zip(self.leaves.events, self.candidates, strict=True):
+            length = _window_length(condition.within)
+            wait = condition.not_followed_by.within_hours * MICROS_PER_HOUR if condition.not_followed_by else None
+            for event in events:
+                found.add(event.ts)
+                if length is not None:
+                    found.add(event.ts + length + 1)
+                if event.followed_at is not None:
+                    found.add(event.followed_at)
+                if wait is not None:
+                    found.add(event.ts + wait)
+        return found
+
+    def count(self, index: int, as_of: int) -> int:
+        """The number of qualifying events of the index-th event condition at `as_of`."""
+        condition = self.leaves.events[index]
+        low, high = window_bounds(condition.within, as_of)
+        wait = condition.not_followed_by.within_hours * MICROS_PER_HOUR if condition.not_followed_by else None
+        found = 0
+        for event in self.candidates[index]:
+            if event.ts > high or (low is not None and event.ts < low):
+                continue
+            if condition.followed_by is not None and (event.followed_at is None or event.followed_at > as_of):
+                continue
+            if wait is not None and (event.spoiled or event.ts + wait > as_of):
+                continue
+            found += 1
+        return found
+
+    def holds(self, node: ast.Filter, as_of: int) -> bool:
+        match node:
+            case ast.And(items):
+                return all(self.holds(item, as_of) for item in items)
+            case ast.Or(items):
+                return any(self.holds(item, as_of) for item in items)
+            case ast.Not(item):
+                return not self.holds(item, as_of)
+            case ast.InSegment(segment_id):
+                return self.holds(self.segments[segment_id], as_of)
+            case ast.ProfileMatch(condition):
+                return bool(self.truths[self.leaves.properties.index(condition)])
+            case ast.Did(condition) | ast.DidNot(condition):
+                did = count_holds(condition.count, self.count(self.leaves.events.index(condition), as_of))
+                return did if isinstance(node, ast.Did) else not did
+        raise TypeError(f"not a filter node: {node!r}")
+
+
+def _window_length(window: ast.Window | None) -> int | None:
+    """How long an event stays in a window measured back from the instant evaluated at; None for the others."""
+    match window:
+        case ast.LastDays(n):
+            return n * MICROS_PER_DAY
+        case ast.LastHours(n):
+            return n * MICROS_PER_HOUR
+    return None
+
