@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from resolvers.audiences import as_of_micros
 from resolvers.compiler import PROFILE_COLUMNS, SCANNED, FilterCompiler, window_bounds
-from resolvers.errors import InputPath, NotFoundError
+from resolvers.errors import InputPath, NotFoundError, UserInputError
 from resolvers.language import ast as ast
 from resolvers.language.limits import check_expanded
 from resolvers.language.text import print_filter
@@ -55,7 +55,7 @@ async def explain_membership(
     store: Store, profile_id: str, value: Any, as_of: datetime | None, path: InputPath = ("filter",)
 ) -> MembershipExplanation:
     """The explanation of `value` (a filter as plain JSON) for one profile; NOT_FOUND for an unknown profile."""
-    root = checked_filter(value, path)
+    root = checked_filter(value, path, as_of)
     key = database_id(profile_id)
     if key is None:
         raise NotFoundError(f"no profile with id {profile_id!r}", ("profile",))
@@ -65,6 +65,7 @@ async def explain_membership(
         micros = as_of_micros(as_of)
         compiler = FilterCompiler(store.dialect, micros, segments)
         leaves = Leaves(root, segments)
+        refuse_having(leaves, "explainMembership")
         profile = (await connection.execute(leaves.profile_statement(compiler, key))).first()
         if profile is None:
             raise NotFoundError(f"no profile with id {profile_id!r}", ("profile",))
@@ -172,6 +173,12 @@ def _explain(node: ast.Filter, segments: dict[str, ast.Filter], as_of: int, evid
                                did if isinstance(node, ast.Did) else not did,
                                count=count, window_start=start, window_end=end, events=rows)
     raise TypeError(f"not a filter node: {node!r}")
+
+
+def refuse_having(leaves: Leaves, name: str) -> None:
+    """`having` is refused here until its figures are read (a truth without them would be wrong)."""
+    if any(condition.having for condition in leaves.events):
+        raise UserInputError(f"{name} does not read having conditions yet", ("filter",))
 
 
 def count_holds(count: ast.Count, n: int) -> bool:

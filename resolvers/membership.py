@@ -21,12 +21,13 @@ import sqlalchemy as sa
 
 from resolvers.compiler import FOLLOW_UPS, SCANNED, FilterCompiler, window_bounds
 from resolvers.errors import InputPath, NotFoundError, UserInputError
-from resolvers.explanations import Leaves, count_holds
+from resolvers.explanations import Leaves, count_holds, refuse_having
 from resolvers.language import ast as ast
+from resolvers.language.calendar import period_starts
 from resolvers.language.limits import check_expanded
 from resolvers.segments import checked_filter, referenced_segments
 from store.engine import Store
-from vocabulary.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, format_datetime, now_utc, to_micros
+from vocabulary.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, format_datetime, from_micros, now_utc, to_micros
 
 MAX_INTERVALS = 1000
 MAX_RANGE_DAYS = 36_500
@@ -47,7 +48,7 @@ async def membership_intervals(
 ) -> list[tuple[int, int | None]]:
     """The maximal intervals [from, to) of [start, end] (end default now) in which the profile was a member
     of `value` (a filter as plain JSON), oldest first; to None when still a member at the end."""
-    root = checked_filter(value, path)
+    root = checked_filter(value, path, start)
     first, last = to_micros(start), to_micros(end if end is not None else now_utc())
     if first >= last:
         raise UserInputError(f"from ({format_datetime(start)}) must be before to", ("from",))
@@ -58,6 +59,7 @@ async def membership_intervals(
         check_expanded(root, segments, path)
         compiler = FilterCompiler(store.dialect, last, segments)
         leaves = Leaves(root, segments)
+        refuse_having(leaves, "membership")
         profile = (await connection.execute(leaves.profile_statement(compiler, profile_id))).first()
         if profile is None:
             raise NotFoundError(f"no profile with id {profile_id}", ("id",))
@@ -68,7 +70,7 @@ async def membership_intervals(
     for row in rows:
         candidates[row.leaf].append(Candidate(row.ts, row.followed_at, bool(row.spoiled)))
     timeline = Timeline(leaves, truths, candidates, segments)
-    instants = sorted({first, *(t for t in timeline.instants() if first < t <= last)})
+    instants = sorted({first, *(t for t in timeline.instants(first, last) if first < t <= last)})
     intervals: list[tuple[int, int | None]] = []
     opened: int | None = None
     for instant in instants:
@@ -119,10 +121,14 @@ class Timeline:
     candidates: list[list[Candidate]]
     segments: dict[str, ast.Filter]
 
-    def instants(self) -> set[int]:
-        """Every instant at which some condition's count may change."""
+    def instants(self, first: int, last: int) -> set[int]:
+        """Every instant at which some condition's count may change (calendar periods' starts: in (first, last])."""
         found: set[int] = set()
         for condition, events in zip(self.leaves.events, self.candidates, strict=True):
+            if isinstance(condition.within, ast.Calendar):  # the window moves when a period starts
+                window = condition.within
+                found.update(to_micros(start) for start in period_starts(
+                    window.unit, window.timezone, from_micros(first), from_micros(last)))
             length = _window_length(condition.within)
             wait = condition.not_followed_by.within_hours * MICROS_PER_HOUR if condition.not_followed_by else None
             for event in events:

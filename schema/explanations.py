@@ -8,6 +8,7 @@ from enum import Enum
 import strawberry
 
 from resolvers import explanations
+from schema.inputs import AggregateFunction
 from schema.scalars import JSON
 from schema.types import Event, event_from_row
 from vocabulary.timestamps import from_micros
@@ -25,12 +26,22 @@ class FilterKind(Enum):
                                                                  "the one child.")
 
 
+@strawberry.type(description="A `having` figure of an event condition, as compared.")
+class AggregateValue:
+    function: AggregateFunction = strawberry.field(description="The figure's function.")
+    property: str = strawberry.field(description="The event property it reads.")
+    value: float | None = strawberry.field(description="The figure over the qualifying events, rounded to 6 decimal "
+                                                       "places; null when it has none (AVERAGE, MIN, MAX of no numbers).")
+
+
 @strawberry.type(description="One condition of a filter, evaluated for one profile at asOf, with its evidence.")
 class ConditionExplanation:
     kind: FilterKind = strawberry.field(description="What kind of condition this is.")
     expression: str = strawberry.field(description="This condition in the text language.")
     holds: bool = strawberry.field(description="Whether this condition holds for the profile at asOf.")
     count: int | None = strawberry.field(description="DID / DID_NOT: the number of qualifying events.")
+    aggregates: list[AggregateValue] = strawberry.field(
+        description="DID / DID_NOT: each `having` figure, in order (value null when it has none).")
     window_start: datetime | None = strawberry.field(
         description="DID / DID_NOT: the window's first instant; null when it has no lower bound.")
     window_end: datetime | None = strawberry.field(
@@ -46,6 +57,7 @@ class ConditionExplanation:
     def of(cls, found: explanations.Explanation) -> ConditionExplanation:
         return cls(
             kind=FilterKind(found.kind), expression=found.expression, holds=found.holds, count=found.count,
+            aggregates=[],  # having is refused until its figures are read (resolvers/explanations.py)
             window_start=from_micros(found.window_start) if found.window_start is not None else None,
             window_end=from_micros(found.window_end) if found.window_end is not None else None,
             events=[event_from_row(row) for row in found.events], value=found.value,

@@ -27,7 +27,7 @@ from tests.stores import StoreFactory, store_params
 from tests.test_audience_changes import members
 from tests.test_audiences_reference import save, store_world
 
-NODE = "kind expression holds count windowStart windowEnd value events { id metric occurredAt }"
+NODE = "kind expression holds count aggregates { function property value } windowStart windowEnd value events { id metric occurredAt }"
 EXPLAIN = """query($profile: ID!, $filter: SegmentFilter!, $asOf: DateTime) {
   explainMembership(profile: $profile, filter: $filter, asOf: $asOf) {
     member asOf
@@ -61,6 +61,7 @@ def check_node(world: World, node: dict[str, Any], explained: dict[str, Any], pr
     if key in ("did", "didNot"):
         qualifying = world.qualifying(value, profile, as_of)
         assert explained["count"] == len(qualifying), (node, explained)
+        assert explained["aggregates"] == []
         newest = sorted((e.occurred_at for e in qualifying), reverse=True)[:20]
         assert [parse_instant(e["occurredAt"]) for e in explained["events"]] == newest, (node, explained)
         window_end = parse_instant(explained["windowEnd"])
@@ -146,6 +147,20 @@ async def test_why_a_recent_recommendation_is_not_yet_a_drop_off(gql: GraphQLCli
     later = (await gql.data(EXPLAIN, {"profile": str(key), "filter": {"expression": DROP_OFF},
                                       "asOf": iso(AS_OF + timedelta(days=2))}))["explainMembership"]
     assert later["member"] is True and later["root"]["count"] == 1
+
+
+async def test_a_calendar_window_as_instants(gql: GraphQLClient) -> None:
+    await track(gql, event("ann@x", "Placed Order", before(hours=13)))  # 23:00 the day before AS_OF
+    (key,) = (await members(gql, {"and": []}, AS_OF)).keys()
+    yesterday = {"did": {"metric": "Placed Order", "within": {"calendar": {"unit": "DAY", "offset": 1}}}}
+    explained = (await gql.data(EXPLAIN, {"profile": str(key), "filter": yesterday, "asOf": iso(AS_OF)}))
+    root = explained["explainMembership"]["root"]
+    midnight = AS_OF.replace(hour=0)
+    assert (root["holds"], root["count"], root["expression"]) == (True, 1, 'did "Placed Order" yesterday')
+    assert (parse_instant(root["windowStart"]), parse_instant(root["windowEnd"])) == (midnight - timedelta(days=1), midnight)
+    having = {"did": {"metric": "Placed Order", "having": [{"function": "SUM", "property": "n", "op": "GT", "value": 1}]}}
+    error = await gql.error(EXPLAIN, {"profile": str(key), "filter": having})
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 async def test_an_unknown_profile_is_not_found(gql: GraphQLClient) -> None:

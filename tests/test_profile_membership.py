@@ -113,7 +113,8 @@ async def examine(factory: StoreFactory, world: World, data: st.DataObject) -> N
             for probe in data.draw(st.lists(filters(vocabulary), min_size=1, max_size=2), label="probes"):
                 one = data.draw(as_of_instants(world), label="one end")
                 other = data.draw(st.one_of(as_of_instants(world), st.just(AS_OF - timedelta(days=7)),
-                                            st.just(AS_OF + timedelta(days=10))).filter(lambda t: t != one), label="other end")
+                                            st.just(AS_OF + timedelta(days=10))), label="other end")
+                other = other if other != one else one + timedelta(hours=1)
                 start, end = min(one, other), max(one, other)
                 for profile in data.draw(st.lists(st.sampled_from(world.profiles), min_size=1, max_size=3,
                                                   unique_by=id), label="profiles"):
@@ -153,6 +154,18 @@ async def test_a_window_makes_two_exact_intervals(gql: GraphQLClient) -> None:
     # Ending exactly when it leaves: the interval ends there.
     found = await served_intervals(gql, key, RECENT_ORDER, start, AS_OF - timedelta(days=2) + MICROSECOND)
     assert found == [(AS_OF - timedelta(days=3), AS_OF - timedelta(days=2) + MICROSECOND)]
+
+
+async def test_a_calendar_window_moves_at_midnight(gql: GraphQLClient) -> None:
+    await track(gql, event("ann@x", "Placed Order", before(hours=3)))
+    (key,) = (await members(gql, {"and": []}, AS_OF)).keys()
+    yesterday = {"did": {"metric": "Placed Order", "within": {"calendar": {"unit": "DAY", "offset": 1}}}}
+    midnight = AS_OF.replace(hour=0) + timedelta(days=1)
+    found = await served_intervals(gql, key, yesterday, AS_OF - timedelta(days=3), AS_OF + timedelta(days=3))
+    assert found == [(midnight, midnight + timedelta(days=1))]
+    paris = {"did": {"metric": "Placed Order", "within": {"calendar": {"unit": "DAY", "timezone": "Europe/Paris"}}}}
+    found = await served_intervals(gql, key, paris, AS_OF - timedelta(days=3), AS_OF + timedelta(days=3))
+    assert found == [(AS_OF - timedelta(hours=3), midnight - timedelta(hours=1))]
 
 
 async def test_bad_ranges_and_too_many_intervals(gql: GraphQLClient) -> None:

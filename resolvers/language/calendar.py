@@ -94,3 +94,19 @@ def local_midnight(zone: ZoneInfo, day: date) -> datetime:
         else:
             before = middle
     return after
+
+
+def period_starts(unit: ast.CalendarUnit, timezone: str, after: datetime, until: datetime) -> list[datetime]:
+    """The instants in (after, until] at which a period of `unit` starts in the zone, in order."""
+    zone = time_zone(timezone)
+    found: list[datetime] = []
+    index = _period_holding(unit, zone, after) + 1
+    while True:
+        try:
+            start = _start(unit, zone, index)
+        except (OverflowError, ValueError):  # past year 9999
+            return found
+        if start > until:
+            return found
+        found.append(start)
+        index += 1
