@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -12,6 +13,10 @@ from schema.context import GraphQLInfo
 from schema.explanations import MembershipExplanation
 from schema.inputs import ProfileKey, SegmentFilter, TimeWindow, plain
 from schema.types import (
+    CHANGES_AFTER,
+    CHANGES_AS_OF,
+    CHANGES_FIRST,
+    SINCE,
     AudienceChangeConnection,
     EventConnection,
     Profile,
@@ -58,7 +63,10 @@ class Query:
                       "the filter's tree as given, each condition's truth for the profile and its evidence "
                       "(qualifying events, windows as instants, values read). An unknown profile is NOT_FOUND.")
     async def explain_membership(
-        self, info: GraphQLInfo, profile: strawberry.ID, filter: SegmentFilter, as_of: datetime | None = None
+        self, info: GraphQLInfo,
+        profile: Annotated[strawberry.ID, strawberry.argument(description="The profile's id.")],
+        filter: Annotated[SegmentFilter, strawberry.argument(description="The audience's filter, explained as given.")],
+        as_of: Annotated[datetime | None, strawberry.argument(description="The instant evaluated at; default now.")] = None,
     ) -> MembershipExplanation:
         found = await explanations.explain_membership(info.context.store, profile, plain(filter), as_of)
         return MembershipExplanation.of(found)
@@ -69,11 +77,11 @@ class Query:
     async def audience_changes(
         self,
         info: GraphQLInfo,
-        filter: SegmentFilter,
-        since: datetime,
-        as_of: datetime | None = None,
-        first: int = 100,
-        after: str | None = None,
+        filter: Annotated[SegmentFilter, strawberry.argument(description="The audience's filter.")],
+        since: Annotated[datetime, SINCE],
+        as_of: Annotated[datetime | None, CHANGES_AS_OF] = None,
+        first: Annotated[int, CHANGES_FIRST] = 100,
+        after: Annotated[str | None, CHANGES_AFTER] = None,
     ) -> AudienceChangeConnection:
         return await audience_changes(info, plain(filter), since, as_of, first, after, ("filter",))
 

@@ -24,6 +24,12 @@ from store.tables import decode_properties
 from vocabulary.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED, agent_metric
 from vocabulary.timestamps import from_micros
 
+# The arguments of audienceChanges and Segment.changes.
+SINCE = strawberry.argument(description="The earlier instant, e.g. the asOf of the last sync; before asOf.")
+CHANGES_AS_OF = strawberry.argument(description="The later instant; default now.")
+CHANGES_FIRST = strawberry.argument(description="How many changes this page holds (1 to 1000).")
+CHANGES_AFTER = strawberry.argument(description="The endCursor of the page before; none for the first page.")
+
 
 @strawberry.enum(description="The four Customer Agent metrics.")
 class AgentMetric(Enum):
@@ -103,8 +109,10 @@ class Profile:
                       "the filter's audience, oldest first, exact to the microsecond (evaluated over the store as it "
                       "is now). At most 1,000 intervals and 36,500 days; from must be before to.")
     async def membership(
-        self, info: GraphQLInfo, filter: SegmentFilter, from_: Annotated[datetime, strawberry.argument(name="from")],
-        to: datetime | None = None,
+        self, info: GraphQLInfo,
+        filter: Annotated[SegmentFilter, strawberry.argument(description="The audience's filter.")],
+        from_: Annotated[datetime, strawberry.argument(name="from", description="The range's first instant.")],
+        to: Annotated[datetime | None, strawberry.argument(description="The range's last instant; default now.")] = None,
     ) -> list[MembershipInterval]:
         found = await membership.membership_intervals(info.context.store, int(self.id), plain(filter), from_, to)
         return [MembershipInterval(from_=from_micros(start), to=from_micros(end) if end is not None else None)
@@ -386,8 +394,8 @@ class Segment:
                       "asOf (default: now) that were not members at since, EXITED the reverse; in profile id order. "
                       "A campaign tool syncs its copy by asking for the changes since its last sync's asOf.")
     async def changes(
-        self, info: GraphQLInfo, since: datetime, as_of: datetime | None = None, first: int = 100,
-        after: str | None = None,
+        self, info: GraphQLInfo, since: Annotated[datetime, SINCE], as_of: Annotated[datetime | None, CHANGES_AS_OF] = None,
+        first: Annotated[int, CHANGES_FIRST] = 100, after: Annotated[str | None, CHANGES_AFTER] = None,
     ) -> AudienceChangeConnection:
         return await audience_changes(info, self.filter, since, as_of, first, after, ())
 
@@ -417,22 +425,22 @@ async def audience_page(
 
 @strawberry.enum(description="Which way a profile crossed an audience's edge between two instants.")
 class AudienceChange(Enum):
-    ENTERED = changes.ENTERED
-    EXITED = changes.EXITED
+    ENTERED = strawberry.enum_value(changes.ENTERED, description="A member at asOf and not at since.")
+    EXITED = strawberry.enum_value(changes.EXITED, description="A member at since and not at asOf.")
 
 
 @strawberry.type(description="A profile that entered or left the audience, with its keyset cursor.")
 class AudienceChangeEdge:
-    cursor: str
+    cursor: str = strawberry.field(description="Where the next page starts when this edge ends a page.")
     change: AudienceChange = strawberry.field(description="ENTERED: a member at asOf and not at since; "
                                                           "EXITED: a member at since and not at asOf.")
-    node: Profile
+    node: Profile = strawberry.field(description="The profile, as it is now.")
 
 
 @strawberry.type(description="The profiles that entered or left an audience between since and asOf, in id order.")
 class AudienceChangeConnection:
-    edges: list[AudienceChangeEdge]
-    page_info: PageInfo
+    edges: list[AudienceChangeEdge] = strawberry.field(description="This page's changes, in profile id order.")
+    page_info: PageInfo = strawberry.field(description="Whether more changes follow, and the cursors to ask for them.")
     found: strawberry.Private[changes.Changes]
     store: strawberry.Private[Any]
     counted: strawberry.Private[asyncio.Future[tuple[int, int]] | None] = None

@@ -27,7 +27,8 @@ from tests.stores import StoreFactory, store_params
 from tests.test_audience_changes import members
 from tests.test_audiences_reference import save, store_world
 
-NODE = "kind expression holds count aggregates { function property value } windowStart windowEnd value events { id metric occurredAt }"
+NODE = ("kind expression holds count aggregates { function property value } windowStart windowEnd value "
+        "events { id metric occurredAt }")
 EXPLAIN = """query($profile: ID!, $filter: SegmentFilter!, $asOf: DateTime) {
   explainMembership(profile: $profile, filter: $filter, asOf: $asOf) {
     member asOf

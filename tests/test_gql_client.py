@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from server.app import create_app
 from server.config import Settings
 from store.engine import Store
 
+README = Path(__file__).resolve().parents[1] / "README.md"
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # where the demo data ends: the tour's `asOf`
 
 # The README's tour, word for word.
@@ -120,6 +122,47 @@ async def test_the_readme_tour(seeded: Store, session: AsyncClientSession) -> No
     sql = (await session.execute(EXPLAIN))["explain"]
     assert sql.startswith("-- ") and "FROM profiles" in sql
     assert "started conversation with customer agent" in sql and "SMS" in sql
+
+
+RECOMMENDED = "Received Product Recommendation from Customer Agent"
+WHY_TEXT = (f'did \\"{RECOMMENDED}\\" in the last 7 days and did \\"{RECOMMENDED}\\" in the last 7 days '
+            'not followed by \\"Placed Order\\" within 48 hours')
+WHY_QUERY = """
+query Why($asOf: DateTime) {
+  explainMembership(profile: "238", asOf: $asOf, filter: {expression: "TEXT"}) {
+    member
+    root { children { expression holds count windowStart windowEnd events { occurredAt } } }
+  }
+}""".replace("TEXT", WHY_TEXT)
+WHY = gql(WHY_QUERY)
+WHEN = gql("""query When($filter: SegmentFilter!) { profile(id: "238") { email
+  membership(filter: $filter, from: "2026-11-01T00:00:00Z", to: "2026-11-25T00:00:00Z") { from to } } }""")
+CHANGES = gql("""
+query Changes($filter: SegmentFilter!, $since: DateTime!, $asOf: DateTime) {
+  audienceChanges(filter: $filter, since: $since, asOf: $asOf, first: 100) {
+    totalCount entered exited
+    edges { change node { email } }
+  }
+}""")
+
+
+async def test_the_readme_why_and_when(seeded: Store, session: AsyncClientSession) -> None:
+    assert WHY_QUERY.strip() in README.read_text()  # word for word
+    drop_off = TOUR[0][0]
+    why = (await run(session, WHY, asOf=as_of(END)))["explainMembership"]
+    ever, waited = why["root"]["children"]
+    assert why["member"] is False
+    assert (ever["holds"], ever["count"], [e["occurredAt"] for e in ever["events"]]) == (
+        True, 1, ["2026-11-19T02:24:08.355963+00:00"])
+    assert (waited["holds"], waited["count"], waited["events"]) == (False, 0, [])
+    assert (ever["windowStart"], ever["windowEnd"]) == ("2026-11-13T12:00:00+00:00", "2026-11-20T12:00:00+00:00")
+    when = (await run(session, WHEN, filter=drop_off))["profile"]
+    assert when == {"email": "yuki.okafor237@example.com",
+                    "membership": [{"from": "2026-11-21T02:24:08.355963+00:00", "to": None}]}
+    changes = (await run(session, CHANGES, filter=drop_off, since=as_of(END - timedelta(days=1)), asOf=as_of(END)))
+    found = changes["audienceChanges"]
+    assert (found["totalCount"], found["entered"], found["exited"]) == (18, 8, 10)
+    assert [edge["change"] for edge in found["edges"]].count("ENTERED") == 8
 
 
 async def test_the_client_checks_one_of_with_the_introspected_schema(session: AsyncClientSession) -> None:
