@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from resolvers.audiences import CompiledAudiences, compile_filter, told_to_client, walks_from_the_start
-from resolvers.compiler import Audience, count_statement, intersection, page_statement, union
+from resolvers.compiler import Audience, count_statement, intersection, operand, page_statement, union
 from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import InputPath, NotFoundError, UserInputError
 from resolvers.export_lines import json_line
@@ -56,6 +56,11 @@ class Changes:
     def changed(self) -> Audience:
         """Entered or exited: a set (or complement) to page through, and the walk test now ≠ then."""
         either = union([self.entered, self.exited])
+        if self.now.negated == self.then.negated and self.now.ids is not None and self.then.ids is not None:
+            # ¬N Δ ¬T = N Δ T: the ids in one set only, each set built once (twice in the differences).
+            both = sa.union_all(operand(self.now.ids), operand(self.then.ids)).subquery("both_instants")
+            once = sa.select(both.c[0]).group_by(both.c[0]).having(sa.func.count() == 1)
+            either = Audience(once)
         now_walk, then_walk = self.now.walk, self.then.walk
         assert now_walk is not None and then_walk is not None  # compiled audiences always have one
 
@@ -110,8 +115,7 @@ async def change_page(
         after_id, walk_span = decode_cursor(after, CHANGE_CURSOR, int, int)
     else:
         after_id = None
-        walk_span = policy.first_walk_span(
-            first, await walks_from_the_start(store, changed, policy.page_density_sample, policy))
+        walk_span = policy.first_walk_span(first, await _walks(store, changes, policy.page_density_sample, policy))
     statement = page_statement(changed, after_id, first + 1, (*PROFILE_ROW, changes.change()),
                                walk=shape_of(walk_span) == WALK_SHAPE)
     rows, seconds = await told_to_client(store.fetch_timed(statement))
@@ -119,6 +123,13 @@ async def change_page(
     if has_next_page:
         walk_span = policy.next_walk_span(walk_span, page[-1][0] - (after_id or 0), seconds, changed.negated)
     return ChangePage(page, has_next_page, walk_span)
+
+
+async def _walks(store: Store, changes: Changes, sample: int, policy: PagePolicy) -> bool:
+    """Whether changes are read in the walk shape: when they are dense, or when the audience is (its set
+    shape builds the audience at both instants, which costs more than testing profiles in id order)."""
+    return (await walks_from_the_start(store, changes.changed, sample, policy)
+            or await walks_from_the_start(store, changes.now, sample, policy))
 
 
 async def count_changes(store: Store, changes: Changes) -> tuple[int, int]:
@@ -156,7 +167,7 @@ class ChangeExport:
     async def rows(self, page_size: int | None = None) -> AsyncIterator[Sequence[Sequence[Any]]]:
         """(line, change) rows in id order, `page_size` at a time from one streamed statement."""
         changed = self.changes.changed
-        walk = await walks_from_the_start(self.store, changed, self.policy.export_density_sample, self.policy)
+        walk = await _walks(self.store, self.changes, self.policy.export_density_sample, self.policy)
         change = self.changes.change("entered", "exited")
         line = json_line((*COLUMNS, CHANGE_KEY), [*(profiles.c[name] for name in COLUMNS), change])
         statement = page_statement(changed, None, None, [line, change], walk=walk)

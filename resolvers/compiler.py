@@ -491,8 +491,12 @@ def _metric_id(name: str) -> Any:
     return sa.select(metrics.c.id).where(metrics.c.name_key == metric_key(name)).scalar_subquery()
 
 
-def _operand(ids: IdSet) -> Select[Any]:
+def operand(ids: IdSet) -> Select[Any]:
     """A set usable inside another set operation (SQLite refuses nested compound SELECTs)."""
+    return _operand(ids)
+
+
+def _operand(ids: IdSet) -> Select[Any]:
     if isinstance(ids, CompoundSelect):
         nested = ids.subquery()
         return sa.select(nested.c[0])

@@ -1,9 +1,9 @@
 """Why one profile is, or is not, in a filter's audience: each condition's truth at an instant, with evidence.
 
 The filter's tree is kept as given (a saved segment is one node whose child is its filter). Its truths
-come from SQL over that profile alone, in two statements whatever the tree's size: one reads the profile
+come from SQL over that profile alone, in three statements whatever the tree's size: one reads the profile
 and every property condition's truth, one every event condition's qualifying events (the compiler's own
-tests, so an explanation agrees with the audience), counted, the newest 20 of each kept.
+tests, so an explanation agrees with the audience), which are counted, and one the newest 20 of each.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import sqlalchemy as sa
 from resolvers.audiences import as_of_micros
 from resolvers.compiler import PROFILE_COLUMNS, SCANNED, FilterCompiler, window_bounds
 from resolvers.errors import InputPath, NotFoundError, UserInputError
+from resolvers.events import event_query
 from resolvers.language import ast as ast
 from resolvers.language.limits import check_expanded
 from resolvers.language.text import print_filter
 from resolvers.segments import checked_filter, database_id, referenced_segments
 from store.engine import Store
-from store.tables import decode_properties, metrics, profiles
+from store.tables import decode_properties, events, profiles
 from vocabulary.timestamps import format_datetime, from_micros
 
 # The qualifying events an explanation shows per condition, newest first.
@@ -69,13 +70,22 @@ async def explain_membership(
         profile = (await connection.execute(leaves.profile_statement(compiler, key))).first()
         if profile is None:
             raise NotFoundError(f"no profile with id {profile_id!r}", ("profile",))
-        events = (await connection.execute(leaves.events_statement(compiler, key))).all() if leaves.events else []
+        qualifying = (await connection.execute(leaves.events_statement(compiler, key))).all() if leaves.events else []
+        counts = [0] * len(leaves.events)
+        newest: dict[int, int] = {}  # event id -> leaf, the newest SHOWN_EVENTS of each
+        for leaf, event_id, _ in qualifying:
+            counts[leaf] += 1
+            if counts[leaf] <= SHOWN_EVENTS:
+                newest[event_id] = leaf
+        rows = (await connection.execute(event_query().where(events.c.id.in_(list(newest))))).all() if newest else []
     # By position in `leaves`: conditions holding lists are not hashable.
     truths = list(profile[1 + len(PROFILE_COLUMNS):])
+    by_id = {row.id: row for row in rows}
     by_condition: list[list[Any]] = [[] for _ in leaves.events]
-    for row in events:
-        by_condition[row.leaf].append(row)
-    evidence = Evidence(leaves, profile_values(profile), truths, by_condition)
+    for leaf, event_id, _ in qualifying:
+        if event_id in by_id and len(by_condition[leaf]) < SHOWN_EVENTS:
+            by_condition[leaf].append(by_id[event_id])
+    evidence = Evidence(leaves, profile_values(profile), truths, counts, by_condition)
     explained = _explain(root, segments, micros, evidence)
     return MembershipExplanation(explained.holds, from_micros(micros), explained)
 
@@ -108,38 +118,29 @@ class Leaves:
         ).where(profiles.c.id == key)
 
     def events_statement(self, compiler: FilterCompiler, key: int) -> Any:
-        """Each event condition's qualifying events of the profile (`leaf` its index), newest first, at most
-        SHOWN_EVENTS of each, each row with its condition's count (`n`)."""
+        """(leaf, id) of each event condition's qualifying events of the profile (`leaf` its index in `events`),
+        newest first (ties: higher id first). Plain SELECTs side by side: subqueries cost more to build than the
+        one profile's rows cost to read."""
         event = SCANNED
-        ranked = []
-        for index, condition in enumerate(self.events):
-            newest = (event.c.ts.desc(), event.c.id.desc())
-            one = (
-                sa.select(
-                    sa.literal(index).label("leaf"), event.c.id, event.c.profile_id, metrics.c.name.label("metric"),
-                    event.c.ts, event.c.channel, event.c.properties,
-                    sa.func.row_number().over(order_by=newest).label("position"),
-                    sa.func.count().over().label("n"),
-                )
-                .select_from(event.join(metrics, metrics.c.id == event.c.metric_id))
-                .where(event.c.profile_id == key, *compiler.qualifying(event, condition))
-                .with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite")
-                .subquery(f"leaf_{index}")
-            )
-            ranked.append(sa.select(*one.c).where(one.c.position <= SHOWN_EVENTS))
-        shown = ranked[0] if len(ranked) == 1 else sa.union_all(*ranked)
-        rows = shown.subquery("shown")
-        return sa.select(*rows.c).order_by(rows.c.leaf, rows.c.position)
+        parts = [
+            sa.select(sa.literal(index).label("leaf"), event.c.id.label("id"), event.c.ts.label("ts"))
+            .where(event.c.profile_id == key, *compiler.qualifying(event, condition))
+            .with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite")
+            for index, condition in enumerate(self.events)
+        ]
+        shown = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+        return shown.order_by(sa.literal_column("leaf"), sa.literal_column("ts").desc(), sa.literal_column("id").desc())
 
 
 @dataclass(frozen=True)
 class Evidence:
     """What the statements read: the values property conditions read, and by position in `leaves`, each
-    property condition's truth and each event condition's rows."""
+    property condition's truth and each event condition's count and newest events."""
 
     leaves: Leaves
     values: dict[str, Any]
     truths: list[bool]
+    counts: list[int]
     events: list[list[Any]]
 
 
@@ -165,8 +166,8 @@ def _explain(node: ast.Filter, segments: dict[str, ast.Filter], as_of: int, evid
             holds = bool(evidence.truths[evidence.leaves.properties.index(condition)])
             return Explanation("PROFILE", expression, holds, value=evidence.values.get(condition.property))
         case ast.Did(condition) | ast.DidNot(condition):
-            rows = evidence.events[evidence.leaves.events.index(condition)]
-            count = int(rows[0].n) if rows else 0
+            leaf = evidence.leaves.events.index(condition)
+            rows, count = evidence.events[leaf], evidence.counts[leaf]
             did = count_holds(condition.count, count)
             start, end = window_instants(condition.within, as_of)
             return Explanation("DID" if isinstance(node, ast.Did) else "DID_NOT", expression,
