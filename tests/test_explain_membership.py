@@ -26,6 +26,7 @@ from tests.reference import MISSING, Profile, World, json_equal, parse_instant
 from tests.stores import StoreFactory, store_params
 from tests.test_audience_changes import members
 from tests.test_audiences_reference import save, store_world
+from tests.test_profile_membership import reads_having
 
 NODE = ("kind expression holds count aggregates { function property value } windowStart windowEnd value "
         "events { id metric occurredAt }")
@@ -101,8 +102,11 @@ async def examine(factory: StoreFactory, world: World, data: st.DataObject) -> N
                 audience = set((await members(gql, probe, as_of)).values())
                 for profile in data.draw(st.lists(st.sampled_from(world.profiles), min_size=1, max_size=3, unique_by=id),
                                          label="profiles"):
-                    explained = (await gql.data(EXPLAIN, {"profile": str(everyone[profile.email]), "filter": probe,
-                                                          "asOf": iso(as_of)}))["explainMembership"]
+                    variables = {"profile": str(everyone[profile.email]), "filter": probe, "asOf": iso(as_of)}
+                    if reads_having(world, probe):  # refused until its figures are read
+                        assert (await gql.error(EXPLAIN, variables))["extensions"]["code"] == "BAD_USER_INPUT"
+                        continue
+                    explained = (await gql.data(EXPLAIN, variables))["explainMembership"]
                     assert explained["member"] == explained["root"]["holds"] == (profile.email in audience), probe
                     assert parse_instant(explained["asOf"]) == as_of
                     check_node(world, probe, explained["root"], profile, as_of)

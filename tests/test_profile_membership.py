@@ -49,9 +49,9 @@ def nodes(world: World, node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from nodes(world, world.segments[value])
 
 
-def change_instants(world: World, node: dict[str, Any], profile: Profile) -> set[datetime]:
+def change_instants(world: World, node: dict[str, Any], profile: Profile, start: datetime, end: datetime) -> set[datetime]:
     """Instants at which the profile's membership may change: each of its event times, + each window length,
-    + each follow-up's hours; each fixed date; and one microsecond after each."""
+    + each follow-up's hours; each fixed date and calendar period start; and one microsecond after each."""
     lengths: set[timedelta] = {timedelta(0)}
     fixed: set[datetime] = set()
     for part in nodes(world, node):
@@ -59,7 +59,10 @@ def change_instants(world: World, node: dict[str, Any], profile: Profile) -> set
         if key not in ("did", "didNot"):
             continue
         ((kind, window),) = (value.get("within") or {"none": None}).items()
-        if kind == "lastDays":
+        if kind == "calendar":  # periods start at local midnights: UTC offsets and shifts fall on quarter hours
+            fixed |= {start.replace(minute=0, second=0, microsecond=0) + timedelta(minutes=15 * k)
+                      for k in range(int((end - start) / timedelta(minutes=15)) + 8)}
+        elif kind == "lastDays":
             lengths.add(timedelta(days=window))
         elif kind == "lastHours":
             lengths.add(timedelta(hours=window))
@@ -75,8 +78,13 @@ def change_instants(world: World, node: dict[str, Any], profile: Profile) -> set
     return found | {t + MICROSECOND for t in found}
 
 
+def reads_having(world: World, node: dict[str, Any]) -> bool:
+    return any(part.get(key, {}).get("having") for part in nodes(world, node) for key in ("did", "didNot")
+               if isinstance(part.get(key), dict))
+
+
 def reference_intervals(world: World, node: dict[str, Any], profile: Profile, start: datetime, end: datetime) -> list[Interval]:
-    instants = sorted({start, *(t for t in change_instants(world, node, profile) if start < t <= end)})
+    instants = sorted({start, *(t for t in change_instants(world, node, profile, start, end) if start < t <= end)})
     intervals: list[Interval] = []
     opened = None
     for instant in instants:
@@ -118,6 +126,11 @@ async def examine(factory: StoreFactory, world: World, data: st.DataObject) -> N
                 start, end = min(one, other), max(one, other)
                 for profile in data.draw(st.lists(st.sampled_from(world.profiles), min_size=1, max_size=3,
                                                   unique_by=id), label="profiles"):
+                    if reads_having(world, probe):  # refused until its figures are read
+                        error = await gql.error(MEMBERSHIP, {"id": str(everyone[profile.email]), "filter": probe,
+                                                             "from": iso(start), "to": iso(end)})
+                        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+                        continue
                     expected = reference_intervals(world, probe, profile, start, end)
                     assert await served_intervals(gql, everyone[profile.email], probe, start, end) == expected, probe
     finally:
