@@ -13,6 +13,7 @@ from resolvers import conversations, metrics
 from resolvers.events import event_page
 from schema.context import GraphQLInfo
 from schema.inputs import TimeWindow, plain
+from schema.paging import EVENTS_PAGE, page_size
 from schema.types import AgentMetric, Event, EventConnection, PageInfo, Profile, event_from_row
 from vocabulary.timestamps import from_micros
 
@@ -140,6 +141,7 @@ class Metric:
         return [SeriesPoint(start=from_micros(row.start), group=row.group, count=row.count) for row in rows]
 
     @strawberry.field(description="The activity feed, newest first.")
-    async def activity(self, info: GraphQLInfo, first: int = 50, after: str | None = None) -> EventConnection:
-        page = await event_page(info.context.store, first, after, metric=self.name)
+    async def activity(self, info: GraphQLInfo, first: int | None = EVENTS_PAGE, after: str | None = None
+                       ) -> EventConnection:
+        page = await event_page(info.context.store, page_size(first, EVENTS_PAGE), after, metric=self.name)
         return EventConnection.of(page, after)

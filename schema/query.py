@@ -10,6 +10,7 @@ from resolvers import audiences, conversations, events, metrics, profiles, segme
 from schema.analytics import Conversation, ConversationConnection, ConversationStatus, Metric
 from schema.context import GraphQLInfo
 from schema.inputs import ProfileKey, SegmentFilter, TimeWindow, plain
+from schema.paging import CONVERSATIONS_PAGE, EVENTS_PAGE, PROFILES_PAGE, page_size
 from schema.types import EventConnection, Profile, ProfileConnection, Segment, audience_page
 
 
@@ -33,11 +34,12 @@ class Query:
         self,
         info: GraphQLInfo,
         filter: SegmentFilter | None = None,
-        first: int = 100,
+        first: int | None = PROFILES_PAGE,
         after: str | None = None,
         as_of: datetime | None = None,
     ) -> ProfileConnection:
-        return await audience_page(info, plain(filter) if filter else None, as_of, first, after, ("filter",))
+        return await audience_page(info, plain(filter) if filter else None, as_of, page_size(first, PROFILES_PAGE), after,
+                                   ("filter",))
 
     @strawberry.field(description="Checks a filter and returns the SQL it compiles to.")
     async def explain(self, info: GraphQLInfo, filter: SegmentFilter, as_of: datetime | None = None) -> str:
@@ -67,12 +69,12 @@ class Query:
         status: ConversationStatus | None = None,
         channel: str | None = None,
         within: TimeWindow | None = None,
-        first: int = 50,
+        first: int | None = CONVERSATIONS_PAGE,
         after: str | None = None,
     ) -> ConversationConnection:
         page = await conversations.conversation_page(
-            info.context.store, first, after, status=status.value if status else None, channel=channel,
-            within=plain(within) if within else None)
+            info.context.store, page_size(first, CONVERSATIONS_PAGE), after, status=status.value if status else None,
+            channel=channel, within=plain(within) if within else None)
         return ConversationConnection.of(page, after)
 
     @strawberry.field
@@ -86,7 +88,7 @@ class Query:
 
     @strawberry.field
     async def events(
-        self, info: GraphQLInfo, metric: str | None = None, first: int = 50, after: str | None = None
+        self, info: GraphQLInfo, metric: str | None = None, first: int | None = EVENTS_PAGE, after: str | None = None
     ) -> EventConnection:
-        page = await events.event_page(info.context.store, first, after, metric=metric)
+        page = await events.event_page(info.context.store, page_size(first, EVENTS_PAGE), after, metric=metric)
         return EventConnection.of(page, after)

@@ -17,6 +17,7 @@ from resolvers.language.structured import filter_from_input
 from resolvers.language.text import print_filter
 from schema.context import GraphQLInfo
 from schema.execution import SerializedList
+from schema.paging import EVENTS_PAGE, PROFILES_PAGE, page_size
 from schema.scalars import JSON
 from store.tables import decode_properties
 from vocabulary.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED, agent_metric
@@ -88,8 +89,9 @@ class Profile:
 
     @strawberry.field(description="Newest first.")
     async def events(
-        self, info: GraphQLInfo, metric: str | None = None, first: int = 50, after: str | None = None
+        self, info: GraphQLInfo, metric: str | None = None, first: int | None = EVENTS_PAGE, after: str | None = None
     ) -> EventConnection:
+        first = page_size(first, EVENTS_PAGE)
         if after is None:  # first pages of a whole page of profiles come in one query
             page = await info.context.first_event_pages(metric, first).load(int(self.id))
         else:
@@ -356,9 +358,10 @@ class Segment:
 
     @strawberry.field
     async def members(
-        self, info: GraphQLInfo, first: int = 100, after: str | None = None, as_of: datetime | None = None
+        self, info: GraphQLInfo, first: int | None = PROFILES_PAGE, after: str | None = None,
+        as_of: datetime | None = None
     ) -> ProfileConnection:
-        return await audience_page(info, self.filter, as_of, first, after, ())
+        return await audience_page(info, self.filter, as_of, page_size(first, PROFILES_PAGE), after, ())
 
     async def _audience(self, info: GraphQLInfo, as_of: datetime | None) -> audiences.Audience:
         # Compiled from the stored filter already loaded: no second read of this segment.
