@@ -60,6 +60,7 @@ from schema.extensions.errors import (
     coded_rules,
     with_code,
 )
+from schema.extensions.warnings import ResponseWarnings
 
 MAX_TOKENS = 10_000
 MAX_DEPTH = 10
@@ -288,6 +289,7 @@ def extensions(introspection: bool = True) -> list[Callable[[], SchemaExtension]
         QueryCostLimiter,
         # Without introspection, suggestions would tell the schema's names all the same.
         functools.partial(CachedValidation, hide_suggestions=not introspection),
+        ResponseWarnings,
     ]
     if not introspection:
         found.append(DisableIntrospection)

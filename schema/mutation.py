@@ -8,10 +8,12 @@ import strawberry
 
 from resolvers import events, ingest, profiles, segments
 from resolvers.errors import UserInputError
+from resolvers.language.ast import metric_names
+from resolvers.language.structured import filter_from_input
 from schema.context import GraphQLInfo
 from schema.execution import COERCED_ARGUMENTS
 from schema.inputs import CreateSegmentInput, ProfileInput, TrackEventInput, UpdateSegmentInput, plain
-from schema.types import Event, Profile, Segment, event_from_row
+from schema.types import Event, Profile, Segment, event_from_row, warn_of_unknown_metrics
 
 
 def _event_input(fields: dict[str, Any]) -> ingest.EventInput:
@@ -63,7 +65,7 @@ class Mutation:
     async def create_segment(self, info: GraphQLInfo, input: CreateSegmentInput) -> Segment:
         store = info.context.store
         segment_id = await segments.create_segment(store, input.name, input.description, plain(input.filter))
-        return await _segment(info, segment_id)
+        return await _segment(info, segment_id, warn=True)
 
     @strawberry.mutation
     async def update_segment(self, info: GraphQLInfo, id: strawberry.ID, input: UpdateSegmentInput) -> Segment:
@@ -71,14 +73,17 @@ class Mutation:
         if input.description is None:  # an explicit null clears the description
             changes["description"] = None
         segment_id = await segments.update_segment(info.context.store, id, changes)
-        return await _segment(info, segment_id)
+        return await _segment(info, segment_id, warn="filter" in changes)
 
     @strawberry.mutation
     async def delete_segment(self, info: GraphQLInfo, id: strawberry.ID) -> bool:
         return await segments.delete_segment(info.context.store, id)
 
 
-async def _segment(info: GraphQLInfo, segment_id: int) -> Segment:
+async def _segment(info: GraphQLInfo, segment_id: int, warn: bool = False) -> Segment:
+    """The segment as saved; `warn`: with a warning for each metric its filter names that has no events."""
     async with info.context.store.connect() as connection:
         (row,) = await segments.segment_rows(connection, str(segment_id))
+    if warn:
+        await warn_of_unknown_metrics(info, metric_names(filter_from_input(row.filter)))
     return Segment.from_row(row)

@@ -11,7 +11,7 @@ from schema.analytics import Conversation, ConversationConnection, ConversationS
 from schema.context import GraphQLInfo
 from schema.inputs import ProfileKey, SegmentFilter, TimeWindow, plain
 from schema.paging import CONVERSATIONS_PAGE, EVENTS_PAGE, PROFILES_PAGE, page_size
-from schema.types import EventConnection, Profile, ProfileConnection, Segment, audience_page
+from schema.types import EventConnection, Profile, ProfileConnection, Segment, audience_page, compiled_audience
 
 
 @strawberry.type
@@ -43,9 +43,8 @@ class Query:
 
     @strawberry.field(description="Checks a filter and returns the SQL it compiles to.")
     async def explain(self, info: GraphQLInfo, filter: SegmentFilter, as_of: datetime | None = None) -> str:
-        store = info.context.store
-        audience = await audiences.compile_filter(store, plain(filter), as_of, ("filter",), info.context.paging.compiled)
-        return await audiences.explained(store, audience)
+        audience = await compiled_audience(info, plain(filter), as_of, ("filter",))
+        return await audiences.explained(info.context.store, audience)
 
     @strawberry.field
     async def segment(self, info: GraphQLInfo, id: strawberry.ID) -> Segment | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -22,6 +22,9 @@ from schema.scalars import JSON
 from store.tables import decode_properties
 from vocabulary.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED, agent_metric
 from vocabulary.timestamps import from_micros
+
+# The code of the warning of a metric a filter names that has no events.
+UNKNOWN_METRIC = "UNKNOWN_METRIC"
 
 
 @strawberry.enum(description="The four Customer Agent metrics.")
@@ -365,7 +368,7 @@ class Segment:
 
     async def _audience(self, info: GraphQLInfo, as_of: datetime | None) -> audiences.Audience:
         # Compiled from the stored filter already loaded: no second read of this segment.
-        return await audiences.compile_filter(info.context.store, self.filter, as_of, (), info.context.paging.compiled)
+        return await compiled_audience(info, self.filter, as_of, ())
 
 
 async def audience_page(
@@ -378,7 +381,23 @@ async def audience_page(
     columns = None if as_json is not None else requested_profile_columns(selected)
     request = audiences.PageRequest(filter_value, as_of, first, after,
                                     None if columns is None else frozenset(columns), as_json)
+    audience = await compiled_audience(info, filter_value, as_of, path)
+    return ProfileConnection.of(await audiences.read_page(info.context.store, audience, request, info.context.paging.policy),
+                                after)
+
+
+async def compiled_audience(info: GraphQLInfo, filter_value: Any, as_of: datetime | None, path: InputPath
+                            ) -> audiences.Audience:
+    """The audience of `filter_value` (plain JSON; None: everyone), warning of the metrics it names that have no events."""
     store, paging = info.context.store, info.context.paging
     audience = await audiences.compile_filter(store, filter_value, as_of, path, paging.compiled)
-    return ProfileConnection.of(await audiences.read_page(store, audience, request, paging.policy), after)
+    await warn_of_unknown_metrics(info, audience.metric_names)
+    return audience
+
+
+async def warn_of_unknown_metrics(info: GraphQLInfo, names: Iterable[str]) -> None:
+    """Warn in the response (`extensions.warnings`, at this field's path) of each metric named with no events."""
+    for unknown in await info.context.paging.metrics.unknown(info.context.store, names):
+        info.context.warn(unknown.message, UNKNOWN_METRIC, info.path.as_list(), metric=unknown.name,
+                          didYouMean=list(unknown.did_you_mean))
 
