@@ -30,7 +30,7 @@ from graphql import (
     visit,
 )
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.types import ExecutionResult
@@ -39,6 +39,7 @@ from resolvers.audiences import Paging
 from schema.context import Context
 from schema.extensions.errors import BAD_USER_INPUT, INTERNAL_SERVER_ERROR, new_request_id
 from schema.limits import MAX_TOKENS, parse_document
+from server import graphiql
 from server.auth import AccessError, Keyring, Principal, required_scopes
 from server.body_limit import BodyTooLarge
 from store.engine import Store
@@ -135,6 +136,10 @@ class GraphQLView(GraphQL[Context, None]):
                                            extensions={"requestId": new_request_id()})
         return await super().execute_operation(request, request_adapter, request_data, context, root_value,
                                                sub_response)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from this server's own files (server/graphiql), under a policy that allows nothing else."""
+        return HTMLResponse(graphiql.page(), headers={"Content-Security-Policy": graphiql.CONTENT_SECURITY_POLICY})
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(store=self.store, request=request, paging=self.paging)

@@ -261,6 +261,7 @@ async def test_introspection_and_graphiql_can_be_turned_off(store: Store, monkey
         assert await gql.data("{ __typename metrics { name } }")
         page = await http.get("/graphql", headers={"accept": "text/html"})
         assert page.status_code == 404 and page.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        assert (await http.get("/graphiql/graphiql.min.js")).status_code == 404  # nor its files
 
 
 async def test_http_level_errors_are_shaped_like_graphql(client: httpx.AsyncClient) -> None:
