@@ -18,6 +18,8 @@ from store.engine import Store
 class Context:
     store: Store
     request: Any = None
+    # The HTTP response whose status code and headers the answer takes (Strawberry's sub-response).
+    response: Any = None
     # The app's page policy and the audiences it compiled at explicit instants.
     paging: Paging = field(default_factory=Paging)
     profiles: DataLoader[int, Any] = field(init=False)
@@ -25,6 +27,9 @@ class Context:
     event_pages: dict[tuple[str | None, int], DataLoader[int, EventPage]] = field(default_factory=dict)
     # The response's `extensions.warnings` (schema/extensions/warnings.py).
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    # Whether execution began (variables coerced, fields about to run): otherwise the request failed
+    # before it, which GraphQL over HTTP answers differently (server/graphql_view.py).
+    executed: bool = False
 
     def __post_init__(self) -> None:
         async def load(ids: list[int]) -> list[Any]:
