@@ -94,8 +94,10 @@ class AnonPeak(threading.Thread):
             time.sleep(0.005)
 
 
-def start_server(db: Path) -> ServerProcess:
-    return ServerProcess(f"sqlite+aiosqlite:///{db}", env={"SEGMENTQL_GRAPHIQL": "0"})
+def start_server(db: Path | str) -> ServerProcess:
+    """A server over the SQLite file `db`, or the store a URL `db` names."""
+    url = db if isinstance(db, str) else f"sqlite+aiosqlite:///{db}"
+    return ServerProcess(url, env={"SEGMENTQL_GRAPHIQL": "0"})
 
 
 def graphql(base: str, query: str, variables: dict[str, object]) -> dict[str, object]:

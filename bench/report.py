@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sqlite3
+import statistics
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ class SegmentResult:
     hand_sql: str = ""
     hand_plan: str = ""
     page_plan: str = ""
+    page_ids: tuple[int, ...] = ()  # the first page's members, to check that stores agree
 
     @property
     def graphql_overhead_ms(self) -> float | None:
@@ -74,6 +76,8 @@ class Results:
     wake_cost: Timing | None = None  # measure.wake_cost: the machine's cost of waking idle threads
     graphql_transport: str = "HTTP to a `segmentql serve` (uvicorn) subprocess on 127.0.0.1, httpx keep-alive client"
     notes: list[str] = field(default_factory=list)
+    # The same parts on a PostgreSQL copy of the store (`--store postgresql`), and how that copy was made.
+    postgres: Results | None = None
 
 
 def _version(name: str) -> str:
@@ -285,7 +289,64 @@ def render(results: Results) -> str:
     body = head + segment_table(results) + other_tables(results) + goals(results)
     if results.notes:
         body += ["", "### Notes", "", *(f"- {note}" for note in results.notes)]
-    return "\n".join(body + plans(results)) + "\n"
+    postgres = postgres_section(results)
+    if results.postgres is not None:
+        postgres += ["", "### PostgreSQL plans (EXPLAIN ANALYZE)", *plans(results.postgres)[1:]]
+    return "\n".join(body + postgres + plans(results)) + "\n"
+
+
+def postgres_section(results: Results) -> list[str]:
+    """SQLite and PostgreSQL side by side: the reference segments and ingest, and the issue's goals for PostgreSQL."""
+    pg = results.postgres
+    if pg is None:
+        return []
+    lines = ["", "## SQLite and PostgreSQL side by side", "",
+             f"PostgreSQL: {pg.store.get('server', '?')}; the same data bulk-loaded (COPY) from the SQLite store "
+             f"({pg.store.get('built', '')}), derived tables rebuilt, VACUUM ANALYZE; statements compiled by the store's "
+             "PostgreSQL dialect and run raw on one asyncpg connection (jit off, as the store's); hand-written "
+             "PostgreSQL = the fastest of each segment's `postgres` shapes in bench/segments.py.", "",
+             "| segment | members | SQLite compiled | PG compiled | PG ÷ SQLite | PG best hand-written (shape) "
+             "| PG compiled ÷ hand | SQLite page 1000 | PG page 1000 | PG ÷ SQLite | PG GraphQL count | counts and pages agree |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|"]
+    by_key = {r.key: r for r in results.segments}
+    worst_hand = worst_count = worst_page = 0.0
+    for r in pg.segments:
+        lite = by_key.get(r.key)
+        agree = (lite is not None and r.members == lite.members and all(v == r.members for v in r.counts.values())
+                 and r.page_ids == lite.page_ids)
+        hand_ratio = r.compiled.median / r.best.median
+        worst_hand = max(worst_hand, hand_ratio)
+        count_ratio = r.compiled.median / lite.compiled.median if lite else 0.0
+        page_ratio = (r.raw_page.median / lite.raw_page.median) if lite and lite.raw_page and r.raw_page else 0.0
+        worst_count, worst_page = max(worst_count, count_ratio), max(worst_page, page_ratio)
+        lines.append(
+            f"| {r.title} | {_count(r.members)} | {_ms(lite.compiled if lite else None)} | {_ms(r.compiled)} "
+            f"| {count_ratio:.2f}× | {_ms(r.best)} ({r.best_shape}) | {hand_ratio:.2f}× "
+            f"| {_ms(lite.raw_page if lite else None)} | {_ms(r.raw_page)} | {page_ratio:.2f}× "
+            f"| {_ms(r.graphql_count)} | {_mark(agree)} |")
+    lines += ["", "Goals (issue 20):", ""]
+    if pg.segments:
+        lines += [
+            f"- PostgreSQL compiled ≤ 1.2× the best hand-written PostgreSQL: {_mark(worst_hand <= 1.2)} "
+            f"(worst {worst_hand:.2f}×)",
+            f"- PostgreSQL count ≤ 1.5× SQLite's: {_mark(worst_count <= 1.5)} (worst {worst_count:.2f}×); first page: "
+            f"{_mark(worst_page <= 1.5)} (worst {worst_page:.2f}×)"]
+    if pg.ingest:
+        i = pg.ingest
+        rate, copy = i.events / i.graphql_seconds, i.events / i.raw_seconds
+        lines += ["", f"### Ingest on PostgreSQL ({i.events:,} events in batches of 1000 into a copy of the database)", "",
+                  "| path | events/s | median batch | ÷ raw COPY |", "|---|--:|--:|--:|",
+                  f"| `trackEvents` over HTTP | {rate:,.0f} | {statistics.median(i.graphql_batches) * 1000:.1f} ms "
+                  f"| {rate / copy:.2f} |",
+                  f"| raw asyncpg COPY, one transaction per batch | {copy:,.0f} "
+                  f"| {statistics.median(i.raw_batches) * 1000:.1f} ms | 1.00 |"]
+        lines.append(f"- `trackEvents` on PostgreSQL ≥ 0.5 of raw COPY: {_mark(rate / copy >= 0.5)} ({rate / copy:.2f})")
+        if results.ingest:
+            lite = results.ingest.events / results.ingest.graphql_seconds
+            lines.append(f"- ≥ 0.8 of SQLite's `trackEvents` in the same run: {_mark(rate / lite >= 0.8)} "
+                         f"({rate:,.0f} vs {lite:,.0f}/s: {rate / lite:.2f})")
+    lines += [f"- {note}" for note in pg.notes]
+    return lines
 
 
 def console(results: Results) -> str:
@@ -293,4 +354,4 @@ def console(results: Results) -> str:
     floor = [f"GraphQL floor (`{{ __typename }}` over HTTP): {_ms(results.graphql_floor)} ms", ""]
     if results.graphql_floor is None:
         floor = []
-    return "\n".join(floor + segment_table(results) + other_tables(results) + goals(results))
+    return "\n".join(floor + segment_table(results) + other_tables(results) + goals(results) + postgres_section(results))

@@ -4,8 +4,12 @@ latency growth; the table goes to bench/RESULTS.md.
 
     .venv/bin/python bench/run.py --quick
     .venv/bin/python bench/run.py --profiles 200000 --events 5000000 [--growth 1000000,5000000,20000000]
+    .venv/bin/python bench/run.py --store postgresql --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-Stores are cached under bench/data/ by (profiles, events, seed, schema). Figures only: nothing asserts on time.
+Stores are cached under bench/data/ by (profiles, events, seed, schema). With `--store postgresql` the SQLite store
+is also bulk-loaded (COPY, bench/pg_store.py) into a database of its own on that server, kept for later runs, and the
+segments (with hand-written PostgreSQL SQL), their GraphQL counts and ingest run there too, printed beside SQLite's.
+Figures only: nothing asserts on time.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+import asyncio  # noqa: E402
+
 import build  # noqa: E402
 import duck  # noqa: E402
 import measure  # noqa: E402
+import pg  # noqa: E402
+import pg_store  # noqa: E402
 import report  # noqa: E402
 import segments  # noqa: E402
 import service  # noqa: E402
@@ -61,8 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = args.skip - set(PARTS)
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
-    if args.store == "postgresql":
-        parser.error("--store postgresql is not implemented yet (the PostgreSQL comparison is a separate issue)")
+    if args.store == "postgresql" and not args.database_url:
+        parser.error("--store postgresql needs --database-url (a server to load the bench database into)")
     return args
 
 
@@ -70,27 +78,34 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def run_segments(db: Any, repeat: int) -> list[report.SegmentResult]:
+def run_segments(db: Any, repeat: int, postgres: bool = False) -> list[report.SegmentResult]:
+    """The reference segments on sqlite3, or (`postgres`) on a PgDB with the PostgreSQL dialect and hand-written SQL."""
     params = segments.parameters(db, build.AS_OF)
+    query_plan = pg.query_plan if postgres else measure.query_plan
     results = []
     for segment in segments.SEGMENTS:
-        statement = measure.compiled_count(segment.filter, build.AS_OF)
-        page = measure.raw(page_statement(measure.audience(segment.filter, build.AS_OF), None, service.PAGE + 1))
+        hand_sql = segment.postgres if postgres else segment.hand
+        if postgres:
+            statement = pg.compiled_count(segment.filter, build.AS_OF)
+            page = pg.compiled_page(segment.filter, build.AS_OF, service.PAGE + 1)
+        else:
+            statement = measure.compiled_count(segment.filter, build.AS_OF)
+            page = measure.raw(page_statement(measure.audience(segment.filter, build.AS_OF), None, service.PAGE + 1))
         alternatives = {f"hand: {shape}": (lambda sql=sql: db.execute(sql, params).fetchone()[0])
-                        for shape, sql in segment.hand.items()}
+                        for shape, sql in hand_sql.items()}
         alternatives["compiled"] = lambda st=statement: db.execute(st.sql, st.params).fetchone()[0]
         alternatives["page"] = lambda st=page: db.execute(st.sql, st.params).fetchall()
         timings = measure.timed_together(alternatives, repeat)
-        hand = {shape: timings[f"hand: {shape}"] for shape in segment.hand}
+        hand = {shape: timings[f"hand: {shape}"] for shape in hand_sql}
         compiled, raw_page = timings["compiled"], timings["page"]
         result = report.SegmentResult(
             segment.key, segment.title, int(compiled.result), hand, compiled, raw_page=raw_page,
             counts={"compiled": int(compiled.result), **{f"hand: {k}": int(t.result) for k, t in hand.items()}},
-            compiled_sql=statement.sql, compiled_plan=measure.query_plan(db, statement.sql, statement.params),
-            page_plan=measure.query_plan(db, page.sql, page.params),
+            compiled_sql=statement.sql, compiled_plan=query_plan(db, statement.sql, statement.params),
+            page_plan=query_plan(db, page.sql, page.params), page_ids=tuple(int(row[0]) for row in raw_page.result),
         )
-        result.hand_sql = segment.hand[result.best_shape]
-        result.hand_plan = measure.query_plan(db, result.hand_sql, params)
+        result.hand_sql = hand_sql[result.best_shape]
+        result.hand_plan = query_plan(db, result.hand_sql, params)
         results.append(result)
         say(f"  {segment.key:<20} members {result.members:>7,}  hand {result.best.ms:8.1f} ms  "
             f"compiled {compiled.ms:8.1f} ms  ({compiled.median / result.best.median:.2f}×)  page {raw_page.ms:.1f} ms")
@@ -108,12 +123,13 @@ def run_duckdb(path: Path, db: Any, results: list[report.SegmentResult], repeat:
     duckdb_db.close()
 
 
-def run_graphql(server: service.Server, db: Any, results: list[report.SegmentResult], repeat: int) -> None:
+def run_graphql(server: service.Server, db: Any, results: list[report.SegmentResult], repeat: int,
+                postgres: bool = False) -> None:
     for segment, result in zip(segments.SEGMENTS, results, strict=True):
         segment_id = server.saved_segment(segment.key, segment.filter)
         # In rounds with the compiled SQL on this side's connection: "GraphQL − compiled" is then a
         # difference of times taken under the same load (a few ms apart), not minutes apart.
-        statement = measure.compiled_count(segment.filter, build.AS_OF)
+        statement = (pg.compiled_count if postgres else measure.compiled_count)(segment.filter, build.AS_OF)
         paired = measure.timed_together({
             "graphql": lambda i=segment_id: server.count(i),
             "compiled": lambda st=statement: db.execute(st.sql, st.params).fetchone()[0],
@@ -157,6 +173,31 @@ def run_growth(args: argparse.Namespace, sizes: list[int]) -> list[report.Growth
         rows.append(row)
         say(f"  {row.events:,} events: " + ", ".join(f"{k} {v:.1f}" for k, v in row.compiled.items()))
     return rows
+
+
+def run_postgres(args: argparse.Namespace, built: build.BuiltStore) -> report.Results:
+    """The segments (hand-written and compiled), GraphQL counts and ingest on a PostgreSQL copy of the store."""
+    say(f"postgresql: loading {built.path.name} into {pg_store.database_name(built.path)} (COPY), when not loaded yet")
+    url, seconds = asyncio.run(pg_store.ensure(built.path, args.database_url, say))
+    db = pg.PgDB(url)
+    server_version = db.execute("SHOW server_version").fetchone()[0]
+    store_info = {"server": f"PostgreSQL {server_version}, {url.rsplit('/', 1)[-1]}",
+                  "built": f"loaded in {seconds:.0f} s" if seconds else "loaded before"}
+    results = report.Results("", store_info)
+    if "segments" not in args.skip:
+        say("postgresql segments: hand-written and compiled SQL")
+        results.segments = run_segments(db, args.repeat, postgres=True)
+        if "graphql" not in args.skip:
+            with service.Server(url, args.api_key) as server:
+                say("postgresql segments: GraphQL")
+                run_graphql(server, db, results.segments, args.repeat, postgres=True)
+    db.close()
+    if "ingest" not in args.skip:
+        say("postgresql ingest: trackEvents and raw COPY into a copy of the database")
+        results.ingest = pg.ingest(args.database_url, url, args.profiles, args.seed, args.ingest_batches)
+    results.notes.append("on PostgreSQL this run measures the segments, their GraphQL counts and ingest; paging, "
+                         "exports, conversations, DuckDB and growth are measured on SQLite only")
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     if "growth" not in args.skip and sizes:
         say("growth")
         results.growth = run_growth(args, sizes)
+    if args.store == "postgresql":
+        results.postgres = run_postgres(args, built)
     print()
     print(report.console(results))
     if args.output:

@@ -32,6 +32,7 @@ class Segment:
     hand: dict[str, str]  # shape name → hand-written SQLite count query
     duckdb: str  # the same count in DuckDB SQL ($name parameters)
     notes: list[str] = field(default_factory=list)
+    postgres: dict[str, str] = field(default_factory=dict)  # shape name → hand-written PostgreSQL count query
 
 
 def parameters(db: sqlite3.Connection, as_of: int) -> dict[str, int]:
@@ -65,6 +66,12 @@ SEGMENTS: list[Segment] = [
             "count(DISTINCT)": f"""SELECT count(DISTINCT profile_id) FROM events {BY_METRIC_TS}
                 WHERE metric_id = :m_rec AND ts >= :d7 AND ts <= :as_of""",
         },
+        postgres={
+            "count(DISTINCT)": """SELECT count(DISTINCT profile_id) FROM events
+                WHERE metric_id = :m_rec AND ts >= :d7 AND ts <= :as_of""",
+            "DISTINCT": """SELECT count(*) FROM (SELECT DISTINCT profile_id FROM events
+                WHERE metric_id = :m_rec AND ts >= :d7 AND ts <= :as_of) AS members""",
+        },
         duckdb="""SELECT count(DISTINCT profile_id) FROM events
             WHERE metric_id = $m_rec AND ts >= $d7 AND ts <= $as_of""",
     ),
@@ -81,6 +88,16 @@ SEGMENTS: list[Segment] = [
                 AND NOT EXISTS (SELECT 1 FROM events o {BY_PROFILE} WHERE o.profile_id = r.profile_id
                                 AND o.metric_id = :m_order AND o.ts >= :d7 AND o.ts <= :as_of)""",
         },
+        postgres={
+            "EXCEPT": """SELECT count(*) FROM (
+                SELECT profile_id FROM events WHERE metric_id = :m_rec AND ts >= :d7 AND ts <= :as_of
+                EXCEPT
+                SELECT profile_id FROM events WHERE metric_id = :m_order AND ts >= :d7 AND ts <= :as_of) AS members""",
+            "NOT EXISTS": """SELECT count(DISTINCT r.profile_id) FROM events r
+                WHERE r.metric_id = :m_rec AND r.ts >= :d7 AND r.ts <= :as_of
+                AND NOT EXISTS (SELECT 1 FROM events o WHERE o.profile_id = r.profile_id
+                                AND o.metric_id = :m_order AND o.ts >= :d7 AND o.ts <= :as_of)""",
+        },
         duckdb="""SELECT count(*) FROM (
             SELECT profile_id FROM events WHERE metric_id = $m_rec AND ts >= $d7 AND ts <= $as_of
             EXCEPT
@@ -93,6 +110,11 @@ SEGMENTS: list[Segment] = [
             "GROUP BY HAVING": f"""SELECT count(*) FROM (SELECT profile_id FROM events {BY_METRIC_TS}
                 WHERE metric_id = :m_esc AND ts >= :d30 AND ts <= :as_of
                 GROUP BY profile_id HAVING count(*) >= 2)""",
+        },
+        postgres={
+            "GROUP BY HAVING": """SELECT count(*) FROM (SELECT profile_id FROM events
+                WHERE metric_id = :m_esc AND ts >= :d30 AND ts <= :as_of
+                GROUP BY profile_id HAVING count(*) >= 2) AS members""",
         },
         duckdb="""SELECT count(*) FROM (SELECT profile_id FROM events
             WHERE metric_id = $m_esc AND ts >= $d30 AND ts <= $as_of GROUP BY profile_id HAVING count(*) >= 2)""",
@@ -111,6 +133,13 @@ SEGMENTS: list[Segment] = [
             "total − profile_metrics rows": """SELECT (SELECT count(*) FROM profiles) - (SELECT count(*) FROM profile_metrics
                 WHERE metric_id = :m_started AND first_ts <= :as_of)""",
         },
+        postgres={
+            "total − profile_metrics rows": """SELECT (SELECT count(*) FROM profiles) - (SELECT count(*) FROM profile_metrics
+                WHERE metric_id = :m_started AND first_ts <= :as_of)""",
+            "NOT EXISTS per profile": """SELECT count(*) FROM profiles p WHERE NOT EXISTS (
+                SELECT 1 FROM profile_metrics f WHERE f.metric_id = :m_started AND f.profile_id = p.id
+                AND f.first_ts <= :as_of)""",
+        },
         duckdb="""SELECT (SELECT count(*) FROM profiles) - (SELECT count(DISTINCT profile_id) FROM events
             WHERE metric_id = $m_started AND ts <= $as_of)""",
     ),
@@ -122,6 +151,17 @@ SEGMENTS: list[Segment] = [
                 WHERE r.metric_id = :m_rec AND r.ts >= :d7 AND r.ts <= :as_of - :h48
                 AND NOT EXISTS (SELECT 1 FROM events o {BY_PROFILE} WHERE o.profile_id = r.profile_id
                                 AND o.metric_id = :m_order AND o.ts > r.ts AND o.ts <= r.ts + :h48 AND o.ts <= :as_of)""",
+        },
+        postgres={
+            "NOT EXISTS": """SELECT count(DISTINCT r.profile_id) FROM events r
+                WHERE r.metric_id = :m_rec AND r.ts >= :d7 AND r.ts <= :as_of - :h48
+                AND NOT EXISTS (SELECT 1 FROM events o WHERE o.profile_id = r.profile_id
+                                AND o.metric_id = :m_order AND o.ts > r.ts AND o.ts <= r.ts + :h48 AND o.ts <= :as_of)""",
+            "LATERAL": """SELECT count(DISTINCT r.profile_id) FROM events r
+                LEFT JOIN LATERAL (SELECT 1 AS hit FROM events o WHERE o.profile_id = r.profile_id
+                                   AND o.metric_id = :m_order AND o.ts > r.ts AND o.ts <= r.ts + :h48
+                                   AND o.ts <= :as_of LIMIT 1) AS f ON true
+                WHERE r.metric_id = :m_rec AND r.ts >= :d7 AND r.ts <= :as_of - :h48 AND f.hit IS NULL""",
         },
         duckdb="""SELECT count(DISTINCT r.profile_id) FROM events r
             WHERE r.metric_id = $m_rec AND r.ts >= $d7 AND r.ts <= $as_of - $h48
@@ -144,6 +184,14 @@ SEGMENTS: list[Segment] = [
                 AND instr(properties, '"refund"') > 0
                 AND EXISTS (SELECT 1 FROM json_each(properties, '$.tags') WHERE value = 'refund')""",
         },
+        postgres={
+            "channel index + ?": """SELECT count(DISTINCT profile_id) FROM events
+                WHERE metric_id = :m_esc AND channel = 'SMS' AND ts >= :d30 AND ts <= :as_of
+                AND properties -> 'tags' ? 'refund'""",
+            "channel index + @>": """SELECT count(DISTINCT profile_id) FROM events
+                WHERE metric_id = :m_esc AND channel = 'SMS' AND ts >= :d30 AND ts <= :as_of
+                AND properties -> 'tags' @> '["refund"]'""",
+        },
         duckdb="""SELECT count(DISTINCT profile_id) FROM events
             WHERE metric_id = $m_esc AND channel = 'SMS' AND ts >= $d30 AND ts <= $as_of
             AND list_contains(json_extract_string(properties, '$.tags[*]'), 'refund')""",
@@ -161,6 +209,13 @@ SEGMENTS: list[Segment] = [
                 WHERE metric_id = :m_started AND channel = 'SMS' AND ts >= :d30 AND ts <= :as_of
                 UNION
                 SELECT profile_id FROM events {BY_METRIC_TS} WHERE metric_id = :m_esc AND ts >= :d7 AND ts <= :as_of)""",
+        },
+        postgres={
+            "UNION": """SELECT count(*) FROM (
+                SELECT profile_id FROM events
+                WHERE metric_id = :m_started AND channel = 'SMS' AND ts >= :d30 AND ts <= :as_of
+                UNION
+                SELECT profile_id FROM events WHERE metric_id = :m_esc AND ts >= :d7 AND ts <= :as_of) AS members""",
         },
         duckdb="""SELECT count(*) FROM (
             SELECT profile_id FROM events WHERE metric_id = $m_started AND channel = 'SMS' AND ts >= $d30 AND ts <= $as_of

@@ -40,9 +40,9 @@ PAGE_COLUMNS = [profiles.c.id, profiles.c.email, profiles.c.first_name, profiles
 
 
 class Server:
-    """`segmentql serve` on a free loopback port over the SQLite store at `path`."""
+    """`segmentql serve` on a free loopback port over the SQLite store at `path` (or the store a URL names)."""
 
-    def __init__(self, path: Path, api_key: str | None = None) -> None:
+    def __init__(self, path: Path | str, api_key: str | None = None) -> None:
         self.path = path
         self.process = export_memory.start_server(path)
         self.base = self.process.base

@@ -24,6 +24,7 @@ from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import InputPath, QueryTimeoutError, QueryTooComplexError, UserInputError
 from resolvers.language.ast import Filter, segment_references
 from resolvers.language.limits import check_expanded, check_page_size
+from resolvers.metrics import KnownMetrics
 from resolvers.page_plan import WALK_SHAPE, PagePolicy, shape_of
 from resolvers.segments import checked_filter, referenced_segments
 from store.dialects import dialect_named
@@ -56,10 +57,12 @@ class CompiledAudiences:
 
 @dataclass
 class Paging:
-    """What an app holds for its audience pages and exports: the plan's figures and the audiences it compiled."""
+    """What an app holds for its audience pages and exports: the plan's figures, the audiences it compiled,
+    and the metric names it knows have events (to warn of the others)."""
 
     policy: PagePolicy = field(default_factory=PagePolicy)
     compiled: CompiledAudiences = field(default_factory=CompiledAudiences)
+    metrics: KnownMetrics = field(default_factory=KnownMetrics)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ class Audience:
     # Its statements, built once each (`statement`): an audience compiled once serves many requests,
     # and SQLAlchemy keeps a statement's cache key, which is slow to work out (docs/performance.md).
     statements: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The metric names its filter (saved segments included) names: those with no events are warned of.
+    metric_names: tuple[str, ...] = field(default=(), compare=False)
 
     def invert(self) -> Audience:
         return Audience(self.ids, not self.negated)
@@ -104,6 +106,7 @@ class FilterCompiler:
         """Both shapes of a filter (None: everyone)."""
         if node is None:
             return Audience(None, negated=True, walk=sa.true)
+        names = tuple(ast.metric_names(node, self.segments))
         # Simplified first: saved segments named along many paths mostly collapse to one. A segment the
         # filter then reaches once is written in its place, to be simplified with its surroundings.
         segments = {segment_id: simplified(segment) for segment_id, segment in self.segments.items()}
@@ -121,7 +124,7 @@ class FilterCompiler:
         # Built once, when first asked: a page and the prefetch of the next share it.
         driven = scoped._driven(node)
         return Audience(found.ids, found.negated, functools.cache(lambda: scoped._member(node)),
-                        functools.cache(driven) if driven is not None else None)
+                        functools.cache(driven) if driven is not None else None, metric_names=names)
 
     def _driven(self, node: ast.Filter) -> Callable[[], list[ColumnElement[bool]]] | None:
         """Membership as conditions on a DRIVING row and its profile, when every member has such a row."""

@@ -14,7 +14,9 @@ so offset 4 days).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -94,6 +96,47 @@ async def find_metric(store: Store, name: str) -> MetricRow | None:
     if agent is not None:
         return MetricRow(agent.name, _id_of(row), agent.enum_name)
     return MetricRow(row.name, row.id, None) if row is not None else None
+
+
+@dataclass(frozen=True)
+class UnknownMetric:
+    """A metric a filter names that has no events (so its conditions hold for no one), and the known names
+    closest to it."""
+
+    name: str
+    did_you_mean: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        suggestions = " or ".join(f'"{name}"' for name in self.did_you_mean)
+        hint = f"; did you mean {suggestions}?" if suggestions else ""
+        return f'no event of metric "{self.name}" is stored, so no profile did it{hint}'
+
+
+@dataclass
+class KnownMetrics:
+    """Which metric names have events, remembered once seen: metrics are never deleted, so only names not
+    seen yet (a new metric, or a misspelt one) are looked up, and a filter of known metrics reads nothing."""
+
+    keys: set[str] = field(default_factory=set)
+
+    async def unknown(self, store: Store, names: Iterable[str]) -> list[UnknownMetric]:
+        """The names (agent metrics aside: always known) with no stored event, each with up to 3 suggestions."""
+        asked = {metric_key(name): name for name in names if agent_metric(name) is None}
+        missing = [key for key in asked if key not in self.keys]
+        if not missing:
+            return []
+        found = {row.name_key for row in await store.fetch(
+            sa.select(metrics.c.name_key).where(metrics.c.name_key.in_(missing)))}
+        self.keys |= found
+        unknown = [asked[key] for key in missing if key not in found]
+        if not unknown:
+            return []
+        known = [row.name for row in await store.fetch(sa.select(metrics.c.name).order_by(metrics.c.name_key))]
+        known += [agent.name for agent in AGENT_METRICS if metric_key(agent.name) not in {metric_key(n) for n in known}]
+        by_lower = {name.lower(): name for name in known}
+        return [UnknownMetric(name, tuple(by_lower[close] for close in difflib.get_close_matches(
+            name.lower(), list(by_lower), n=3, cutoff=0.6))) for name in unknown]
 
 
 def _id_of(row: Any) -> int | None:

@@ -49,6 +49,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
+from schema.context import Context
 from schema.extensions.errors import GRAPHQL_VALIDATION_FAILED, variable_errors
 from schema.variables import get_variable_values
 
@@ -274,6 +275,8 @@ class SchemaExecutionContext(PlainFieldsExecutionContext):
                                               max_coercion_errors, hide_suggestions)
         if isinstance(variable_values, list):  # errors: placed in the arguments, with their code
             return variable_errors(schema, document, raw_variable_values or {}, variable_values)
+        if isinstance(context_value, Context):
+            context_value.executed = True
         return cls(
             schema, fragment_definitions, fragments, root_value, context_value, operation, variable_values,
             field_resolver or default_field_resolver, type_resolver or default_type_resolver,

@@ -1,10 +1,14 @@
-"""Input types of the contract; `plain` turns any of them into the JSON shape the resolvers read."""
+"""Input types of the contract; `plain` turns any of them into the JSON shape the resolvers read.
+
+Descriptions say what the contract means (shared/contract/SEMANTICS.md, docs/filters.md), since
+GraphiQL's docs explorer is where a developer first reads them.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
-from typing import Any
+from enum import Enum, EnumMeta
+from typing import Any, cast
 
 import strawberry
 from strawberry.types.base import has_object_definition
@@ -13,27 +17,54 @@ from strawberry.utils.str_converters import to_camel_case
 from resolvers.language.ast import PropertyOp as PropertyOpValue
 from schema.scalars import JSON
 
-PropertyOp = strawberry.enum(PropertyOpValue, name="PropertyOp")
+PROPERTY_OPS = {
+    "EQ": "v is present and equal to value, of the same JSON type (1 and 1.0 are equal numbers).",
+    "NEQ": "Not EQ: also holds when v is absent.",
+    "IN": "value is a list and v equals one of its items (at most 1,000).",
+    "NOT_IN": "Not IN: also holds when v is absent.",
+    "CONTAINS": "v is a list holding an item equal to value, or v and value are strings and value is a substring of v.",
+    "NOT_CONTAINS": "Not CONTAINS: also holds when v is absent.",
+    "GT": "v > value, both numbers or both strings (compared as text: ISO datetimes compare correctly).",
+    "GTE": "v ≥ value, both numbers or both strings.",
+    "LT": "v < value, both numbers or both strings.",
+    "LTE": "v ≤ value, both numbers or both strings.",
+    "EXISTS": "v is present and not null; value is ignored.",
+    "NOT_EXISTS": "v is absent or null; value is ignored.",
+    "STARTS_WITH": "v and value are strings and v starts with value (case-sensitive).",
+}
+# The resolvers' ops, each with its description (a KeyError here names an op left undescribed).
+PropertyOp = strawberry.enum(
+    cast(EnumMeta, Enum("PropertyOp", {op.name: strawberry.enum_value(op.value, description=PROPERTY_OPS[op.name])
+                                       for op in PropertyOpValue})),
+    description="How a PropertyCondition compares the value v it reads with its `value`. Ops on mismatched types are "
+                "false (and their negations true); string comparisons are case-sensitive.",
+)
 
 
-@strawberry.input
+@strawberry.input(description="A condition on one JSON value v: an event's property (in `where`) or a profile's field or "
+                              "property (in `SegmentFilter.profile`). v is absent when the key is missing.")
 class PropertyCondition:
-    property: str
-    op: PropertyOp  # type: ignore[valid-type]
-    value: JSON | None = None
+    property: str = strawberry.field(description="The key to read. On a profile, the built-in names email, phoneNumber, "
+                                                 "externalId, firstName, lastName and createdAt are its fields; any other name "
+                                                 "is a key of its properties.")
+    op: PropertyOp = strawberry.field(description="The comparison.")  # type: ignore[valid-type]
+    value: JSON | None = strawberry.field(default=None, description="Any JSON value (a list for IN and NOT_IN); ignored by "
+                                                                    "EXISTS and NOT_EXISTS.")
 
 
-@strawberry.input(one_of=True)
+@strawberry.input(one_of=True, description="How many qualifying events a `did` needs: exactly one of the three (@oneOf). "
+                                           "Each is 0…1,000,000. A profile with no qualifying events has a count of 0, so "
+                                           "atMost and exactly 0 include it.")
 class CountCondition:
-    at_least: int | None = strawberry.UNSET
-    at_most: int | None = strawberry.UNSET
-    exactly: int | None = strawberry.UNSET
+    at_least: int | None = strawberry.field(default=strawberry.UNSET, description="count ≥ n (the default is atLeast: 1).")
+    at_most: int | None = strawberry.field(default=strawberry.UNSET, description="count ≤ n.")
+    exactly: int | None = strawberry.field(default=strawberry.UNSET, description="count = n.")
 
 
-@strawberry.input
+@strawberry.input(description="A range of instants, from ≤ t < to: from included, to excluded.")
 class DateRange:
-    from_: datetime = strawberry.field(name="from")
-    to: datetime
+    from_: datetime = strawberry.field(name="from", description="The first instant inside (included).")
+    to: datetime = strawberry.field(description="The first instant after the range (excluded); must be later than from.")
 
 
 @strawberry.enum(description="The length of a calendar period, in the window's time zone.")
@@ -54,13 +85,16 @@ class CalendarWindow:
     timezone: str | None = strawberry.field(default="UTC", description="An IANA time zone name, e.g. Europe/Paris.")
 
 
-@strawberry.input(one_of=True)
+@strawberry.input(one_of=True, description="Which events count, by their time: exactly one of these (@oneOf). Measured back "
+                                           "from asOf; events after asOf never count.")
 class TimeWindow:
-    last_days: int | None = strawberry.UNSET
-    last_hours: int | None = strawberry.UNSET
-    since: datetime | None = strawberry.UNSET
-    before: datetime | None = strawberry.UNSET
-    between: DateRange | None = strawberry.UNSET
+    last_days: int | None = strawberry.field(
+        default=strawberry.UNSET, description="asOf − n×24h ≤ t ≤ asOf: both ends included. 1…36,500.")
+    last_hours: int | None = strawberry.field(
+        default=strawberry.UNSET, description="asOf − n hours ≤ t ≤ asOf: both ends included. 1…876,000.")
+    since: datetime | None = strawberry.field(default=strawberry.UNSET, description="t ≥ since (included), up to asOf.")
+    before: datetime | None = strawberry.field(default=strawberry.UNSET, description="t < before (excluded).")
+    between: DateRange | None = strawberry.field(default=strawberry.UNSET, description="from ≤ t < to.")
     calendar: CalendarWindow | None = strawberry.field(
         default=strawberry.UNSET, description="Whole calendar periods in a time zone: today, last week, this month…"
     )
@@ -95,85 +129,113 @@ class AggregateCondition:
     value: float = strawberry.field(description="The number compared with, as given.")
 
 
-@strawberry.input
+
+
+@strawberry.input(description="A later event that must (followedBy) or must not (notFollowedBy) come after each qualifying "
+                              "event X: of metric `metric`, with X.occurredAt < t ≤ X.occurredAt + withinHours.")
 class FollowUp:
-    metric: str
-    within_hours: int
-    where: list[PropertyCondition] | None = None
+    metric: str = strawberry.field(description="The follow-up's metric name (case-insensitive; the agent metrics' short names "
+                                               "work too).")
+    within_hours: int = strawberry.field(description="How long after X it may come, in hours: 1…876,000. With notFollowedBy, "
+                                                     "X counts only once this time has fully passed by asOf.")
+    where: list[PropertyCondition] | None = strawberry.field(default=None, description="All must hold on the follow-up event.")
     same_properties: list[str] | None = strawberry.field(
         default=None,
         description="Property keys whose values must be present and equal on both events, e.g. conversation_id.",
     )
 
 
-@strawberry.input
+@strawberry.input(description="Events of one metric that a profile did: its qualifying events are those of `metric`, up to "
+                              "asOf, inside `within`, on which every `where` holds (and that meet the follow-up "
+                              "conditions); `count` says how many it needs.")
 class EventCondition:
-    metric: str
+    metric: str = strawberry.field(description="The metric name, e.g. \"Placed Order\" (case-insensitive; the agent metrics' "
+                                               "short names work too). A name with no events is not an error: it holds for no "
+                                               "one, and the response warns of it in extensions.warnings.")
     where: list[PropertyCondition] | None = strawberry.field(default=None, description="All must hold on the same event.")
     count: CountCondition | None = strawberry.field(default=None, description="Default: at least 1.")
     having: list[AggregateCondition] | None = strawberry.field(
         default=None, description="Figures over the qualifying events; all must hold (beside count)."
     )
     within: TimeWindow | None = strawberry.field(default=None, description="Default: over all time.")
-    followed_by: FollowUp | None = None
-    not_followed_by: FollowUp | None = None
+    followed_by: FollowUp | None = strawberry.field(default=None, description="Only events followed by this one count.")
+    not_followed_by: FollowUp | None = strawberry.field(
+        default=None, description="Only events not followed by this one count, once its window has passed.")
 
 
-@strawberry.input(one_of=True)
+@strawberry.input(
+    one_of=True,
+    description="Who is in an audience. @oneOf: give exactly one key; to combine conditions, list them in "
+                "`and: [...]` (or `or: [...]`), e.g. {and: [{did: {metric: \"Placed Order\"}}, {profile: {property: "
+                "\"email\", op: EXISTS}}]}. The same filter in the text language: {expression: \"did \\\"Placed Order\\\" "
+                "at least 2 times in the last 30 days and not did \\\"Viewed Product\\\" in the last 7 days\"}. "
+                "At most 32 levels deep and 200 conditions. Reference: docs/filters.md.",
+)
 class SegmentFilter:
-    and_: list[SegmentFilter] | None = strawberry.field(name="and", default=strawberry.UNSET)
-    or_: list[SegmentFilter] | None = strawberry.field(name="or", default=strawberry.UNSET)
-    not_: SegmentFilter | None = strawberry.field(name="not", default=strawberry.UNSET)
-    did: EventCondition | None = strawberry.UNSET
-    did_not: EventCondition | None = strawberry.UNSET
-    profile: PropertyCondition | None = strawberry.UNSET
-    in_segment: strawberry.ID | None = strawberry.UNSET
+    and_: list[SegmentFilter] | None = strawberry.field(
+        name="and", default=strawberry.UNSET, description="All hold (an empty list holds for everyone).")
+    or_: list[SegmentFilter] | None = strawberry.field(
+        name="or", default=strawberry.UNSET, description="Any holds (an empty list holds for no one).")
+    not_: SegmentFilter | None = strawberry.field(name="not", default=strawberry.UNSET, description="It does not hold.")
+    did: EventCondition | None = strawberry.field(
+        default=strawberry.UNSET, description="The profile's count of qualifying events satisfies the condition's count.")
+    did_not: EventCondition | None = strawberry.field(default=strawberry.UNSET, description="Exactly {not: {did: …}}.")
+    profile: PropertyCondition | None = strawberry.field(
+        default=strawberry.UNSET, description="A condition on the profile's fields or properties.")
+    in_segment: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="Membership of that saved segment, evaluated at the same asOf; it must exist.")
     expression: str | None = strawberry.field(
         default=strawberry.UNSET,
         description='The same language as text, e.g. did "Placed Order" at least 2 times in the last 30 days',
     )
 
 
-@strawberry.input
+@strawberry.input(description="Finds a profile: by email, then phoneNumber, then externalId. Give at least one.")
 class ProfileKey:
-    email: str | None = None
-    phone_number: str | None = None
-    external_id: str | None = None
+    email: str | None = strawberry.field(default=None, description="The email, as sent (trimmed).")
+    phone_number: str | None = strawberry.field(default=None, description="The phone number.")
+    external_id: str | None = strawberry.field(default=None, description="Your system's id for the person.")
 
 
-@strawberry.input
+@strawberry.input(description="A profile to create or update, found by its identifiers (as ProfileKey). Fields left out "
+                              "are kept.")
 class ProfileInput:
-    email: str | None = None
-    phone_number: str | None = None
-    external_id: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    properties: JSON | None = None
+    email: str | None = strawberry.field(default=None, description="The email; set when no other profile holds it.")
+    phone_number: str | None = strawberry.field(default=None, description="The phone number; set when no other profile holds it.")
+    external_id: str | None = strawberry.field(default=None, description="Your system's id; set when no other profile holds it.")
+    first_name: str | None = strawberry.field(default=None, description="The first name.")
+    last_name: str | None = strawberry.field(default=None, description="The last name.")
+    properties: JSON | None = strawberry.field(default=None, description="Merged into the profile's properties key by key; "
+                                                                         "a null value deletes its key.")
 
 
-@strawberry.input
+@strawberry.input(description="One event to store.")
 class TrackEventInput:
-    metric: str
-    profile: ProfileKey
+    metric: str = strawberry.field(description="The metric name, e.g. \"Placed Order\"; the four agent metrics' other "
+                                               "spellings are stored under their canonical names.")
+    profile: ProfileKey = strawberry.field(description="Whose event: the profile found by this key, created when none matches.")
     occurred_at: datetime | None = strawberry.field(default=None, description="Default: the time the server received it.")
-    properties: JSON | None = None
+    properties: JSON | None = strawberry.field(
+        default=None, description="A JSON object. The agent metrics' keys are stored in snake_case (conversation_id, …) and "
+                                  "checked; other metrics keep their keys as sent.")
     unique_id: str | None = strawberry.field(
         default=None, description="Idempotency key: a second event with the same metric and uniqueId is a duplicate."
     )
 
 
-@strawberry.input
+@strawberry.input(description="A segment to save.")
 class CreateSegmentInput:
-    name: str
-    filter: SegmentFilter
-    description: str | None = None
+    name: str = strawberry.field(description="Its name, not empty.")
+    filter: SegmentFilter = strawberry.field(description="Who its members are; a filter that would refer to the segment "
+                                                         "itself, directly or through others, is refused.")
+    description: str | None = strawberry.field(default=None, description="Free text.")
 
 
-@strawberry.input
+@strawberry.input(description="Changes to a saved segment: the fields given are set, the others kept.")
 class UpdateSegmentInput:
-    name: str | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-    filter: SegmentFilter | None = strawberry.UNSET
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="A new name, not empty.")
+    description: str | None = strawberry.field(default=strawberry.UNSET, description="A new description; null clears it.")
+    filter: SegmentFilter | None = strawberry.field(default=strawberry.UNSET, description="A new filter.")
 
 
 def plain(value: Any) -> Any:

@@ -60,6 +60,7 @@ from schema.extensions.errors import (
     coded_rules,
     with_code,
 )
+from schema.extensions.warnings import ResponseWarnings
 
 MAX_TOKENS = 10_000
 MAX_DEPTH = 10
@@ -246,8 +247,8 @@ class _Coster:
         return max(1, min(value, MAX_PAGE_SIZE))
 
     def variable(self, name: str, default: Any) -> Any:
-        if name in self.variables and self.variables[name] is not None:
-            return self.variables[name]
+        if name in self.variables:  # null given explicitly means the field's default, as `first: null` does
+            return default if self.variables[name] is None else self.variables[name]
         for definition in self.operation.variable_definitions or ():
             if definition.variable.name.value == name and isinstance(definition.default_value, IntValueNode):
                 return int(definition.default_value.value)
@@ -288,6 +289,7 @@ def extensions(introspection: bool = True) -> list[Callable[[], SchemaExtension]
         QueryCostLimiter,
         # Without introspection, suggestions would tell the schema's names all the same.
         functools.partial(CachedValidation, hide_suggestions=not introspection),
+        ResponseWarnings,
     ]
     if not introspection:
         found.append(DisableIntrospection)

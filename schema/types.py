@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any
@@ -16,9 +16,11 @@ from resolvers.errors import InputPath
 from resolvers.events import EventPage, event_page
 from resolvers.language.structured import filter_from_input
 from resolvers.language.text import print_filter
+from schema.arguments import After, AsOf, EventMetric, First
 from schema.context import GraphQLInfo
 from schema.execution import SerializedList
 from schema.inputs import SegmentFilter, plain
+from schema.paging import EVENTS_PAGE, PROFILES_PAGE, page_size
 from schema.scalars import JSON
 from store.tables import decode_properties
 from vocabulary.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED, agent_metric
@@ -30,21 +32,25 @@ CHANGES_AS_OF = strawberry.argument(description="The later instant; default now.
 CHANGES_FIRST = strawberry.argument(description="How many changes this page holds (1 to 1000).")
 CHANGES_AFTER = strawberry.argument(description="The endCursor of the page before; none for the first page.")
 
+CONVERSATION_ID = "The conversation it belongs to (conversation_id)."
+# The code of the warning of a metric a filter names that has no events.
+UNKNOWN_METRIC = "UNKNOWN_METRIC"
 
-@strawberry.enum(description="The four Customer Agent metrics.")
+
+@strawberry.enum(description="The four Customer Agent metrics. Each name is also accepted wherever a metric is named.")
 class AgentMetric(Enum):
-    STARTED_CONVERSATION = STARTED.enum_name
-    CONVERSATION_RESOLVED = RESOLVED.enum_name
-    CONVERSATION_ESCALATED = ESCALATED.enum_name
-    RECEIVED_PRODUCT_RECOMMENDATION = RECOMMENDED.enum_name
+    STARTED_CONVERSATION = strawberry.enum_value(STARTED.enum_name, description=f'"{STARTED.name}"')
+    CONVERSATION_RESOLVED = strawberry.enum_value(RESOLVED.enum_name, description=f'"{RESOLVED.name}"')
+    CONVERSATION_ESCALATED = strawberry.enum_value(ESCALATED.enum_name, description=f'"{ESCALATED.name}"')
+    RECEIVED_PRODUCT_RECOMMENDATION = strawberry.enum_value(RECOMMENDED.enum_name, description=f'"{RECOMMENDED.name}"')
 
 
-@strawberry.type
+@strawberry.type(description="Where a page is in its list (keyset pagination: pass endCursor as `after` for the next page).")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="Whether more come after this page.")
+    has_previous_page: bool = strawberry.field(description="Whether this page was asked for with an `after` cursor.")
+    start_cursor: str | None = strawberry.field(description="The cursor of the page's first item; null when it is empty.")
+    end_cursor: str | None = strawberry.field(description="The cursor of the page's last item; null when it is empty.")
 
     @classmethod
     def of(cls, cursors: list[str], has_next_page: bool, after: str | None) -> PageInfo:
@@ -59,14 +65,15 @@ class PageInfo:
 # ---------------------------------------------------------------- profiles
 
 
-@strawberry.type
+@strawberry.type(description="A person: identifiers (each unique when set), names and free properties, and the events "
+                             "they did.")
 class Profile:
-    id: strawberry.ID
-    email: str | None
-    phone_number: str | None
-    external_id: str | None
-    first_name: str | None
-    last_name: str | None
+    id: strawberry.ID = strawberry.field(description="The profile's id.")
+    email: str | None = strawberry.field(description="The email, unique when set.")
+    phone_number: str | None = strawberry.field(description="The phone number, unique when set.")
+    external_id: str | None = strawberry.field(description="Your system's id for the person, unique when set.")
+    first_name: str | None = strawberry.field(description="The first name.")
+    last_name: str | None = strawberry.field(description="The last name.")
     stored_properties: strawberry.Private[Any]
     created_micros: strawberry.Private[int]
     updated_micros: strawberry.Private[int]
@@ -81,23 +88,24 @@ class Profile:
             created_micros=created, updated_micros=updated,
         )
 
-    @strawberry.field
+    @strawberry.field(description="Free properties: a JSON object (filters read them by key, e.g. `loyalty tier`).")
     def properties(self) -> JSON:
         return decode_properties(self.stored_properties)
 
     # Times convert only when asked for: pages of a thousand profiles rarely ask.
-    @strawberry.field
+    @strawberry.field(description="When the profile was created (UTC).")
     def created_at(self) -> datetime:
         return from_micros(self.created_micros)
 
-    @strawberry.field
+    @strawberry.field(description="When the profile was last changed (UTC).")
     def updated_at(self) -> datetime:
         return from_micros(self.updated_micros)
 
     @strawberry.field(description="Newest first.")
     async def events(
-        self, info: GraphQLInfo, metric: str | None = None, first: int = 50, after: str | None = None
+        self, info: GraphQLInfo, metric: EventMetric = None, first: First = EVENTS_PAGE, after: After = None
     ) -> EventConnection:
+        first = page_size(first, EVENTS_PAGE)
         if after is None:  # first pages of a whole page of profiles come in one query
             page = await info.context.first_event_pages(metric, first).load(int(self.id))
         else:
@@ -197,32 +205,32 @@ def _fields(selections: list[Selection]) -> Iterator[SelectedField]:
             yield from _fields(selection.selections)
 
 
-@strawberry.type
+@strawberry.type(description="A profile and its cursor.")
 class ProfileEdge:
-    cursor: str
-    node: Profile
+    cursor: str = strawberry.field(description="Pass it as `after` to continue after this profile.")
+    node: Profile = strawberry.field(description="The profile.")
 
 
-@strawberry.type
+@strawberry.type(description="A page of profiles, in id order.")
 class ProfileConnection:
     """A page of profiles; nodes, edges (with their cursors) and totalCount are built only when asked for."""
 
-    page_info: PageInfo
+    page_info: PageInfo = strawberry.field(description="Where the page is: hasNextPage, and endCursor for the next page.")
     page: strawberry.Private[audiences.ProfilePage]
 
-    @strawberry.field
+    @strawberry.field(description="The page's profiles (edges without cursors).")
     def nodes(self) -> list[Profile]:
         if self.page.nodes_json is not None:
             return SerializedList(self.page.nodes_json)
         return [Profile.from_row(row) for row in self.page.rows]
 
-    @strawberry.field
+    @strawberry.field(description="The page's profiles, each with its cursor.")
     def edges(self) -> list[ProfileEdge]:
         page = self.page
         return [ProfileEdge(cursor=page.cursor(member_id), node=Profile.from_row(row))
                 for member_id, row in zip(page.ids, page.rows, strict=True)]
 
-    @strawberry.field
+    @strawberry.field(description="How many profiles the whole list has, every page together (counted only when asked for).")
     async def total_count(self) -> int:
         return await self.page.count()
 
@@ -235,16 +243,17 @@ class ProfileConnection:
 # ---------------------------------------------------------------- events
 
 
-@strawberry.interface
+@strawberry.interface(description="One thing a profile did. Events are never changed once stored. The four Customer Agent "
+                                  "metrics have types of their own; any other metric is a CustomEvent.")
 class Event:
-    id: strawberry.ID
-    metric: str
-    occurred_at: datetime
-    channel: str | None
-    properties: JSON
+    id: strawberry.ID = strawberry.field(description="The event's id.")
+    metric: str = strawberry.field(description="The metric's name; the agent metrics' canonical name.")
+    occurred_at: datetime = strawberry.field(description="When it happened (UTC).")
+    channel: str | None = strawberry.field(description="Its `channel` property, when it has one (e.g. SMS, web).")
+    properties: JSON = strawberry.field(description="Its properties, a JSON object (the agent metrics' keys in snake_case).")
     profile_id: strawberry.Private[int]
 
-    @strawberry.field
+    @strawberry.field(description="Who did it.")
     async def profile(self, info: GraphQLInfo) -> Profile:
         return Profile.from_row(await info.context.profiles.load(self.profile_id))
 
@@ -260,54 +269,54 @@ class Event:
         return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
-@strawberry.type
+@strawberry.type(description='"Started Conversation with Customer Agent".')
 class StartedConversationEvent(Event):
-    @strawberry.field
+    @strawberry.field(description=CONVERSATION_ID)
     def conversation_id(self) -> str:
         return self._text("conversation_id") or ""
 
-    @strawberry.field
+    @strawberry.field(description="The agent skill the conversation started with (initial_skill).")
     def initial_skill(self) -> str | None:
         return self._text("initial_skill")
 
 
-@strawberry.type
+@strawberry.type(description='"Conversation with Customer Agent Resolved".')
 class ConversationResolvedEvent(Event):
-    @strawberry.field
+    @strawberry.field(description=CONVERSATION_ID)
     def conversation_id(self) -> str:
         return self._text("conversation_id") or ""
 
-    @strawberry.field
+    @strawberry.field(description="The agent skill that resolved it (final_skill).")
     def final_skill(self) -> str | None:
         return self._text("final_skill")
 
-    @strawberry.field
+    @strawberry.field(description="Its tags (strings of the tags property).")
     def tags(self) -> list[str]:
         return self._strings("tags")
 
 
-@strawberry.type
+@strawberry.type(description='"Conversation with Customer Agent Escalated".')
 class ConversationEscalatedEvent(Event):
-    @strawberry.field
+    @strawberry.field(description=CONVERSATION_ID)
     def conversation_id(self) -> str:
         return self._text("conversation_id") or ""
 
-    @strawberry.field
+    @strawberry.field(description="Why it was escalated (escalation_reason).")
     def escalation_reason(self) -> str | None:
         return self._text("escalation_reason")
 
-    @strawberry.field
+    @strawberry.field(description="Its tags (strings of the tags property).")
     def tags(self) -> list[str]:
         return self._strings("tags")
 
 
-@strawberry.type
+@strawberry.type(description='"Received Product Recommendation from Customer Agent".')
 class ProductRecommendationEvent(Event):
-    @strawberry.field
+    @strawberry.field(description=CONVERSATION_ID)
     def conversation_id(self) -> str:
         return self._text("conversation_id") or ""
 
-    @strawberry.field
+    @strawberry.field(description="The recommended product ids or SKUs.")
     def products(self) -> list[str]:
         return self._strings("products")
 
@@ -335,18 +344,18 @@ def event_from_row(row: Any) -> Event:
     )
 
 
-@strawberry.type
+@strawberry.type(description="An event and its cursor.")
 class EventEdge:
-    cursor: str
-    node: Event
+    cursor: str = strawberry.field(description="Pass it as `after` to continue after this event.")
+    node: Event = strawberry.field(description="The event.")
 
 
-@strawberry.type
+@strawberry.type(description="A page of events, newest first.")
 class EventConnection:
-    edges: list[EventEdge]
-    page_info: PageInfo
+    edges: list[EventEdge] = strawberry.field(description="The page's events, each with its cursor.")
+    page_info: PageInfo = strawberry.field(description="Where the page is: hasNextPage, and endCursor for the next page.")
 
-    @strawberry.field
+    @strawberry.field(description="The page's events (edges without cursors).")
     def nodes(self) -> list[Event]:
         return [edge.node for edge in self.edges]
 
@@ -359,14 +368,14 @@ class EventConnection:
 # ---------------------------------------------------------------- segments
 
 
-@strawberry.type
+@strawberry.type(description="A saved filter: its members are evaluated whenever asked for, at an asOf.")
 class Segment:
-    id: strawberry.ID
-    name: str
-    description: str | None
+    id: strawberry.ID = strawberry.field(description="The segment's id, for inSegment and the export URLs.")
+    name: str = strawberry.field(description="Its name.")
+    description: str | None = strawberry.field(description="Free text; null when none.")
     filter: JSON = strawberry.field(description="The filter as stored, in the SegmentFilter input shape.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    updated_at: datetime = strawberry.field(description="When it was last changed (UTC).")
 
     @classmethod
     def from_row(cls, row: Any) -> Segment:
@@ -379,29 +388,29 @@ class Segment:
     def expression(self) -> str:
         return print_filter(filter_from_input(self.filter))
 
-    @strawberry.field
-    async def count(self, info: GraphQLInfo, as_of: datetime | None = None) -> int:
+    @strawberry.field(description="How many members it has at asOf.")
+    async def count(self, info: GraphQLInfo, as_of: AsOf = None) -> int:
         audience = await self._audience(info, as_of)
         return await audiences.count_members(info.context.store, audience)
 
-    @strawberry.field
+    @strawberry.field(description="Its members at asOf, in id order.")
     async def members(
-        self, info: GraphQLInfo, first: int = 100, after: str | None = None, as_of: datetime | None = None
+        self, info: GraphQLInfo, first: First = PROFILES_PAGE, after: After = None, as_of: AsOf = None
     ) -> ProfileConnection:
-        return await audience_page(info, self.filter, as_of, first, after, ())
+        return await audience_page(info, self.filter, as_of, page_size(first, PROFILES_PAGE), after, ())
 
     @strawberry.field(description="Who entered and who left between two instants: ENTERED are the members at "
                       "asOf (default: now) that were not members at since, EXITED the reverse; in profile id order. "
                       "A campaign tool syncs its copy by asking for the changes since its last sync's asOf.")
     async def changes(
         self, info: GraphQLInfo, since: Annotated[datetime, SINCE], as_of: Annotated[datetime | None, CHANGES_AS_OF] = None,
-        first: Annotated[int, CHANGES_FIRST] = 100, after: Annotated[str | None, CHANGES_AFTER] = None,
+        first: Annotated[int | None, CHANGES_FIRST] = PROFILES_PAGE, after: Annotated[str | None, CHANGES_AFTER] = None,
     ) -> AudienceChangeConnection:
-        return await audience_changes(info, self.filter, since, as_of, first, after, ())
+        return await audience_changes(info, self.filter, since, as_of, page_size(first, PROFILES_PAGE), after, ())
 
     async def _audience(self, info: GraphQLInfo, as_of: datetime | None) -> audiences.Audience:
         # Compiled from the stored filter already loaded: no second read of this segment.
-        return await audiences.compile_filter(info.context.store, self.filter, as_of, (), info.context.paging.compiled)
+        return await compiled_audience(info, self.filter, as_of, ())
 
 
 async def audience_page(
@@ -414,9 +423,25 @@ async def audience_page(
     columns = None if as_json is not None else requested_profile_columns(selected)
     request = audiences.PageRequest(filter_value, as_of, first, after,
                                     None if columns is None else frozenset(columns), as_json)
+    audience = await compiled_audience(info, filter_value, as_of, path)
+    return ProfileConnection.of(await audiences.read_page(info.context.store, audience, request, info.context.paging.policy),
+                                after)
+
+
+async def compiled_audience(info: GraphQLInfo, filter_value: Any, as_of: datetime | None, path: InputPath
+                            ) -> audiences.Audience:
+    """The audience of `filter_value` (plain JSON; None: everyone), warning of the metrics it names that have no events."""
     store, paging = info.context.store, info.context.paging
     audience = await audiences.compile_filter(store, filter_value, as_of, path, paging.compiled)
-    return ProfileConnection.of(await audiences.read_page(store, audience, request, paging.policy), after)
+    await warn_of_unknown_metrics(info, audience.metric_names)
+    return audience
+
+
+async def warn_of_unknown_metrics(info: GraphQLInfo, names: Iterable[str]) -> None:
+    """Warn in the response (`extensions.warnings`, at this field's path) of each metric named with no events."""
+    for unknown in await info.context.paging.metrics.unknown(info.context.store, names):
+        info.context.warn(unknown.message, UNKNOWN_METRIC, info.path.as_list(), metric=unknown.name,
+                          didYouMean=list(unknown.did_you_mean))
 
 
 

@@ -1,4 +1,5 @@
-"""The ASGI application: GraphQL (and GraphiQL for browsers) on /graphql, segment exports, and /healthz."""
+"""The ASGI application: GraphQL (and GraphiQL for browsers, its files under /graphiql) on /graphql, segment exports,
+and /healthz."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from resolvers.audiences import Paging
 from resolvers.changes import prepare_change_export
 from resolvers.errors import UserInputError
 from resolvers.exports import FORMATS, prepare_export
+from server import graphiql
 from server.auth import READ, AccessError, Keyring
 from server.body_limit import BodySizeLimit
 from server.config import Settings, open_store
@@ -104,9 +107,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None, pag
 
     graphql = GraphQLView(store, graphiql=settings.graphiql, introspection=settings.introspection, keyring=keyring,
                           paging=paging)
+    ide = [Mount(graphiql.STATIC_ROUTE, StaticFiles(directory=graphiql.STATIC), name="graphiql")] if settings.graphiql else []
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            *ide,
             *(Route(f"/segments/{{id}}/members.{name}", functools.partial(export_members, format_name=name),
                     methods=["GET"]) for name in FORMATS),
             Route("/segments/{id}/changes.ndjson", export_changes, methods=["GET"]),

@@ -294,6 +294,7 @@ async def _export(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
         export = await prepare_export(store, args.segment, args.format, args.as_of)
+        await _warn_of_unknown_metrics(store, export.audience.metric_names)
         show_progress = sys.stderr.isatty()
         total = await export.count() if show_progress else None
         written = 0
@@ -349,10 +350,19 @@ async def _count(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
         audience = await compile_filter(store, filter_to_input(root), as_of, ())
+        await _warn_of_unknown_metrics(store, audience.metric_names)
         print(await count_members(store, audience))
     finally:
         await store.dispose()
     return 0
+
+
+async def _warn_of_unknown_metrics(store: Any, names: tuple[str, ...]) -> None:
+    """Print a warning on stderr for each metric named that has no events, as GraphQL's `extensions.warnings`."""
+    from resolvers.metrics import KnownMetrics
+
+    for unknown in await KnownMetrics().unknown(store, names):
+        print(f"warning: {unknown.message}", file=sys.stderr)
 
 
 @contextlib.contextmanager

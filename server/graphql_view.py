@@ -30,7 +30,7 @@ from graphql import (
     visit,
 )
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.types import ExecutionResult
@@ -39,6 +39,7 @@ from resolvers.audiences import Paging
 from schema.context import Context
 from schema.extensions.errors import BAD_USER_INPUT, INTERNAL_SERVER_ERROR, new_request_id
 from schema.limits import MAX_TOKENS, parse_document
+from server import graphiql
 from server.auth import AccessError, Keyring, Principal, required_scopes
 from server.body_limit import BodyTooLarge
 from store.engine import Store
@@ -46,6 +47,9 @@ from store.engine import Store
 log = logging.getLogger("segmentql")
 
 HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+# GraphQL over HTTP's media types: the current one, for clients that accept it, and the legacy one.
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON = "application/json"
 # GraphQL over HTTP: a GET may only query; the answer to a mutation names the method that may.
 GET_MUTATION = "a mutation must be sent with POST"
 MULTIPLE_OPERATIONS = "Must provide operation name if query contains multiple operations."
@@ -136,8 +140,35 @@ class GraphQLView(GraphQL[Context, None]):
         return await super().execute_operation(request, request_adapter, request_data, context, root_value,
                                                sub_response)
 
+    async def process_result(self, request: Any, result: ExecutionResult) -> Any:
+        """For a client that accepts application/graphql-response+json, a request that failed before execution
+        (parse, validation, variables) is a 400 without `data`, as GraphQL over HTTP asks; application/json
+        clients keep the 200 with `"data": null` that the spec asks of that media type."""
+        response = await super().process_result(request, result)
+        context: Context = request.state.context
+        if context.response.headers["content-type"] == GRAPHQL_RESPONSE_JSON and not context.executed:
+            response.pop("data", None)
+            ours = any((error.extensions or {}).get("code") == INTERNAL_SERVER_ERROR for error in result.errors or ())
+            context.response.status_code = 500 if ours else 400
+        return response
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:  # type: ignore[override]
+        # As Strawberry's, in the media type `get_context` negotiated (the sub-response's content-type).
+        response = Response(self.encode_json(response_data), status_code=sub_response.status_code or 200,
+                            media_type=sub_response.headers.get("content-type", JSON))
+        response.headers.raw.extend((key, value) for key, value in sub_response.headers.raw if key != b"content-type")
+        response.background = sub_response.background
+        return response
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from this server's own files (server/graphiql), under a policy that allows nothing else."""
+        return HTMLResponse(graphiql.page(), headers={"Content-Security-Policy": graphiql.CONTENT_SECURITY_POLICY})
+
     async def get_context(self, request: Any, response: Any) -> Context:
-        return Context(store=self.store, request=request, paging=self.paging)
+        response.headers["content-type"] = response_media_type(request.headers.get("accept"))
+        context = Context(store=self.store, request=request, response=response, paging=self.paging)
+        request.state.context = context
+        return context
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
@@ -167,6 +198,25 @@ class GraphQLView(GraphQL[Context, None]):
 
 # The body a request's task decoded last, and what it decoded to.
 _decoded_body: contextvars.ContextVar[tuple[bytes | str, Any] | None] = contextvars.ContextVar("decoded_body", default=None)
+
+
+def response_media_type(accept: str | None) -> str:
+    """application/graphql-response+json when the Accept header takes it at least as gladly as application/json;
+    application/json otherwise (no header, */*, or application/json alone), as GraphQL over HTTP asks."""
+    quality: dict[str, float] = {}
+    for item in (accept or "").split(","):
+        name, *parameters = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            key, _, value = parameter.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        quality[name.lower()] = max(weight, quality.get(name.lower(), 0.0))
+    wanted = quality.get(GRAPHQL_RESPONSE_JSON, 0.0)
+    return GRAPHQL_RESPONSE_JSON if wanted > 0 and wanted >= quality.get(JSON, 0.0) else JSON
 
 
 class MethodNotAllowed(Exception):

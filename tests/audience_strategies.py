@@ -415,7 +415,8 @@ TYPE_EDGES: list[tuple[Any, list[tuple[str, Any]]]] = [
 def edge_battery(vocabulary: Vocabulary) -> dict[str, list[tuple[Event, dict[str, Any]]]]:
     """Did conditions by kind of edge, each with the event that lies on its edge: a window starting or ending on the
     event, a follow-up of it at the end of its wait or after asOf, its wait ending at asOf, a property value of
-    another JSON type than the condition's. A compiler taking that edge the wrong way counts the event wrongly."""
+    another JSON type than the condition's, a piece of a string or of a list's item. A compiler taking that edge the
+    wrong way counts the event wrongly."""
     world, as_of = vocabulary.world, vocabulary.as_of
     battery: dict[str, list[tuple[Event, dict[str, Any]]]] = {}
     for e in sorted((e for e in world.events if e.occurred_at <= as_of), key=lambda e: e.occurred_at):
@@ -449,7 +450,20 @@ def edge_battery(vocabulary: Vocabulary) -> dict[str, list[tuple[Event, dict[str
                 if type(value) is type(stored) and value == stored:
                     for op, wanted in conditions:
                         add("JSON types", "where", [{"property": key, "op": op, "value": wanted}])
+            for op, wanted in text_edges(value):
+                add("pieces of strings and list items", "where", [{"property": key, "op": op, "value": wanted}])
     return battery
+
+
+def text_edges(value: Any) -> list[tuple[str, str]]:
+    """CONTAINS and STARTS_WITH at pieces of a string (they hold) and of a list's string items (CONTAINS does not:
+    it asks for a whole item, not for a piece of the list's JSON text)."""
+    if isinstance(value, str) and len(value) >= 2:
+        return [("CONTAINS", value[1:]), ("STARTS_WITH", value[:1]), ("CONTAINS", value.upper())]
+    if isinstance(value, list):
+        return [(op, piece) for item in value if isinstance(item, str) and len(item) >= 2
+                for op, piece in (("CONTAINS", item[:1]), ("NOT_CONTAINS", item[1:]), ("CONTAINS", item))]
+    return []
 
 
 @st.composite

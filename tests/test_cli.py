@@ -139,7 +139,8 @@ async def test_a_successful_export_ends_with_one_summary_line_on_stderr(
                          "--database-url", store_url) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == f"exported 0 members of segment {nobody_id} at 2026-11-20T12:00:00+00:00 to standard output\n"
+    assert captured.err == (f'warning: no event of metric "Refunded" is stored, so no profile did it\n'
+                            f"exported 0 members of segment {nobody_id} at 2026-11-20T12:00:00+00:00 to standard output\n")
 
     # Without --as-of the line names the instant the export was evaluated at (now), with its offset.
     started = datetime.now().astimezone()

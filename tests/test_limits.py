@@ -49,6 +49,9 @@ def test_cost_multiplies_children_by_first() -> None:
     assert cost(nested) == 1 + 1000 * (1 + 1 + (1 + 1000 * 2))
     assert cost("query($n: Int) { events(first: $n) { nodes { id } } }", {"n": 7}) == 1 + 7 * 2
     assert cost("query($n: Int = 3) { events(first: $n) { nodes { id } } }") == 1 + 3 * 2
+    # null, written or in a variable, is the field's default (50 events), not the variable's default
+    assert cost("{ events(first: null) { nodes { id } } }") == 1 + 50 * 2
+    assert cost("query($n: Int = 3) { events(first: $n) { nodes { id } } }", {"n": None}) == 1 + 50 * 2
     assert cost("query($n: Int) { events(first: $n) { nodes { id } } }", {"n": "x"}) == 1 + 1000 * 2
     assert cost("{ events(first: 5000) { nodes { id } } }") == 1 + 1000 * 2  # refused by the field, not the cost
     fragments = """{ segments { members(first: 20) { nodes { ...P } } } conversations(first: 5) { nodes { events { ...E } } } }
@@ -258,6 +261,7 @@ async def test_introspection_and_graphiql_can_be_turned_off(store: Store, monkey
         assert await gql.data("{ __typename metrics { name } }")
         page = await http.get("/graphql", headers={"accept": "text/html"})
         assert page.status_code == 404 and page.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        assert (await http.get("/graphiql/graphiql.min.js")).status_code == 404  # nor its files
 
 
 async def test_http_level_errors_are_shaped_like_graphql(client: httpx.AsyncClient) -> None:

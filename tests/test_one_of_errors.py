@@ -48,7 +48,8 @@ def test_no_key_and_null_keys() -> None:
 
 def test_types_without_and_name_the_keys_only() -> None:
     error = refusal({"did": {**DID, "within": {"lastDays": 7, "since": "2026-11-01T00:00:00Z"}}})
-    assert error.message == "TimeWindow takes exactly one of lastDays, lastHours, since, before, between; got lastDays, since"
+    assert error.message == ("TimeWindow takes exactly one of lastDays, lastHours, since, before, between, calendar; "
+                             "got lastDays, since")
     assert error.input_path == ("did", "within")
     error = refusal({"did": {**DID, "count": {"atLeast": 1, "atMost": 3}}})
     assert error.message == "CountCondition takes exactly one of atLeast, atMost, exactly; got atLeast, atMost"

@@ -217,3 +217,46 @@ async def test_get_runs_a_query_with_variables_and_an_operation_name(client: htt
     assert unset.status_code == 200 and "$id" in unset.json()["errors"][0]["message"]
     broken = await get(query="query($id: ID!) { segment(id: $id) { id } }", variables='{"id": ')
     assert broken.status_code == 400 and broken.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+# ---------------------------------------------------------------- page sizes: `first: Int = n`, null means n
+
+FIRST_NULL = """query($null: Int, $segment: ID!, $profile: ID!) {
+  profiles(first: null) { nodes { id } pageInfo { hasNextPage } }
+  events(first: $null) { nodes { id } pageInfo { hasNextPage } }
+  conversations(first: null) { nodes { id } pageInfo { hasNextPage } }
+  metric(name: "Placed Order") { activity(first: $null) { nodes { id } pageInfo { hasNextPage } } }
+  segment(id: $segment) { members(first: $null) { nodes { id } pageInfo { hasNextPage } } }
+  profile(id: $profile) { events(first: null) { nodes { id } pageInfo { hasNextPage } } }
+}"""
+
+
+async def test_first_null_is_the_fields_default_page_size(gql: GraphQLClient) -> None:
+    orders = [{"metric": "Placed Order", "profile": {"email": f"p{i}@x"}, "occurredAt": iso(T1)} for i in range(101)]
+    chats = [{"metric": "Started Conversation with Customer Agent", "profile": {"email": "p0@x"}, "occurredAt": iso(T1),
+              "properties": {"conversation_id": f"c{i}"}} for i in range(51)]
+    await gql.data("mutation($e: [TrackEventInput!]!) { trackEvents(events: $e) { accepted } }", {"e": orders + chats})
+    segment = (await gql.data(CREATE, {"input": {"name": "Buyers", "filter": {"did": {"metric": "Placed Order"}}}}))
+    profile = (await gql.data('{ profileByKey(key: {email: "p0@x"}) { id } }'))["profileByKey"]["id"]
+    data = await gql.data(FIRST_NULL, {"null": None, "segment": segment["createSegment"]["id"], "profile": profile})
+    sizes = {name: (len(page["nodes"]), page["pageInfo"]["hasNextPage"]) for name, page in [
+        ("profiles", data["profiles"]), ("events", data["events"]), ("conversations", data["conversations"]),
+        ("activity", data["metric"]["activity"]), ("members", data["segment"]["members"]),
+        ("profile events", data["profile"]["events"])]}
+    assert sizes == {"profiles": (100, True), "events": (50, True), "conversations": (50, True), "activity": (50, True),
+                     "members": (100, True), "profile events": (50, True)}
+
+
+ARGUMENTS = """{ __schema { types { name fields { name args { name defaultValue type { kind name } } } } } }"""
+
+
+async def test_every_first_argument_is_a_nullable_int_with_a_default(gql: GraphQLClient) -> None:
+    """As the contract writes them (`first: Int = 100`): a client may pass null, or a nullable variable."""
+    types = (await gql.data(ARGUMENTS))["__schema"]["types"]
+    firsts = {f"{t['name']}.{f['name']}": (a["type"], a["defaultValue"])
+              for t in types if not t["name"].startswith("__") for f in t["fields"] or () for a in f["args"]
+              if a["name"] == "first"}
+    assert len(firsts) >= 6
+    wrong = {where: found for where, found in firsts.items()
+             if found[0] != {"kind": "SCALAR", "name": "Int"} or found[1] is None}
+    assert wrong == {}

@@ -249,3 +249,24 @@ def segment_references(node: Filter) -> set[str]:
             return {segment_id}
         case _:
             return set()
+
+
+def metric_names(node: Filter, segments: Mapping[str, Filter] | None = None) -> list[str]:
+    """The metric names a filter's event conditions and follow-ups name, in order, once each; also those of
+    the saved segments in `segments` that it reaches."""
+    names: dict[str, None] = {}
+    stack = [node]
+    seen: set[str] = set()
+    while stack:
+        match stack.pop():
+            case And(items) | Or(items):
+                stack.extend(reversed(items))
+            case Not(item):
+                stack.append(item)
+            case Did(condition) | DidNot(condition):
+                follow_ups = (condition.followed_by, condition.not_followed_by)
+                names.update(dict.fromkeys([condition.metric, *(f.metric for f in follow_ups if f is not None)]))
+            case InSegment(segment_id) if segments and segment_id in segments and segment_id not in seen:
+                seen.add(segment_id)
+                stack.append(segments[segment_id])
+    return list(names)
