@@ -291,7 +291,7 @@ def render(results: Results) -> str:
         body += ["", "### Notes", "", *(f"- {note}" for note in results.notes)]
     postgres = postgres_section(results)
     if results.postgres is not None:
-        postgres += ["", "### PostgreSQL plans (EXPLAIN ANALYZE)", *plans(results.postgres)[1:]]
+        postgres += ["", "### PostgreSQL plans (EXPLAIN ANALYZE)", *plans(results.postgres)[2:]]
     return "\n".join(body + postgres + plans(results)) + "\n"
 
 
