@@ -25,11 +25,11 @@ import sqlalchemy as sa
 from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.elements import ColumnElement
 
-from resolvers.errors import QueryTooComplexError, UserInputError
+from resolvers.errors import QueryTooComplexError
 from resolvers.language import ast as ast
 from resolvers.language.algebra import simplified
 from resolvers.language.calendar import calendar_bounds
-from resolvers.property_sql import NEGATED_OPS, matches
+from resolvers.property_sql import NEGATED_OPS, figure_at_zero, figure_holds, matches
 from store.dialects import StoreDialect, dialect_named
 from store.tables import PROFILE_ROW, events, metrics, profile_metrics, profiles
 from vocabulary.agent_metrics import metric_key
@@ -206,6 +206,12 @@ class FilterCompiler:
             ).with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite")
 
         count = condition.count
+        if condition.having:
+            # One row even for no events: count 0, SUM 0, the other figures NULL.
+            source, holds = self._figures(SCANNED, condition)
+            return sa.select(sa.func.coalesce(holds, sa.false())).select_from(source).where(
+                SCANNED.c.profile_id == profiles.c.id, *self._qualifying(SCANNED, condition)
+            ).with_hint(SCANNED, "INDEXED BY ix_events_profile_metric_ts", "sqlite").scalar_subquery()
         if count in (ast.AtLeast(1), ast.Exactly(0)) and self._answered_by_firsts(condition):
             first = sa.select(sa.literal(1)).where(FIRSTS.c.profile_id == profiles.c.id, *self._firsts_show(condition))
             return first.exists() if count == ast.AtLeast(1) else sa.not_(first.exists())
@@ -233,6 +239,12 @@ class FilterCompiler:
         return union(parts)
 
     def _did(self, condition: ast.EventCondition) -> Audience:
+        if condition.having:
+            # A profile with no qualifying event has count 0, SUM and DISTINCT_COUNT 0 and no other figure: when
+            # that holds, members are everyone but those whose events make it fail.
+            if _count_holds(condition.count, 0) and all(figure_at_zero(h) for h in condition.having):
+                return Audience(self._profiles_having(condition, failing=True), negated=True)
+            return Audience(self._profiles_having(condition, failing=False))
         count = condition.count
         match count:
             case ast.AtLeast(0):
@@ -267,6 +279,35 @@ class FilterCompiler:
         having = sa.func.count() >= n if compare == ">=" else sa.func.count() == n
         return query.group_by(event.c.profile_id).having(having)
 
+    def _profiles_having(self, condition: ast.EventCondition, failing: bool) -> Select[Any]:
+        """Profiles with qualifying events whose count and figures all hold (`failing`: do not all hold)."""
+        event = SCANNED
+        source, holds = self._figures(event, condition, grouped=True)
+        query = (sa.select(event.c.profile_id).select_from(source).where(*self._qualifying(event, condition))
+                 .group_by(event.c.profile_id).having(sa.not_(holds) if failing else holds))
+        return query.with_hint(event, f"INDEXED BY {self._scan_index(condition)}", "sqlite")
+
+    def _figures(self, event: Any, condition: ast.EventCondition, grouped: bool = False) -> tuple[Any, ColumnElement[bool]]:
+        """The FROM of a group of qualifying event rows (joined to the list items DISTINCT_COUNT reads) and
+        whether its count and every `having` figure hold over the group (`grouped`: a GROUP BY's, never empty)."""
+        source: Any = event
+        items: dict[str, Any] = {}
+        for aggregate in condition.having:
+            if aggregate.function is ast.AggregateFunction.DISTINCT_COUNT and aggregate.property not in items:
+                found = items[aggregate.property] = self.sql.list_items(event.c.properties, aggregate.property,
+                                                                         f"items_{len(items) + 1}")
+                source = source.outerjoin(found.source, found.on)
+        # Joined to list items, an event comes once per item: count it and read its numbers on its first row.
+        first = sa.and_(*(found.first for found in items.values())) if items else None
+        count = sa.func.count(sa.distinct(event.c.id)) if items else sa.func.count()
+        always = grouped and isinstance(condition.count, ast.AtLeast) and condition.count.n <= 1
+        holds = [
+            *([] if always else [_count_compared(condition.count, count)]),
+            *(figure_holds(self.sql, event.c.properties, aggregate, first, items.get(aggregate.property))
+              for aggregate in condition.having),
+        ]
+        return source, sa.and_(*holds)
+
     @staticmethod
     def _scan_index(condition: ast.EventCondition) -> str:
         """The index a scan of qualifying events walks: by channel first when a channel equality narrows it."""
@@ -286,8 +327,6 @@ class FilterCompiler:
         return sa.func.coalesce(self._profile_predicate(condition), sa.false())
 
     def _qualifying(self, event: Any, condition: ast.EventCondition) -> list[ColumnElement[bool]]:
-        if condition.having:
-            raise UserInputError("having is not evaluated yet: it is being built (issue 21)")
         conditions = [
             event.c.metric_id == _metric_id(condition.metric),
             *self.window(event.c.ts, condition.within),
@@ -485,8 +524,31 @@ def window_conditions(ts: Any, window: ast.Window | None, as_of: int) -> list[Co
 
 
 def _metric_and_window_only(condition: ast.EventCondition) -> bool:
-    """No property or follow-up condition: what `profile_metrics` alone can answer."""
-    return not condition.where and condition.followed_by is None and condition.not_followed_by is None
+    """No property, follow-up or figure condition: what `profile_metrics` alone can answer."""
+    return (not condition.where and not condition.having and condition.followed_by is None
+            and condition.not_followed_by is None)
+
+
+def _count_holds(count: ast.Count, n: int) -> bool:
+    match count:
+        case ast.AtLeast(k):
+            return n >= k
+        case ast.AtMost(k):
+            return n <= k
+        case ast.Exactly(k):
+            return n == k
+    raise TypeError(f"not a count: {count!r}")
+
+
+def _count_compared(count: ast.Count, found: Any) -> ColumnElement[bool]:
+    match count:
+        case ast.AtLeast(k):
+            return found >= k  # type: ignore[no-any-return]
+        case ast.AtMost(k):
+            return found <= k  # type: ignore[no-any-return]
+        case ast.Exactly(k):
+            return found == k  # type: ignore[no-any-return]
+    raise TypeError(f"not a count: {count!r}")
 
 
 def _metric_id(name: str) -> Any:

@@ -12,8 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from resolvers.language.ast import NEGATED_OPS, PropertyCondition, PropertyOp
+from resolvers.language.ast import NEGATED_OPS, AggregateCondition, AggregateFunction, NumberOp, PropertyCondition, PropertyOp
 from store.dialects import StoreDialect
+from store.dialects.base import ListItems
 
 Predicate = ColumnElement[bool]
 ORDERING = {
@@ -57,3 +58,39 @@ def positive(dialect: StoreDialect, doc: Any, key: str, op: PropertyOp, value: A
     if isinstance(value, str):
         return getattr(dialect.text_value(doc, key), compare)(sa.literal(value)).self_group()
     return getattr(dialect.number_value(doc, key), compare)(sa.literal(value)).self_group()
+
+
+NUMBER_OPS = {
+    NumberOp.EQ: "__eq__", NumberOp.NEQ: "__ne__", NumberOp.GT: "__gt__", NumberOp.GTE: "__ge__",
+    NumberOp.LT: "__lt__", NumberOp.LTE: "__le__",
+}
+
+
+def figure_holds(
+    dialect: StoreDialect, doc: Any, aggregate: AggregateCondition, first: Predicate | None, items: ListItems | None
+) -> Predicate:
+    """An aggregate over a group of event rows (possibly repeated once per list item: `first` holds on one row
+    of each event) compared with its value; false, never NULL, when the figure has no value."""
+    if aggregate.function is AggregateFunction.DISTINCT_COUNT:
+        assert items is not None
+        found: ColumnElement[Any] = sa.func.count(sa.distinct(items.value))  # a whole number: nothing to round
+    else:
+        number = dialect.number_double(doc, aggregate.property)
+        if first is not None:
+            number = sa.case((first, number))
+        found = {
+            AggregateFunction.SUM: lambda: sa.func.coalesce(sa.func.sum(number), 0.0),  # the sum of no numbers is 0
+            AggregateFunction.AVERAGE: lambda: sa.func.avg(number),
+            AggregateFunction.MIN: lambda: sa.func.min(number),
+            AggregateFunction.MAX: lambda: sa.func.max(number),
+        }[aggregate.function]()
+        found = dialect.rounded(found)
+    compared = getattr(found, NUMBER_OPS[aggregate.op])(sa.literal(aggregate.value, sa.Float))
+    return sa.func.coalesce(compared, sa.false())
+
+
+def figure_at_zero(aggregate: AggregateCondition) -> bool:
+    """Whether the condition holds over no events: SUM and DISTINCT_COUNT are 0, the others have no value."""
+    if aggregate.function not in (AggregateFunction.SUM, AggregateFunction.DISTINCT_COUNT):
+        return False
+    return bool(getattr(0.0, NUMBER_OPS[aggregate.op])(aggregate.value))

@@ -139,6 +139,20 @@ CASES: list[Case] = [
     _text("followed_and_not_followed", "followedBy and notFollowedBy on one event",
           f"did {_q(STARTED.name)} followed by {_q(RESOLVED.name)} within 24 hours with the same conversation_id "
           f"not followed by {_q(ESCALATED.name)} within 24 hours with the same conversation_id"),
+    # ---------------------------------------------------------------- having and calendar windows
+    _text("having_sum", "SUM over JSON numbers as doubles: GROUP BY … HAVING, rounded, the count default beside it",
+          f"did {_q(ORDER)} with sum of total >= 100 in the last 30 days"),
+    _text("having_distinct_count", "DISTINCT_COUNT over list items: a LEFT JOIN of json_each / jsonb_array_elements",
+          f"did {_q(STARTED.name)} with distinct count of conversation_id >= 3 in the last 90 days"),
+    _text("having_all_functions", "every function at once: numbers read on each event's first list row",
+          f"did {_q(ORDER)} at least 2 times with sum of total > 10, average of total < 50, min of total >= 1, "
+          "max of total != 99, distinct count of sku = 2"),
+    _text("having_holds_at_zero", "a figure that holds over no events with atLeast 0: the complement of those failing",
+          f"did {_q(ORDER)} at least 0 times with sum of total < 100"),
+    _text("calendar_yesterday_paris", "a calendar window: instants from the zone's rules, bound like any window",
+          f'did {_q(ORDER)} yesterday in time zone "Europe/Paris"'),
+    _text("calendar_last_month_new_york", "last month in a zone, at most once: the complement of a count",
+          f'did {_q(ORDER)} at most 1 time last month in time zone "America/New_York"'),
     # ---------------------------------------------------------------- profile conditions
     _text("profile_email_eq", "EQ on a profile column", 'profile email = "ada@example.com"'),
     _text("profile_email_neq", "NEQ on a profile column: NULL counts as different", 'profile email != "ada@example.com"'),

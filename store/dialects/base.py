@@ -4,6 +4,7 @@ differ. One subclass per dialect (store/dialects/sqlite.py, postgresql.py) holds
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -88,10 +89,37 @@ class StoreDialect:
         """Both documents hold the key, not null, with equal values."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------ figures over events (having)
+
+    def number_double(self, doc: Any, key: str) -> ColumnElement[Any]:
+        """The value as a double when it is a JSON number, else NULL (booleans, strings, lists, absent)."""
+        raise NotImplementedError
+
+    def rounded(self, figure: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A double rounded to 6 decimal places, halves away from zero, as a double."""
+        raise NotImplementedError
+
+    def list_items(self, doc: Any, key: str, name: str) -> ListItems:
+        """What to LEFT JOIN to an event's row to read the key's list items, one row per item (one row of
+        NULLs when the value is no list or an empty one)."""
+        raise NotImplementedError
+
     def group_text(self, doc: Any, key: str) -> ColumnElement[Any]:
         """The value as text for grouping: strings as they are, integers in decimal, booleans as
         true/false; NULL when absent, null, a fractional number, a list or an object."""
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ListItems:
+    """A key's list items joined to its event: `source` LEFT JOIN … ON `on`; `value` is the row's distinct
+    value (an item, or the value itself when it is no list; NULL for null and absent, and 1 and 1.0 one
+    value, "1" and 1 two); `first` holds on exactly one row of each event."""
+
+    source: Any
+    on: ColumnElement[bool]
+    value: ColumnElement[Any]
+    first: ColumnElement[bool]
 
 
 def json_numbers(values: list[Any]) -> list[Any]:

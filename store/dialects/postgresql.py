@@ -13,7 +13,7 @@ from sqlalchemy.engine.interfaces import AdaptedConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import count as count_function
 
-from store.dialects.base import Predicate, StoreDialect
+from store.dialects.base import ListItems, Predicate, StoreDialect
 
 
 class PostgreSQLDialect(StoreDialect):
@@ -89,6 +89,28 @@ class PostgreSQLDialect(StoreDialect):
 
     def same_value(self, doc: Any, other: Any, key: str) -> Predicate:
         return sa.and_(self._type(doc, key) != "null", self._get(doc, key) == self._get(other, key))
+
+    def number_double(self, doc: Any, key: str) -> ColumnElement[Any]:
+        text = sa.type_coerce(doc, postgresql.JSONB)[sa.literal(key, sa.String)].astext
+        return sa.case((self._type(doc, key) == "number", sa.cast(text, postgresql.DOUBLE_PRECISION)))
+
+    def rounded(self, figure: ColumnElement[Any]) -> ColumnElement[Any]:
+        # round(numeric, 6) rounds halves away from zero; round(double) takes no places.
+        return sa.cast(sa.func.round(sa.cast(figure, sa.Numeric), 6), postgresql.DOUBLE_PRECISION)
+
+    def list_items(self, doc: Any, key: str, name: str) -> ListItems:
+        value, kind = self._get(doc, key), self._type(doc, key)
+        is_list = kind == "array"
+        elements = sa.func.jsonb_array_elements(sa.case((is_list, value), else_=sa.cast(sa.literal("[]"), postgresql.JSONB)))
+        items = elements.table_valued(sa.column("value", postgresql.JSONB), with_ordinality="n").render_derived(name)
+        # jsonb equality is JSON equality: numbers by value (1 = 1.0), types apart ("1" is not 1).
+        either = sa.case((is_list, items.c.value), else_=value)
+        return ListItems(
+            source=items,
+            on=sa.true(),
+            value=sa.case((sa.func.jsonb_typeof(either) != "null", either)),
+            first=sa.or_(items.c.n.is_(None), items.c.n == 1),
+        )
 
     def group_text(self, doc: Any, key: str) -> ColumnElement[Any]:
         kind = self._type(doc, key)

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from store.dialects.base import Predicate, StoreDialect, json_numbers
+from store.dialects.base import ListItems, Predicate, StoreDialect, json_numbers
 
 
 class SQLiteDialect(StoreDialect):
@@ -115,6 +115,34 @@ class SQLiteDialect(StoreDialect):
         numeric = ["integer", "real"]
         same_kind = sa.or_(kind == other_kind, sa.and_(kind.in_(numeric), other_kind.in_(numeric)))
         return sa.and_(kind != "null", same_kind, self._value(doc, key) == self._value(other, key))
+
+    def number_double(self, doc: Any, key: str) -> ColumnElement[Any]:
+        return sa.case((self._type(doc, key).in_(["integer", "real"]), sa.cast(self._value(doc, key), sa.Float)))
+
+    def rounded(self, figure: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.round(figure, 6, type_=sa.Float)  # halves away from zero
+
+    def list_items(self, doc: Any, key: str, name: str) -> ListItems:
+        items = sa.func.json_each(doc, self._path(key)).table_valued("key", "value", "type").alias(name)
+        is_list = self._type(doc, key) == "array"
+        return ListItems(
+            source=items,
+            on=is_list,
+            value=sa.case((is_list, self._distinct(items.c.type, items.c.value)),
+                          else_=self._distinct(self._type(doc, key), self._value(doc, key))),
+            first=sa.or_(items.c.key.is_(None), items.c.key == 0),
+        )
+
+    @staticmethod
+    def _distinct(kind: Any, value: Any) -> ColumnElement[Any]:
+        """A value told apart by its JSON type as SQLite compares: numbers as numbers (1 = 1.0), strings as text,
+        booleans and nested lists or objects as blobs (never equal to a number or a string)."""
+        return sa.case(
+            (kind.in_(["integer", "real", "text"]), value),
+            (kind == "true", sa.literal(b"\x01", sa.LargeBinary)),
+            (kind == "false", sa.literal(b"\x00", sa.LargeBinary)),
+            (kind.in_(["array", "object"]), sa.cast(value, sa.LargeBinary)),
+        )
 
     def group_text(self, doc: Any, key: str) -> ColumnElement[Any]:
         kind, value = self._type(doc, key), self._value(doc, key)
