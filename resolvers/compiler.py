@@ -294,8 +294,9 @@ class FilterCompiler:
         items: dict[str, Any] = {}
         for aggregate in condition.having:
             if aggregate.function is ast.AggregateFunction.DISTINCT_COUNT and aggregate.property not in items:
-                found = items[aggregate.property] = self.sql.list_items(event.c.properties, aggregate.property,
-                                                                         f"items_{len(items) + 1}")
+                promoted = {"channel": event.c.channel, "conversation_id": event.c.conversation_id}.get(aggregate.property)
+                found = items[aggregate.property] = self.sql.list_items(
+                    event.c.properties, aggregate.property, f"items_{len(items) + 1}", promoted)
                 source = source.outerjoin(found.source, found.on)
         # Joined to list items, an event comes once per item: count it and read its numbers on its first row.
         first = sa.and_(*(found.first for found in items.values())) if items else None

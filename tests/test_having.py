@@ -111,3 +111,14 @@ async def test_explain_shows_the_figures_with_bound_values(gql: Any) -> None:
     for statement in sql.split("\n\n"):
         text = "\n".join(line for line in statement.splitlines() if not line.startswith("--"))
         assert "123.5" not in text and "total" not in text  # values and names are bound, never written in
+
+
+async def test_distinct_count_of_a_key_kept_in_a_column_reads_lists_and_numbers_too(gql: Any, store: Store) -> None:
+    """conversation_id and channel strings are read from their columns; other values from the JSON."""
+    await orders(gql,
+                 ("mixed@x", [{"conversation_id": "c1"}, {"conversation_id": ["c1", "c2"]}, {"conversation_id": 3},
+                              {"conversation_id": 3.0}, {"channel": ["SMS", "web"]}, {"channel": "SMS"}]),
+                 ("strings@x", [{"conversation_id": "c1"}, {"conversation_id": "c2"}, {"channel": "SMS"}]))
+    assert await members(gql, store, did(("DISTINCT_COUNT", "conversation_id", "EQ", 3))) == ["mixed@x"]
+    assert await members(gql, store, did(("DISTINCT_COUNT", "conversation_id", "EQ", 2))) == ["strings@x"]
+    assert await members(gql, store, did(("DISTINCT_COUNT", "channel", "EQ", 2))) == ["mixed@x"]

@@ -99,9 +99,10 @@ class StoreDialect:
         """A double rounded to 6 decimal places, halves away from zero, as a double."""
         raise NotImplementedError
 
-    def list_items(self, doc: Any, key: str, name: str) -> ListItems:
+    def list_items(self, doc: Any, key: str, name: str, promoted: Any = None) -> ListItems:
         """What to LEFT JOIN to an event's row to read the key's list items, one row per item (one row of
-        NULLs when the value is no list or an empty one)."""
+        NULLs when the value is no list or an empty one). `promoted`: a column holding the value when it is
+        a string (else NULL), which a dialect may read instead of the JSON."""
         raise NotImplementedError
 
     def group_text(self, doc: Any, key: str) -> ColumnElement[Any]:

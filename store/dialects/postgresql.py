@@ -98,7 +98,7 @@ class PostgreSQLDialect(StoreDialect):
         # round(numeric, 6) rounds halves away from zero; round(double) takes no places.
         return sa.cast(sa.func.round(sa.cast(figure, sa.Numeric), 6), postgresql.DOUBLE_PRECISION)
 
-    def list_items(self, doc: Any, key: str, name: str) -> ListItems:
+    def list_items(self, doc: Any, key: str, name: str, promoted: Any = None) -> ListItems:
         value, kind = self._get(doc, key), self._type(doc, key)
         is_list = kind == "array"
         elements = sa.func.jsonb_array_elements(sa.case((is_list, value), else_=sa.cast(sa.literal("[]"), postgresql.JSONB)))

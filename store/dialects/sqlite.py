@@ -122,16 +122,16 @@ class SQLiteDialect(StoreDialect):
     def rounded(self, figure: ColumnElement[Any]) -> ColumnElement[Any]:
         return sa.func.round(figure, 6, type_=sa.Float)  # halves away from zero
 
-    def list_items(self, doc: Any, key: str, name: str) -> ListItems:
+    def list_items(self, doc: Any, key: str, name: str, promoted: Any = None) -> ListItems:
         items = sa.func.json_each(doc, self._path(key)).table_valued("key", "value", "type").alias(name)
         is_list = self._type(doc, key) == "array"
-        return ListItems(
-            source=items,
-            on=is_list,
-            value=sa.case((is_list, self._distinct(items.c.type, items.c.value)),
-                          else_=self._distinct(self._type(doc, key), self._value(doc, key))),
-            first=sa.or_(items.c.key.is_(None), items.c.key == 0),
-        )
+        value: ColumnElement[Any] = sa.case((is_list, self._distinct(items.c.type, items.c.value)),
+                                            else_=self._distinct(self._type(doc, key), self._value(doc, key)))
+        on: ColumnElement[bool] = is_list
+        if promoted is not None:
+            # A string is in its column: its JSON is read (and its list walked) only when the column is NULL.
+            on, value = sa.and_(promoted.is_(None), is_list), sa.func.coalesce(promoted, value)
+        return ListItems(source=items, on=on, value=value, first=sa.or_(items.c.key.is_(None), items.c.key == 0))
 
     @staticmethod
     def _distinct(kind: Any, value: Any) -> ColumnElement[Any]:
