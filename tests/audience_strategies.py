@@ -17,7 +17,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.reference import AGENT_KEY_SPELLINGS, AGENT_METRIC_SPELLINGS, Event, Profile, World
+from tests.reference import AGENT_KEY_SPELLINGS, AGENT_METRIC_SPELLINGS, Event, Profile, World, calendar_window, figure
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -36,7 +36,7 @@ CUSTOM_VALUES: dict[str, list[Any]] = {
     "n": [1, 1.0, 0, 2.5, True, False, "1", None],  # values that a reading of JSON types may take as equal
     "sku": ["a", "ab", "b", "A", ["a", "b"], ["ab"], 1, None],
     "tags": [["a", "b"], ["a"], [], ["b", 1], "a", "ab", None],
-    "total": [0, 10, 99.5, 100, "100", {"a": 1}, None],
+    "total": [0, 10, 99.5, 100, 12.25, 0.01, "100", "12.50", {"a": 1}, [1, 2], True, None],
     "channel": ["SMS", "Web Chat"],
 }
 AGENT_VALUES: dict[str, list[Any]] = {
@@ -303,7 +303,11 @@ def _keyed_values(events: Sequence[Event]) -> dict[str, list[Any]]:
 
 
 # The first is drawn most often (Hypothesis favours it): lastDays, whose edge falls on an event least often.
-WINDOW_KINDS = ("lastDays", "between", "since", "before", "lastHours", "between", "since", "before", "lastHours")
+# Calendar windows as often as all the others together.
+WINDOW_KINDS = ("lastDays", "between", "since", "before", "lastHours", "between", "since", "before", "lastHours",
+                *("calendar",) * 9)
+# Zones whose local midnights fall on the worlds' half-hour grid of event times (Kolkata's on the half hour).
+CALENDAR_ZONES = ("UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe")
 
 
 @st.composite
@@ -315,6 +319,12 @@ def windows(draw: st.DrawFn, vocabulary: Vocabulary, metric: str) -> dict[str, A
     times = vocabulary.times_of(metric)
     history = draw(st.sampled_from(vocabulary.histories(metric)))
     kind = draw(st.sampled_from(WINDOW_KINDS))
+    if kind == "calendar":
+        # Mostly days (the worlds span five), whose midnights fall on the grid of event times.
+        calendar = {"unit": draw(st.sampled_from(["DAY", "DAY", "DAY", "WEEK", "MONTH"])),
+                    "offset": draw(st.integers(0, 3)), "count": draw(st.integers(1, 3)),
+                    "timezone": draw(st.sampled_from(CALENDAR_ZONES))}
+        return {"calendar": {k: v for k, v in calendar.items() if draw(st.booleans()) or k == "unit"}}
     if kind == "between":
         # From one of a profile's times (or just after it: the profile then has no event in the window) to its
         # next time (or beside it).
@@ -362,8 +372,11 @@ def follow_ups(draw: st.DrawFn, vocabulary: Vocabulary, metric: str, negated: bo
     return follow_up
 
 
-# How often (in percent) an event condition has each feature.
-EVENT_FEATURES = {"where": 35, "count": 30, "within": 40, "followedBy": 20, "notFollowedBy": 20}
+# How often (in percent) an event condition has each feature; `having` last, its values drawn from the figures
+# of the condition so far.
+EVENT_FEATURES = {"where": 35, "count": 30, "within": 40, "followedBy": 20, "notFollowedBy": 20, "having": 40}
+FUNCTIONS = ("SUM", "AVERAGE", "MIN", "MAX", "DISTINCT_COUNT")
+NUMBER_OPS = ("EQ", "NEQ", "GT", "GTE", "LT", "LTE")
 
 
 @st.composite
@@ -382,9 +395,26 @@ def event_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any]:
             condition["count"] = {kind: draw(st.integers(1 if kind == "atLeast" else 0, 2))}  # at least 0: everyone
         elif feature == "within":
             condition["within"] = draw(windows(vocabulary, metric))
+        elif feature == "having":
+            condition["having"] = draw(st.lists(aggregates(vocabulary, metric, condition), min_size=1, max_size=2))
         else:
             condition[feature] = draw(follow_ups(vocabulary, metric, negated=feature == "notFollowedBy"))
     return condition
+
+
+@st.composite
+def aggregates(draw: st.DrawFn, vocabulary: Vocabulary, metric: str, condition: dict[str, Any]) -> dict[str, Any]:
+    """A figure over a key the metric's events have (rarely one they lack), compared with a value some profile's
+    figure takes, or just misses, so that the comparison's edge, the rounding or a value read wrongly decides."""
+    keys = sorted(_keyed_values(vocabulary.events_of(metric))) or ["total"]
+    aggregate: dict[str, Any] = {"function": draw(st.sampled_from(FUNCTIONS)),
+                                 "property": draw(st.sampled_from([*keys, *keys, "missing_key"])),
+                                 "op": draw(st.sampled_from(NUMBER_OPS))}
+    person = draw(st.sampled_from(vocabulary.world.profiles))
+    found = figure(aggregate, vocabulary.world.qualifying(condition, person, vocabulary.as_of))
+    if found is None or draw(st.integers(0, 4)) == 0:
+        found = float(draw(st.sampled_from([0, 1, 2, 3, 10, 100])))
+    return {**aggregate, "value": found + draw(st.sampled_from([0.0, 0.0, 0.0, 0.000001, -0.000001, 0.5, -1.0]))}
 
 
 @st.composite
@@ -452,6 +482,22 @@ def edge_battery(vocabulary: Vocabulary) -> dict[str, list[tuple[Event, dict[str
                         add("JSON types", "where", [{"property": key, "op": op, "value": wanted}])
             for op, wanted in text_edges(value):
                 add("pieces of strings and list items", "where", [{"property": key, "op": op, "value": wanted}])
+        # A calendar day of some zone that starts on the event, or ends (exclusively) on it.
+        for zone in CALENDAR_ZONES:
+            for offset in range(6):
+                calendar = {"unit": "DAY", "offset": offset, "timezone": zone}
+                start, end = calendar_window(calendar, as_of)
+                if at in (start, end):
+                    add("calendar start" if at == start else "calendar end", "within", {"calendar": calendar})
+        # A figure of the event's profile over its events of the metric, compared at its own value.
+        owner = next(p for p in world.profiles if p.email == e.email)
+        for key in e.stored_properties():
+            for function in FUNCTIONS:
+                aggregate = {"function": function, "property": key, "op": "GTE"}
+                found = figure(aggregate, world.qualifying({"metric": metric}, owner, as_of))
+                if found is not None:
+                    add("having at its figure", "having", [{**aggregate, "op": ("GTE", "LT")[len(key) % 2],
+                                                            "value": found}])
     return battery
 
 

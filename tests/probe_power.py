@@ -35,6 +35,8 @@ def kinds_of(node: Mapping[str, Any]) -> list[str]:
     if value.get("within"):
         ((window, _),) = value["within"].items()
         kinds.append(f"within {window}")
+    if value.get("having"):
+        kinds.append("having")
     for follow_up in ("followedBy", "notFollowedBy"):
         if value.get(follow_up):
             kinds.append(follow_up)

@@ -8,11 +8,14 @@ and its tables (metric spellings, key spellings) are written out from the contra
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 MISSING = object()
 
@@ -115,7 +118,9 @@ class World:
         raise ValueError(f"the reference does not read {key!r}")
 
     def did(self, condition: Mapping[str, Any], profile: Profile, as_of: datetime) -> bool:
-        return count_holds(condition.get("count"), len(self.qualifying(condition, profile, as_of)))
+        found = self.qualifying(condition, profile, as_of)
+        return count_holds(condition.get("count"), len(found)) and all(
+            figure_holds(aggregate, found) for aggregate in condition.get("having") or ())
 
     def qualifying(self, condition: Mapping[str, Any], profile: Profile, as_of: datetime) -> list[Event]:
         """The qualifying events of a did/didNot condition for one profile at `as_of`."""
@@ -191,6 +196,9 @@ def in_window(moment: datetime, window: Mapping[str, Any] | None, as_of: datetim
         return moment < parse_instant(value)
     if kind == "between":
         return parse_instant(value["from"]) <= moment < parse_instant(value["to"])
+    if kind == "calendar":
+        start, end = calendar_window(value, as_of)
+        return start <= moment < end and moment <= as_of
     raise ValueError(f"the reference does not read the window {kind!r}")
 
 
@@ -255,3 +263,88 @@ def _instants(value: Any) -> Any:
     if isinstance(value, list):
         return [_instants(item) for item in value]
     return parse_instant(value) if isinstance(value, str) and re.match(r"\d{4}-\d\d-\d\d", value) else value
+
+
+# ---------------------------------------------------------------- having
+
+
+def figure(aggregate: Mapping[str, Any], events: list[Event]) -> float | None:
+    """A `having` figure over the qualifying events, rounded to 6 places (halves away from zero); None: no value."""
+    values = [e.stored_properties().get(aggregate["property"], MISSING) for e in events]
+    if aggregate["function"] == "DISTINCT_COUNT":
+        distinct: list[Any] = []
+        for value in values:
+            for item in value if isinstance(value, list) else [value]:
+                if present(item) and not any(json_equal(item, seen) for seen in distinct):
+                    distinct.append(item)
+        return float(len(distinct))
+    numbers = [float(v) for v in values if is_number(v)]
+    if aggregate["function"] == "SUM":
+        found = sum(numbers, 0.0)
+    elif not numbers:
+        return None
+    else:
+        found = {"AVERAGE": sum(numbers, 0.0) / len(numbers), "MIN": min(numbers), "MAX": max(numbers)}[aggregate["function"]]
+    return float(Decimal(repr(found)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP))
+
+
+def figure_holds(aggregate: Mapping[str, Any], events: list[Event]) -> bool:
+    found, wanted = figure(aggregate, events), aggregate["value"]
+    if found is None:
+        return False
+    return {"EQ": found == wanted, "NEQ": found != wanted, "GT": found > wanted, "GTE": found >= wanted,
+            "LT": found < wanted, "LTE": found <= wanted}[aggregate["op"]]
+
+
+# ---------------------------------------------------------------- calendar periods
+
+
+def calendar_window(window: Mapping[str, Any], as_of: datetime) -> tuple[datetime, datetime]:
+    """[start of period offset + count - 1, start of period offset - 1): periods counted back from the one
+    whose [start, next start) holds asOf."""
+    unit, zone = window["unit"], window.get("timezone") or "UTC"
+    offset, count = window.get("offset") or 0, window.get("count") or 1
+    first_day = period_first_day(unit, as_of.astimezone(ZoneInfo(zone)).date(), 0)
+    # The local date names the period unless a shift back across midnight put asOf before its start.
+    while day_start(zone, period_first_day(unit, first_day, 1)) <= as_of:
+        first_day = period_first_day(unit, first_day, 1)
+    while day_start(zone, first_day) > as_of:
+        first_day = period_first_day(unit, first_day, -1)
+    return (day_start(zone, period_first_day(unit, first_day, -(offset + count - 1))),
+            day_start(zone, period_first_day(unit, first_day, -offset + 1)))
+
+
+def period_first_day(unit: str, day: date, steps: int) -> date:
+    """The first day of the period `steps` periods after the one holding `day` (DAY, ISO WEEK from Monday, MONTH)."""
+    if unit == "DAY":
+        return day + timedelta(days=steps)
+    if unit == "WEEK":
+        return day - timedelta(days=day.weekday()) + timedelta(weeks=steps)
+    months = day.year * 12 + day.month - 1 + steps
+    return date(months // 12, months % 12 + 1, 1)
+
+
+@functools.lru_cache(maxsize=4096)
+def day_start(zone: str, day: date) -> datetime:
+    """The first instant whose wall clock in the zone reads `day` 00:00 or later: a midnight in a DST gap
+    becomes the first instant after the gap, an ambiguous one its first occurrence."""
+    tz = ZoneInfo(zone)
+    midnight = datetime(day.year, day.month, day.day)
+
+    def reached(instant: datetime) -> bool:
+        return instant.astimezone(tz).replace(tzinfo=None) >= midnight
+
+    # From a day before (no zone is 26 hours from UTC), in 10-minute steps, then to the second.
+    step = timedelta(minutes=10)
+    instant = (midnight - timedelta(hours=27)).replace(tzinfo=UTC)
+    while not reached(instant):
+        instant += step
+    low, high = instant - step, instant  # low has not reached midnight, high has
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) // 2
+        middle = middle.replace(microsecond=0)
+        if reached(middle):
+            high = middle
+        else:
+            low = middle
+    return high
