@@ -47,6 +47,12 @@ TOUR = [  # (structured filter, the same question in the text form, totalCount i
     ({"did": {"metric": "Started Conversation with Customer Agent",
               "where": [{"property": "channel", "op": "EQ", "value": "SMS"}]}},
      'did "Started Conversation with Customer Agent" where channel = "SMS"', 327),
+    ({"did": {"metric": "Placed Order", "within": {"lastDays": 30},
+              "having": [{"function": "SUM", "property": "total", "op": "GTE", "value": 100}]}},
+     'did "Placed Order" with sum of total >= 100 in the last 30 days', 662),
+    ({"did": {"metric": "Placed Order",
+              "within": {"calendar": {"unit": "DAY", "offset": 1, "timezone": "America/New_York"}}}},
+     'did "Placed Order" yesterday in time zone "America/New_York"', 37),
 ]
 CREATE_SEGMENT = gql('mutation { createSegment(input: {name: "SMS starters", filter: {expression: '
                      '"did \\"STARTED_CONVERSATION\\" where channel = \\"SMS\\""}}) { id expression count } }')
