@@ -42,6 +42,7 @@ def parameters(db: sqlite3.Connection, as_of: int) -> dict[str, int]:
         "as_of": as_of,
         "d7": as_of - 7 * MICROS_PER_DAY,
         "d30": as_of - 30 * MICROS_PER_DAY,
+        "d90": as_of - 90 * MICROS_PER_DAY,
         "h48": 48 * MICROS_PER_HOUR,
         "m_started": ids[metric_key(STARTED.name)],
         "m_rec": ids[metric_key(RECOMMENDED.name)],
@@ -196,6 +197,40 @@ SEGMENTS: list[Segment] = [
             WHERE metric_id = $m_esc AND channel = 'SMS' AND ts >= $d30 AND ts <= $as_of
             AND list_contains(json_extract_string(properties, '$.tags[*]'), 'refund')""",
         notes=["tags are always JSON arrays in seed.py's data"],
+    ),
+    Segment(
+        "order_sum_100_30d", "Placed Order with sum of total ≥ 100 in the last 30 days",
+        _did(PLACED_ORDER, within={"lastDays": 30},
+             having=[{"function": "SUM", "property": "total", "op": "GTE", "value": 100}]),
+        hand={
+            "GROUP BY HAVING sum(json_extract)": f"""SELECT count(*) FROM (SELECT profile_id FROM events {BY_METRIC_TS}
+                WHERE metric_id = :m_order AND ts >= :d30 AND ts <= :as_of
+                GROUP BY profile_id HAVING sum(json_extract(properties, '$.total')) >= 100)""",
+            "GROUP BY HAVING sum(->>)": f"""SELECT count(*) FROM (SELECT profile_id FROM events {BY_METRIC_TS}
+                WHERE metric_id = :m_order AND ts >= :d30 AND ts <= :as_of
+                GROUP BY profile_id HAVING sum(properties ->> '$.total') >= 100)""",
+        },
+        duckdb="""SELECT count(*) FROM (SELECT profile_id FROM events
+            WHERE metric_id = $m_order AND ts >= $d30 AND ts <= $as_of
+            GROUP BY profile_id HAVING sum(CAST(json_extract(properties, '$.total') AS DOUBLE)) >= 100)""",
+        notes=["totals are always JSON numbers in seed.py's data: the hand-written SQL sums them without a type test"],
+    ),
+    Segment(
+        "started_3_conversations_90d", "3 or more distinct conversations started in the last 90 days",
+        _did(STARTED.name, within={"lastDays": 90},
+             having=[{"function": "DISTINCT_COUNT", "property": "conversation_id", "op": "GTE", "value": 3}]),
+        hand={
+            "count(DISTINCT conversation_id column)": f"""SELECT count(*) FROM (SELECT profile_id FROM events {BY_METRIC_TS}
+                WHERE metric_id = :m_started AND ts >= :d90 AND ts <= :as_of
+                GROUP BY profile_id HAVING count(DISTINCT conversation_id) >= 3)""",
+            "count(DISTINCT json_extract)": f"""SELECT count(*) FROM (SELECT profile_id FROM events {BY_METRIC_TS}
+                WHERE metric_id = :m_started AND ts >= :d90 AND ts <= :as_of
+                GROUP BY profile_id HAVING count(DISTINCT json_extract(properties, '$.conversation_id')) >= 3)""",
+        },
+        duckdb="""SELECT count(*) FROM (SELECT profile_id FROM events
+            WHERE metric_id = $m_started AND ts >= $d90 AND ts <= $as_of
+            GROUP BY profile_id HAVING count(DISTINCT json_extract_string(properties, '$.conversation_id')) >= 3)""",
+        notes=["conversation_id is a string on every agent event (ingest requires it): the hand-written SQL reads its column"],
     ),
     Segment(
         "sms_started_or_esc", "Started on SMS in 30 days OR escalated in 7 days",

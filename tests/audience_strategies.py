@@ -410,8 +410,11 @@ def aggregates(draw: st.DrawFn, vocabulary: Vocabulary, metric: str, condition: 
     aggregate: dict[str, Any] = {"function": draw(st.sampled_from(FUNCTIONS)),
                                  "property": draw(st.sampled_from([*keys, *keys, "missing_key"])),
                                  "op": draw(st.sampled_from(NUMBER_OPS))}
-    person = draw(st.sampled_from(vocabulary.world.profiles))
-    found = figure(aggregate, vocabulary.world.qualifying(condition, person, vocabulary.as_of))
+    # A profile with qualifying events, when there is one: its figure then has a value more often.
+    world, as_of = vocabulary.world, vocabulary.as_of
+    active = [p for p in world.profiles if world.qualifying(condition, p, as_of)] or world.profiles
+    person = draw(st.sampled_from(active))
+    found = figure(aggregate, world.qualifying(condition, person, as_of))
     if found is None or draw(st.integers(0, 4)) == 0:
         found = float(draw(st.sampled_from([0, 1, 2, 3, 10, 100])))
     return {**aggregate, "value": found + draw(st.sampled_from([0.0, 0.0, 0.0, 0.000001, -0.000001, 0.5, -1.0]))}

@@ -123,15 +123,15 @@ class SQLiteDialect(StoreDialect):
         return sa.func.round(figure, 6, type_=sa.Float)  # halves away from zero
 
     def list_items(self, doc: Any, key: str, name: str, promoted: Any = None) -> ListItems:
-        items = sa.func.json_each(doc, self._path(key)).table_valued("key", "value", "type").alias(name)
         is_list = self._type(doc, key) == "array"
-        value: ColumnElement[Any] = sa.case((is_list, self._distinct(items.c.type, items.c.value)),
-                                            else_=self._distinct(self._type(doc, key), self._value(doc, key)))
-        on: ColumnElement[bool] = is_list
+        value: ColumnElement[Any] = sa.case((is_list, None), else_=self._distinct(self._type(doc, key), self._value(doc, key)))
         if promoted is not None:
-            # A string is in its column: its JSON is read (and its list walked) only when the column is NULL.
-            on, value = sa.and_(promoted.is_(None), is_list), sa.func.coalesce(promoted, value)
-        return ListItems(source=items, on=on, value=value, first=sa.or_(items.c.key.is_(None), items.c.key == 0))
+            # A string is in its column: the JSON is read only when the column is NULL.
+            is_list, value = sa.and_(promoted.is_(None), is_list), sa.func.coalesce(promoted, value)
+        # json_each is given the document only when the value is a list: other events pass no JSON to it.
+        items = sa.func.json_each(sa.case((is_list, doc)), self._path(key)).table_valued("key", "value", "type").alias(name)
+        value = sa.func.coalesce(self._distinct(items.c.type, items.c.value), value)
+        return ListItems(source=items, on=sa.true(), value=value, first=sa.or_(items.c.key.is_(None), items.c.key == 0))
 
     @staticmethod
     def _distinct(kind: Any, value: Any) -> ColumnElement[Any]:
