@@ -21,6 +21,11 @@ from tests.server_process import ServerProcess
 CHROMIUM = Path("/usr/bin/chromium")
 
 QUERY = '{ metric(name: "Placed Order") { name count } }'
+SETTLED = """() => {
+  const state = JSON.parse(localStorage.getItem("graphiql:tabState") || "{}");
+  const tab = (state.tabs || [])[state.activeTabIndex];
+  return Boolean(tab) && tab.query.includes("Placed Order") && !tab.operationName;
+}"""
 
 
 @pytest.fixture
@@ -77,6 +82,9 @@ def test_graphiql_runs_a_typed_query_offline_and_documents_the_filter(server: Se
             page.keyboard.press("Control+A")
             page.keyboard.press("Delete")
             page.keyboard.type(QUERY)
+            # GraphiQL reads the operation's name from the edited document after a debounce; until then it would
+            # send the tour's name ("Audience"). Run once its saved tab state holds the new document.
+            page.wait_for_function(SETTLED, timeout=30_000)
             page.locator(".graphiql-execute-button").click()
             result = page.locator(".graphiql-response .CodeMirror")
             playwright_api.expect(result).to_contain_text('"count": 2', timeout=30_000)
