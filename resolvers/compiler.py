@@ -29,7 +29,7 @@ from resolvers.errors import QueryTooComplexError
 from resolvers.language import ast as ast
 from resolvers.language.algebra import simplified
 from resolvers.language.calendar import calendar_bounds
-from resolvers.property_sql import NEGATED_OPS, figure_at_zero, figure_holds, matches
+from resolvers.property_sql import NEGATED_OPS, figure, figure_at_zero, figure_holds, matches
 from store.dialects import StoreDialect, dialect_named
 from store.tables import PROFILE_ROW, events, metrics, profile_metrics, profiles
 from vocabulary.agent_metrics import metric_key
@@ -288,8 +288,19 @@ class FilterCompiler:
         return query.with_hint(event, f"INDEXED BY {self._scan_index(condition)}", "sqlite")
 
     def _figures(self, event: Any, condition: ast.EventCondition, grouped: bool = False) -> tuple[Any, ColumnElement[bool]]:
-        """The FROM of a group of qualifying event rows (joined to the list items DISTINCT_COUNT reads) and
-        whether its count and every `having` figure hold over the group (`grouped`: a GROUP BY's, never empty)."""
+        """The FROM of a group of qualifying event rows and whether its count and every `having` figure hold over
+        the group (`grouped`: a GROUP BY's, never empty)."""
+        source, once_each, figures = self.having_figures(event, condition)
+        count = sa.func.count() if once_each is None else sa.func.count(sa.distinct(event.c.id))
+        always = grouped and isinstance(condition.count, ast.AtLeast) and condition.count.n <= 1
+        holds = [*([] if always else [_count_compared(condition.count, count)]), *(h for _, h in figures)]
+        return source, sa.and_(*holds)
+
+    def having_figures(
+        self, event: Any, condition: ast.EventCondition
+    ) -> tuple[Any, ColumnElement[bool] | None, list[tuple[ColumnElement[Any], ColumnElement[bool]]]]:
+        """The FROM of a group of qualifying event rows (joined to the list items DISTINCT_COUNT reads), what
+        holds on one row of each event (None: no join, one row each), and each `having` figure with its test."""
         source: Any = event
         items: dict[str, Any] = {}
         for aggregate in condition.having:
@@ -300,14 +311,11 @@ class FilterCompiler:
                 source = source.outerjoin(found.source, found.on)
         # Joined to list items, an event comes once per item: count it and read its numbers on its first row.
         first = sa.and_(*(found.first for found in items.values())) if items else None
-        count = sa.func.count(sa.distinct(event.c.id)) if items else sa.func.count()
-        always = grouped and isinstance(condition.count, ast.AtLeast) and condition.count.n <= 1
-        holds = [
-            *([] if always else [_count_compared(condition.count, count)]),
-            *(figure_holds(self.sql, event.c.properties, aggregate, first, items.get(aggregate.property))
-              for aggregate in condition.having),
-        ]
-        return source, sa.and_(*holds)
+        figures = []
+        for aggregate in condition.having:
+            value = figure(self.sql, event.c.properties, aggregate, first, items.get(aggregate.property))
+            figures.append((value, figure_holds(aggregate, value)))
+        return source, first, figures
 
     @staticmethod
     def _scan_index(condition: ast.EventCondition) -> str:

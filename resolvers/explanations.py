@@ -1,9 +1,10 @@
 """Why one profile is, or is not, in a filter's audience: each condition's truth at an instant, with evidence.
 
 The filter's tree is kept as given (a saved segment is one node whose child is its filter). Its truths
-come from SQL over that profile alone, in three statements whatever the tree's size: one reads the profile
-and every property condition's truth, one every event condition's qualifying events (the compiler's own
-tests, so an explanation agrees with the audience), which are counted, and one the newest 20 of each.
+come from SQL over that profile alone, in at most four statements whatever the tree's size: one reads the
+profile and every property condition's truth, one every event condition's qualifying events (the compiler's
+own tests, so an explanation agrees with the audience), which are counted, one the newest 20 of each, and
+one every `having` figure over them with whether it holds (the compiler's own figures).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 
 from resolvers.audiences import as_of_micros
 from resolvers.compiler import PROFILE_COLUMNS, SCANNED, FilterCompiler, window_bounds
-from resolvers.errors import InputPath, NotFoundError, UserInputError
+from resolvers.errors import InputPath, NotFoundError
 from resolvers.events import event_query
 from resolvers.language import ast as ast
 from resolvers.language.limits import check_expanded
@@ -42,7 +43,17 @@ class Explanation:
     window_start: int | None = None
     window_end: int | None = None
     events: list[Any] = field(default_factory=list)  # rows as resolvers.events.EVENT_COLUMNS
+    figures: list[Figure] = field(default_factory=list)
     value: Any = None
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A `having` figure over one condition's qualifying events: None when it has no value."""
+
+    aggregate: ast.AggregateCondition
+    value: float | None
+    holds: bool
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,6 @@ async def explain_membership(
         micros = as_of_micros(as_of)
         compiler = FilterCompiler(store.dialect, micros, segments)
         leaves = Leaves(root, segments)
-        refuse_having(leaves, "explainMembership")
         profile = (await connection.execute(leaves.profile_statement(compiler, key))).first()
         if profile is None:
             raise NotFoundError(f"no profile with id {profile_id!r}", ("profile",))
@@ -78,6 +88,8 @@ async def explain_membership(
             if counts[leaf] <= SHOWN_EVENTS:
                 newest[event_id] = leaf
         rows = (await connection.execute(event_query().where(events.c.id.in_(list(newest))))).all() if newest else []
+        having = leaves.figures_statement(compiler, key)
+        figured = (await connection.execute(having)).all() if having is not None else []
     # By position in `leaves`: conditions holding lists are not hashable.
     truths = list(profile[1 + len(PROFILE_COLUMNS):])
     by_id = {row.id: row for row in rows}
@@ -85,7 +97,10 @@ async def explain_membership(
     for leaf, event_id, _ in qualifying:
         if event_id in by_id and len(by_condition[leaf]) < SHOWN_EVENTS:
             by_condition[leaf].append(by_id[event_id])
-    evidence = Evidence(leaves, profile_values(profile), truths, counts, by_condition)
+    figures: list[list[Figure]] = [[] for _ in leaves.events]
+    for leaf, position, value, holds in figured:
+        figures[leaf].append(Figure(leaves.events[leaf].having[position], value, bool(holds)))
+    evidence = Evidence(leaves, profile_values(profile), truths, counts, by_condition, figures)
     explained = _explain(root, segments, micros, evidence)
     return MembershipExplanation(explained.holds, from_micros(micros), explained)
 
@@ -131,6 +146,25 @@ class Leaves:
         shown = parts[0] if len(parts) == 1 else sa.union_all(*parts)
         return shown.order_by(sa.literal_column("leaf"), sa.literal_column("ts").desc(), sa.literal_column("id").desc())
 
+    def figures_statement(self, compiler: FilterCompiler, key: int) -> Any:
+        """(leaf, position, value, holds) of every `having` figure of each event condition over the profile's
+        qualifying events, in order; None when no condition has one."""
+        event = SCANNED
+        parts = []
+        for index, condition in enumerate(self.events):
+            source, _, figures = compiler.having_figures(event, condition)
+            parts += [
+                sa.select(sa.literal(index).label("leaf"), sa.literal(position).label("position"),
+                          sa.cast(value, sa.Float).label("value"), sa.case((holds, 1), else_=0).label("holds"))
+                .select_from(source).where(event.c.profile_id == key, *compiler.qualifying(event, condition))
+                .with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite")
+                for position, (value, holds) in enumerate(figures)
+            ]
+        if not parts:
+            return None
+        return (parts[0] if len(parts) == 1 else sa.union_all(*parts)).order_by(
+            sa.literal_column("leaf"), sa.literal_column("position"))
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -142,6 +176,7 @@ class Evidence:
     truths: list[bool]
     counts: list[int]
     events: list[list[Any]]
+    figures: list[list[Figure]]
 
 
 def _explain(node: ast.Filter, segments: dict[str, ast.Filter], as_of: int, evidence: Evidence) -> Explanation:
@@ -167,19 +202,13 @@ def _explain(node: ast.Filter, segments: dict[str, ast.Filter], as_of: int, evid
             return Explanation("PROFILE", expression, holds, value=evidence.values.get(condition.property))
         case ast.Did(condition) | ast.DidNot(condition):
             leaf = evidence.leaves.events.index(condition)
-            rows, count = evidence.events[leaf], evidence.counts[leaf]
-            did = count_holds(condition.count, count)
+            rows, count, figures = evidence.events[leaf], evidence.counts[leaf], evidence.figures[leaf]
+            did = count_holds(condition.count, count) and all(f.holds for f in figures)
             start, end = window_instants(condition.within, as_of)
             return Explanation("DID" if isinstance(node, ast.Did) else "DID_NOT", expression,
                                did if isinstance(node, ast.Did) else not did,
-                               count=count, window_start=start, window_end=end, events=rows)
+                               count=count, window_start=start, window_end=end, events=rows, figures=figures)
     raise TypeError(f"not a filter node: {node!r}")
-
-
-def refuse_having(leaves: Leaves, name: str) -> None:
-    """`having` is refused here until its figures are read (a truth without them would be wrong)."""
-    if any(condition.having for condition in leaves.events):
-        raise UserInputError(f"{name} does not read having conditions yet", ("filter",))
 
 
 def count_holds(count: ast.Count, n: int) -> bool:

@@ -8,7 +8,8 @@ membership is constant between those instants, and is evaluated once at each.
 SQL reads, in one statement, each event condition's candidate events of the profile (metric and `where`,
 as the compiler tests them) with what the follow-ups need (the first follow-up's time; whether a
 `notFollowedBy` has one at all): all that depends on t is then a comparison of times. Property conditions
-do not depend on t: one more statement reads their truths.
+do not depend on t: one more statement reads their truths. A `having` condition's figures are the
+compiler's own, read in SQL once for each distinct set of qualifying events the instants give it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import sqlalchemy as sa
 
 from resolvers.compiler import FOLLOW_UPS, SCANNED, FilterCompiler, window_bounds
 from resolvers.errors import InputPath, NotFoundError, UserInputError
-from resolvers.explanations import Leaves, count_holds, refuse_having
+from resolvers.explanations import Leaves, count_holds
 from resolvers.language import ast as ast
 from resolvers.language.calendar import period_starts
 from resolvers.language.limits import check_expanded
+from resolvers.property_sql import figure_at_zero
 from resolvers.segments import checked_filter, referenced_segments
 from store.engine import Store
 from vocabulary.timestamps import MICROS_PER_DAY, MICROS_PER_HOUR, format_datetime, from_micros, now_utc, to_micros
@@ -38,9 +40,14 @@ class Candidate:
     """An event that may qualify for a condition: its time, its first follow-up's time (followedBy; None:
     none), and whether it has any notFollowedBy follow-up."""
 
+    id: int
     ts: int
     followed_at: int | None
     spoiled: bool
+
+
+# Parts (one distinct set of qualifying events each) per statement reading `having` figures.
+FIGURE_PARTS_PER_STATEMENT = 200
 
 
 async def membership_intervals(
@@ -59,18 +66,18 @@ async def membership_intervals(
         check_expanded(root, segments, path)
         compiler = FilterCompiler(store.dialect, last, segments)
         leaves = Leaves(root, segments)
-        refuse_having(leaves, "membership")
         profile = (await connection.execute(leaves.profile_statement(compiler, profile_id))).first()
         if profile is None:
             raise NotFoundError(f"no profile with id {profile_id}", ("id",))
         rows = (await connection.execute(_candidates_statement(compiler, leaves, profile_id, last))).all() \
             if leaves.events else []
-    truths = list(profile[len(profile) - len(leaves.properties):])
-    candidates: list[list[Candidate]] = [[] for _ in leaves.events]
-    for row in rows:
-        candidates[row.leaf].append(Candidate(row.ts, row.followed_at, bool(row.spoiled)))
-    timeline = Timeline(leaves, truths, candidates, segments)
-    instants = sorted({first, *(t for t in timeline.instants(first, last) if first < t <= last)})
+        truths = list(profile[len(profile) - len(leaves.properties):])
+        candidates: list[list[Candidate]] = [[] for _ in leaves.events]
+        for row in rows:
+            candidates[row.leaf].append(Candidate(row.id, row.ts, row.followed_at, bool(row.spoiled)))
+        timeline = Timeline(leaves, truths, candidates, segments, {})
+        instants = sorted({first, *(t for t in timeline.instants(first, last) if first < t <= last)})
+        await _read_figures(connection, compiler, timeline, instants)
     intervals: list[tuple[int, int | None]] = []
     opened: int | None = None
     for instant in instants:
@@ -104,12 +111,40 @@ def _candidates_statement(compiler: FilterCompiler, leaves: Leaves, profile_id: 
             spoiled = sa.select(sa.literal(1)).where(
                 *compiler.follow_up_conditions(event, condition.not_followed_by)).exists()
         parts.append(
-            sa.select(sa.literal(index).label("leaf"), event.c.ts, followed_at.label("followed_at"),
+            sa.select(sa.literal(index).label("leaf"), event.c.id, event.c.ts, followed_at.label("followed_at"),
                       sa.case((spoiled, 1), else_=0).label("spoiled"))
             .where(event.c.profile_id == profile_id, event.c.ts <= last, *compiler.candidate(event, condition))
             .with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite")
         )
     return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+
+
+async def _read_figures(connection: Any, compiler: FilterCompiler, timeline: Timeline, instants: list[int]) -> None:
+    """Whether every `having` figure holds over each distinct set of qualifying events that a `having` condition
+    has at one of the instants, into `timeline.figures` (the empty set by the compiler's rule, without SQL)."""
+    wanted: list[tuple[int, frozenset[int]]] = []
+    for index, condition in enumerate(timeline.leaves.events):
+        if not condition.having:
+            continue
+        for instant in instants:
+            ids = frozenset(event.id for event in timeline.qualifying(index, instant))
+            if (index, ids) in timeline.figures or (index, ids) in wanted:
+                continue
+            if ids:
+                wanted.append((index, ids))
+            else:
+                timeline.figures[index, ids] = all(figure_at_zero(h) for h in condition.having)
+    event = SCANNED
+    for start in range(0, len(wanted), FIGURE_PARTS_PER_STATEMENT):
+        parts = []
+        for number, (index, ids) in enumerate(wanted[start:start + FIGURE_PARTS_PER_STATEMENT], start):
+            source, _, figures = compiler.having_figures(event, timeline.leaves.events[index])
+            holds = sa.and_(*(h for _, h in figures))
+            parts.append(sa.select(sa.literal(number).label("number"), sa.case((holds, 1), else_=0).label("holds"))
+                         .select_from(source).where(event.c.id.in_(sorted(ids))))
+        statement = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+        for number, holds in (await connection.execute(statement)).all():
+            timeline.figures[wanted[number]] = bool(holds)
 
 
 @dataclass(frozen=True)
@@ -120,6 +155,8 @@ class Timeline:
     truths: list[bool]
     candidates: list[list[Candidate]]
     segments: dict[str, ast.Filter]
+    # (index of a `having` condition, ids of its qualifying events) -> whether all its figures hold over them
+    figures: dict[tuple[int, frozenset[int]], bool]
 
     def instants(self, first: int, last: int) -> set[int]:
         """Every instant at which some condition's count may change (calendar periods' starts: in (first, last])."""
@@ -141,12 +178,12 @@ class Timeline:
                     found.add(event.ts + wait)
         return found
 
-    def count(self, index: int, as_of: int) -> int:
-        """The number of qualifying events of the index-th event condition at `as_of`."""
+    def qualifying(self, index: int, as_of: int) -> list[Candidate]:
+        """The qualifying events of the index-th event condition at `as_of`."""
         condition = self.leaves.events[index]
         low, high = window_bounds(condition.within, as_of)
         wait = condition.not_followed_by.within_hours * MICROS_PER_HOUR if condition.not_followed_by else None
-        found = 0
+        found = []
         for event in self.candidates[index]:
             if event.ts > high or (low is not None and event.ts < low):
                 continue
@@ -154,8 +191,16 @@ class Timeline:
                 continue
             if wait is not None and (event.spoiled or event.ts + wait > as_of):
                 continue
-            found += 1
+            found.append(event)
         return found
+
+    def did(self, index: int, as_of: int) -> bool:
+        """Whether the index-th event condition's count, and its `having` figures, hold at `as_of`."""
+        condition = self.leaves.events[index]
+        qualifying = self.qualifying(index, as_of)
+        if not count_holds(condition.count, len(qualifying)):
+            return False
+        return not condition.having or self.figures[index, frozenset(event.id for event in qualifying)]
 
     def holds(self, node: ast.Filter, as_of: int) -> bool:
         match node:
@@ -170,7 +215,7 @@ class Timeline:
             case ast.ProfileMatch(condition):
                 return bool(self.truths[self.leaves.properties.index(condition)])
             case ast.Did(condition) | ast.DidNot(condition):
-                did = count_holds(condition.count, self.count(self.leaves.events.index(condition), as_of))
+                did = self.did(self.leaves.events.index(condition), as_of)
                 return did if isinstance(node, ast.Did) else not did
         raise TypeError(f"not a filter node: {node!r}")
 

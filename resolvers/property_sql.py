@@ -38,7 +38,7 @@ def matches(
         inner = positive(dialect, doc, condition.property, op, condition.value)
     if op is condition.op:
         return inner
-    return sa.not_(sa.func.coalesce(inner, sa.false()))
+    return sa.not_(sa.func.coalesce(inner, sa.false(), type_=sa.Boolean))  # a jsonb test is typed jsonb
 
 
 def positive(dialect: StoreDialect, doc: Any, key: str, op: PropertyOp, value: Any) -> Predicate:
@@ -66,25 +66,28 @@ NUMBER_OPS = {
 }
 
 
-def figure_holds(
+def figure(
     dialect: StoreDialect, doc: Any, aggregate: AggregateCondition, first: Predicate | None, items: ListItems | None
-) -> Predicate:
+) -> ColumnElement[Any]:
     """An aggregate over a group of event rows (possibly repeated once per list item: `first` holds on one row
-    of each event) compared with its value; false, never NULL, when the figure has no value."""
+    of each event), rounded to 6 decimal places; NULL when it has no value (AVERAGE, MIN, MAX of no numbers)."""
     if aggregate.function is AggregateFunction.DISTINCT_COUNT:
         assert items is not None
-        found: ColumnElement[Any] = sa.func.count(sa.distinct(items.value))  # a whole number: nothing to round
-    else:
-        number = dialect.number_double(doc, aggregate.property)
-        if first is not None:
-            number = sa.case((first, number))
-        found = {
-            AggregateFunction.SUM: lambda: sa.func.coalesce(sa.func.sum(number), 0.0),  # the sum of no numbers is 0
-            AggregateFunction.AVERAGE: lambda: sa.func.avg(number),
-            AggregateFunction.MIN: lambda: sa.func.min(number),
-            AggregateFunction.MAX: lambda: sa.func.max(number),
-        }[aggregate.function]()
-        found = dialect.rounded(found)
+        return sa.func.count(sa.distinct(items.value))  # a whole number: nothing to round
+    number = dialect.number_double(doc, aggregate.property)
+    if first is not None:
+        number = sa.case((first, number))
+    found = {
+        AggregateFunction.SUM: lambda: sa.func.coalesce(sa.func.sum(number), 0.0),  # the sum of no numbers is 0
+        AggregateFunction.AVERAGE: lambda: sa.func.avg(number),
+        AggregateFunction.MIN: lambda: sa.func.min(number),
+        AggregateFunction.MAX: lambda: sa.func.max(number),
+    }[aggregate.function]()
+    return dialect.rounded(found)
+
+
+def figure_holds(aggregate: AggregateCondition, found: ColumnElement[Any]) -> Predicate:
+    """The figure compared with the condition's value; false, never NULL, when the figure has no value."""
     compared = getattr(found, NUMBER_OPS[aggregate.op])(sa.literal(aggregate.value, sa.Float))
     return sa.func.coalesce(compared, sa.false())
 

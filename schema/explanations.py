@@ -57,7 +57,8 @@ class ConditionExplanation:
     def of(cls, found: explanations.Explanation) -> ConditionExplanation:
         return cls(
             kind=FilterKind(found.kind), expression=found.expression, holds=found.holds, count=found.count,
-            aggregates=[],  # having is refused until its figures are read (resolvers/explanations.py)
+            aggregates=[AggregateValue(function=AggregateFunction(f.aggregate.function.value), property=f.aggregate.property,
+                                       value=f.value) for f in found.figures],
             window_start=from_micros(found.window_start) if found.window_start is not None else None,
             window_end=from_micros(found.window_end) if found.window_end is not None else None,
             events=[event_from_row(row) for row in found.events], value=found.value,
