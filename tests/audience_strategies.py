@@ -56,6 +56,8 @@ AGENT_KEYS: dict[str, tuple[str, ...]] = {
 }
 REQUIRED_KEYS = {STARTED: ("conversation_id",), RESOLVED: ("conversation_id",), ESCALATED: ("conversation_id",),
                  RECOMMENDED: ("conversation_id", "products")}
+REQUIRED_SPELLINGS = {spelling for keys in REQUIRED_KEYS.values() for key in keys
+                      for spelling in (key, *AGENT_KEY_SPELLINGS[key])}
 PROFILE_VALUES: dict[str, list[Any]] = {
     "firstName": ["Ann", "ann", "Bo", "Annabel"],
     "lastName": ["Lee"],
@@ -110,17 +112,38 @@ def worlds(draw: st.DrawFn, min_profiles: int = 3, max_profiles: int = 7, max_ev
         moment = AS_OF - timedelta(hours=draw(HOURS), minutes=draw(st.sampled_from([0, 0, 0, 30])))
         email = people[draw(st.integers(0, count - 1))].email
         happened.append(Event(email, draw(st.sampled_from(spellings(metric))), moment, draw(event_properties(metric))))
+    # Now and then an event and one like it a quarter of an hour later (its next of the metric), one key null on
+    # both: sameProperties must no more take a null for a value the two share than a missing key.
+    optional = [(e, key) for e in happened for key in e.properties if key not in REQUIRED_SPELLINGS]
+    if optional and draw(st.integers(0, 2)) == 0:
+        x, key = draw(st.sampled_from(optional))
+        x.properties[key] = None
+        happened.append(Event(x.email, x.metric, x.occurred_at + timedelta(minutes=15), dict(x.properties)))
     return World(people, happened)
 
 
 @dataclass(frozen=True)
 class Pair:
-    """An event X and the next event of `later` after it for the same profile, `hours` later."""
+    """An event X and the next event Y of one metric after it for the same profile."""
 
-    metric: str
-    later: str
-    hours: float
-    shared_keys: frozenset[str]
+    x: Event
+    y: Event
+
+    @property
+    def metric(self) -> str:
+        return canonical(self.x.metric)
+
+    @property
+    def later(self) -> str:
+        return canonical(self.y.metric)
+
+    @property
+    def gap(self) -> timedelta:
+        return self.y.occurred_at - self.x.occurred_at
+
+    @property
+    def shared_keys(self) -> frozenset[str]:
+        return frozenset(self.x.stored_properties()) & frozenset(self.y.stored_properties())
 
 
 @dataclass(repr=False)
@@ -146,9 +169,7 @@ class Vocabulary:
             for y in everything:
                 if y.email == x.email and y.occurred_at > x.occurred_at:
                     nearest.setdefault(canonical(y.metric), y)
-            self.pairs += [Pair(canonical(x.metric), metric, (y.occurred_at - x.occurred_at) / HOUR,
-                                frozenset(x.stored_properties()) & frozenset(y.stored_properties()))
-                           for metric, y in nearest.items()]
+            self.pairs += [Pair(x, y) for y in nearest.values()]
 
     @functools.cached_property
     def battery(self) -> dict[str, list[tuple[Event, dict[str, Any]]]]:
@@ -357,8 +378,11 @@ def follow_ups(draw: st.DrawFn, vocabulary: Vocabulary, metric: str, negated: bo
     """A follow-up that some X of `metric` has, or just misses: metric, wait and keys from the next later event's.
     `negated` (notFollowedBy): sometimes a wait that ends at asOf for some X, so whether it has passed decides."""
     pairs = [pair for pair in vocabulary.pairs if pair.metric == metric]
-    pair = draw(st.sampled_from(pairs)) if pairs else Pair(metric, draw(st.sampled_from(vocabulary.metrics)), 24.0, frozenset())
-    later, hours, shared = pair.later, pair.hours, pair.shared_keys
+    if pairs:
+        pair = draw(st.sampled_from(pairs))
+        later, hours, shared = pair.later, pair.gap / HOUR, pair.shared_keys
+    else:
+        later, hours, shared = draw(st.sampled_from(vocabulary.metrics)), 24.0, frozenset()
     if negated and draw(st.booleans()):
         hours = (vocabulary.as_of - draw(st.sampled_from(vocabulary.times_of(metric)))) / HOUR
     wait = max(1, min(876000, draw(st.sampled_from([math.ceil(hours), math.floor(hours), math.ceil(hours) + 1]))))
@@ -447,60 +471,66 @@ TYPE_EDGES: list[tuple[Any, list[tuple[str, Any]]]] = [
 
 def edge_battery(vocabulary: Vocabulary) -> dict[str, list[tuple[Event, dict[str, Any]]]]:
     """Did conditions by kind of edge, each with the event that lies on its edge: a window starting or ending on the
-    event, a follow-up of it at the end of its wait or after asOf, its wait ending at asOf, a property value of
-    another JSON type than the condition's, a piece of a string or of a list's item. A compiler taking that edge the
-    wrong way counts the event wrongly."""
+    event or a microsecond after it, a follow-up of it at the end of its wait or after asOf, its wait ending at
+    asOf, the same key null on it and on its follow-up, a property value of another JSON type than the condition's,
+    a piece of a string or of a list's item. A compiler taking that edge the wrong way counts the event wrongly."""
     world, as_of = vocabulary.world, vocabulary.as_of
     battery: dict[str, list[tuple[Event, dict[str, Any]]]] = {}
+
+    def add(kind: str, event: Event, feature: str, value: Any) -> None:
+        battery.setdefault(kind, []).append((event, {"metric": event.metric, feature: value}))
+
     for e in sorted((e for e in world.events if e.occurred_at <= as_of), key=lambda e: e.occurred_at):
-        metric, at, ago = e.metric, e.occurred_at, as_of - e.occurred_at
-
-        def add(kind: str, feature: str, value: Any, event: Event = e, metric: str = metric) -> None:
-            battery.setdefault(kind, []).append((event, {"metric": metric, feature: value}))
-
+        at, ago = e.occurred_at, as_of - e.occurred_at
         for kind, unit in (("lastDays", DAY), ("lastHours", HOUR)):
             if ago >= unit and ago % unit == timedelta(0):
-                add(kind, "within", {kind: ago // unit})
-        add("since", "within", {"since": iso(at)})
-        add("before", "within", {"before": iso(at)})
-        add("between start", "within", {"between": {"from": iso(at), "to": iso(at + HOUR)}})
-        add("between end", "within", {"between": {"from": iso(at - HOUR), "to": iso(at)}})
+                add(kind, e, "within", {kind: ago // unit})
+        add("since", e, "within", {"since": iso(at)})
+        add("before", e, "within", {"before": iso(at)})
+        add("between start", e, "within", {"between": {"from": iso(at), "to": iso(at + HOUR)}})
+        add("between end", e, "within", {"between": {"from": iso(at - HOUR), "to": iso(at)}})
+        # A microsecond after the event: a text form that drops the fraction moves the edge onto the event.
+        for window in ({"since": iso(at + MICROSECOND)}, {"before": iso(at + MICROSECOND)},
+                       {"between": {"from": iso(at + MICROSECOND), "to": iso(at + HOUR)}},
+                       {"between": {"from": iso(at - HOUR), "to": iso(at + MICROSECOND)}}):
+            add("a microsecond after", e, "within", window)
         if ago >= HOUR and ago % HOUR == timedelta(0):
             for later in vocabulary.metrics:
-                add("wait ending at asOf", "notFollowedBy", {"metric": later, "withinHours": ago // HOUR})
-        nearest: dict[str, Event] = {}
-        for later in sorted(world.events, key=lambda e: e.occurred_at):
-            if later.email == e.email and later.occurred_at > at:
-                nearest.setdefault(canonical(later.metric), later)
-        for later in nearest.values():
-            gap = later.occurred_at - at
-            if gap % HOUR == timedelta(0):
-                add("follow-up at the wait's end", "followedBy", {"metric": later.metric, "withinHours": gap // HOUR})
-            if later.occurred_at > as_of:
-                add("follow-up after asOf", "followedBy", {"metric": later.metric, "withinHours": math.ceil(gap / HOUR)})
+                add("wait ending at asOf", e, "notFollowedBy", {"metric": later, "withinHours": ago // HOUR})
         for key, value in e.stored_properties().items():
             for stored, conditions in TYPE_EDGES:
                 if type(value) is type(stored) and value == stored:
                     for op, wanted in conditions:
-                        add("JSON types", "where", [{"property": key, "op": op, "value": wanted}])
+                        add("JSON types", e, "where", [{"property": key, "op": op, "value": wanted}])
             for op, wanted in text_edges(value):
-                add("pieces of strings and list items", "where", [{"property": key, "op": op, "value": wanted}])
+                add("pieces of strings and list items", e, "where", [{"property": key, "op": op, "value": wanted}])
         # A calendar day of some zone that starts on the event, or ends (exclusively) on it.
         for zone in CALENDAR_ZONES:
             for offset in range(6):
                 calendar = {"unit": "DAY", "offset": offset, "timezone": zone}
                 start, end = calendar_window(calendar, as_of)
                 if at in (start, end):
-                    add("calendar start" if at == start else "calendar end", "within", {"calendar": calendar})
+                    add("calendar start" if at == start else "calendar end", e, "within", {"calendar": calendar})
         # A figure of the event's profile over its events of the metric, compared at its own value.
         owner = next(p for p in world.profiles if p.email == e.email)
         for key in e.stored_properties():
             for function in FUNCTIONS:
                 aggregate = {"function": function, "property": key, "op": "GTE"}
-                found = figure(aggregate, world.qualifying({"metric": metric}, owner, as_of))
+                found = figure(aggregate, world.qualifying({"metric": e.metric}, owner, as_of))
                 if found is not None:
-                    add("having at its figure", "having", [{**aggregate, "op": ("GTE", "LT")[len(key) % 2],
-                                                            "value": found}])
+                    add("having at its figure", e, "having", [{**aggregate, "op": ("GTE", "LT")[len(key) % 2],
+                                                               "value": found}])
+    for pair in vocabulary.pairs:
+        x, y, gap = pair.x, pair.y, pair.gap
+        if gap % HOUR == timedelta(0):
+            add("follow-up at the wait's end", x, "followedBy", {"metric": y.metric, "withinHours": gap // HOUR})
+        if y.occurred_at > as_of:
+            add("follow-up after asOf", x, "followedBy", {"metric": y.metric, "withinHours": math.ceil(gap / HOUR)})
+        # A key null on both: never the same property, as a missing key is not.
+        for key in sorted(pair.shared_keys):
+            if x.stored_properties()[key] is None and y.stored_properties()[key] is None:
+                add("sameProperties on nulls", x, "followedBy",
+                    {"metric": y.metric, "withinHours": math.ceil(gap / HOUR), "sameProperties": [key]})
     return battery
 
 
