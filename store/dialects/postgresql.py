@@ -146,12 +146,15 @@ class SetOperandsPGCompiler(PGCompiler_asyncpg):
 
     def _distinct_count(self, select: Any) -> Any:
         """`select` as `count(DISTINCT c)` over its subquery without DISTINCT, when it counts a DISTINCT c; else itself."""
-        columns, froms = list(select.selected_columns), select.get_final_froms()
-        if len(columns) != 1 or len(froms) != 1 or select._where_criteria or select._group_by_clauses:
+        columns = list(select.selected_columns)
+        if len(columns) != 1 or not isinstance(columns[0], count_function) or select._where_criteria or select._group_by_clauses:
+            return select
+        froms = select.get_final_froms()  # costly on a large statement (it compiles): only for a count's SELECT
+        if len(froms) != 1:
             return select
         counted, source = columns[0], froms[0]
         inner = source.element if isinstance(source, sa.Subquery) else None
-        if not (isinstance(counted, count_function) and str(counted) == "count(*)" and isinstance(inner, sa.Select)
+        if not (str(counted) == "count(*)" and isinstance(inner, sa.Select)
                 and inner._distinct and not inner._distinct_on and len(inner.selected_columns) == 1
                 and inner._limit_clause is None and inner._offset_clause is None and not inner._group_by_clauses):
             return select
