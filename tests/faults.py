@@ -95,7 +95,8 @@ FAULTS: tuple[Fault, ...] = (
           COMPILER, "return [firsts.c.metric_id == _metric_id(condition.metric), firsts.c.first_ts <= high]",
           "return [firsts.c.metric_id == _metric_id(condition.metric)]"),
     fault("follow-up-after-as-of", "a follow-up after asOf counts",
-          COMPILER, "            later.c.ts <= self.as_of,\n", ""),
+          COMPILER, "*self.follow_up_conditions(event, follow_up, self.as_of),",
+          "*self.follow_up_conditions(event, follow_up),"),
     fault("in-segment-now", "inSegment evaluates the saved segment now, not at the query's asOf",
           COMPILER, "            found = self._set(self.segments[segment_id])",
           "            found = FilterCompiler(self.dialect, to_micros(now_utc()), self.segments)._set("
@@ -140,10 +141,10 @@ FAULTS: tuple[Fault, ...] = (
           "having = sa.func.count() >= n"),
     # ---------------------------------------------------------------- property conditions
     fault("neq-missing-property", "NEQ is false on a missing or null property",
-          PROPERTIES, "    return sa.not_(sa.func.coalesce(inner, sa.false()))",
+          PROPERTIES, "    return sa.not_(sa.func.coalesce(inner, sa.false(), type_=sa.Boolean))",
           "    if condition.op is PropertyOp.NEQ:\n"
           "        return sa.and_(dialect.exists(doc, condition.property), sa.not_(inner))\n"
-          "    return sa.not_(sa.func.coalesce(inner, sa.false()))"),
+          "    return sa.not_(sa.func.coalesce(inner, sa.false(), type_=sa.Boolean))"),
     fault("neq-unset-field", "NEQ/NOT_IN on an unset built-in field (firstName) is NULL, so false",
           COMPILER, "        return sa.not_(sa.func.coalesce(inner, sa.false()))", "        return sa.not_(inner)"),
     fault("in-first-item-only", "IN compares with the first item of its list only",
@@ -200,13 +201,14 @@ FAULTS: tuple[Fault, ...] = (
           "for spelling in (metric.name, *metric.aliases)"),
     # ---------------------------------------------------------------- shapes: set, walk, pages, first times
     fault("or-of-complements", "an or of two complements excludes the union of what they exclude",
-          COMPILER, "ids = _intersect(excluded)\n        return Audience(sa.except_(_operand(ids), _operand(_union(included)))",
-          "ids = _union(excluded)\n        return Audience(sa.except_(_operand(ids), _operand(_union(included)))"),
+          COMPILER, "ids = _intersect(excluded)\n    return Audience(sa.except_(_operand(ids), _operand(_union(included)))",
+          "ids = _union(excluded)\n    return Audience(sa.except_(_operand(ids), _operand(_union(included)))"),
     fault("walk-drops-and-item", "the walk along a driving did X drops the and's item after it",
           COMPILER, "others = items[:index] + items[index + 1:]", "others = items[:index] + items[index + 2:]"),
     fault("walk-profile-null", "the walk shape lets a NULL profile test through (not of NULL is NULL)",
-          COMPILER, "return sa.func.coalesce(self._profile_predicate(condition), sa.false())",
-          "return self._profile_predicate(condition)"),
+          COMPILER, "case ast.ProfileMatch(condition):\n"
+          "                return sa.func.coalesce(self._profile_predicate(condition), sa.false())",
+          "case ast.ProfileMatch(condition):\n                return self._profile_predicate(condition)"),
     fault("first-times-for-windows-with-start", "the first-time shortcut answers a window with a start (lastDays)",
           COMPILER, "return _metric_and_window_only(condition) and window_bounds(condition.within, self.as_of_micros)[0] is None",
           "return _metric_and_window_only(condition)"),
