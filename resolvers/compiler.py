@@ -17,7 +17,7 @@ SQL grows with the number of distinct segments, not with the number of paths to 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,8 @@ class Audience:
     statements: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
     # The metric names its filter (saved segments included) names: those with no events are warned of.
     metric_names: tuple[str, ...] = field(default=(), compare=False)
+    # Its filter's event conditions (saved segments' included): what makes membership change with the instant.
+    event_conditions: tuple[ast.EventCondition, ...] = field(default=(), compare=False)
 
     def invert(self) -> Audience:
         return Audience(self.ids, not self.negated)
@@ -107,6 +109,7 @@ class FilterCompiler:
         if node is None:
             return Audience(None, negated=True, walk=sa.true)
         names = tuple(ast.metric_names(node, self.segments))
+        conditions = tuple(ast.event_conditions(node, self.segments))
         # Simplified first: saved segments named along many paths mostly collapse to one. A segment the
         # filter then reaches once is written in its place, to be simplified with its surroundings.
         segments = {segment_id: simplified(segment) for segment_id, segment in self.segments.items()}
@@ -124,7 +127,8 @@ class FilterCompiler:
         # Built once, when first asked: a page and the prefetch of the next share it.
         driven = scoped._driven(node)
         return Audience(found.ids, found.negated, functools.cache(lambda: scoped._member(node)),
-                        functools.cache(driven) if driven is not None else None, metric_names=names)
+                        functools.cache(driven) if driven is not None else None, metric_names=names,
+                        event_conditions=conditions)
 
     def _driven(self, node: ast.Filter) -> Callable[[], list[ColumnElement[bool]]] | None:
         """Membership as conditions on a DRIVING row and its profile, when every member has such a row."""
@@ -563,6 +567,11 @@ def _count_compared(count: ast.Count, found: Any) -> ColumnElement[bool]:
 def _metric_id(name: str) -> Any:
     # Resolved inside the statement so that one statement answers; unknown metrics match nothing.
     return sa.select(metrics.c.id).where(metrics.c.name_key == metric_key(name)).scalar_subquery()
+
+
+def metric_ids(names: Iterable[str]) -> Select[Any]:
+    """The ids of the metrics named (any spelling), inside the statement; unknown names match nothing."""
+    return sa.select(metrics.c.id).where(metrics.c.name_key.in_(sorted({metric_key(name) for name in names})))
 
 
 def operand(ids: IdSet) -> Select[Any]:

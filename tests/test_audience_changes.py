@@ -19,6 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from resolvers.audiences import Paging
+from resolvers.page_plan import PagePolicy
 from server.app import create_app
 from server.config import Settings
 from store import migrate
@@ -105,13 +107,19 @@ def summary(changes: list[Change]) -> tuple[int, int, int]:
 
 async def examine(factory: StoreFactory, world: World, data: st.DataObject) -> None:
     store = await factory.create()
-    app = create_app(Settings(database_url=store.url), store=store)
+    # Pages of changes walk profiles always (density 0) or never unless a complement's (2): both shapes.
+    policy = PagePolicy(walk_density=data.draw(st.sampled_from([0.0, 2.0]), label="walk density"))
+    app = create_app(Settings(database_url=store.url), store=store, paging=Paging(policy=policy))
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
             gql = GraphQLClient(http)
             await store_world(gql, world, data.draw(st.integers(1, 2), label="event batches"))
             first_instant = data.draw(as_of_instants(world), label="one instant")
-            other = data.draw(as_of_instants(world).filter(lambda t: t != first_instant), label="other instant")
+            # Mostly a short while apart, as syncs are: few events between them, so that the profiles whose events
+            # leave a window or end a wait meanwhile, not those with new events, make most of the changes.
+            gap = data.draw(st.sampled_from([None, timedelta(minutes=30), timedelta(hours=1), timedelta(days=1)]), label="gap")
+            other = first_instant + gap if gap else data.draw(as_of_instants(world).filter(lambda t: t != first_instant),
+                                                              label="other instant")
             since, as_of = min(first_instant, other), max(first_instant, other)
             vocabulary = Vocabulary(world, as_of)
             saved = data.draw(filters(vocabulary), label="saved segment")
@@ -176,6 +184,26 @@ async def test_changes_since_yesterday(gql: GraphQLClient) -> None:
     page = (await gql.data(CHANGES, {**variables, "first": 10}))["audienceChanges"]
     assert [(edge["node"]["email"], edge["change"]) for edge in page["edges"]] == [("ann@x", "EXITED"), ("bo@x", "ENTERED")]
     assert (page["totalCount"], page["entered"], page["exited"]) == (2, 1, 1)
+
+
+async def test_changes_with_no_event_between_the_instants(gql: GraphQLClient) -> None:
+    """Profiles change with no event of their own between `since` and `asOf`: "yesterday" moves past midnight
+    (onto ann's order, off bo's), bo's order leaves a day's window, cy's recommendation waits out its four hours."""
+    await track(gql, event("ann@x", "Placed Order", before(hours=2)), event("bo@x", "Placed Order", before(hours=30)),
+                event("cy@x", "Received Product Recommendation from Customer Agent", before(hours=5),
+                      conversation_id="c1", products=["p1"]))
+    cases = [
+        ({"did": {"metric": "Placed Order", "within": {"calendar": {"unit": "DAY", "offset": 1}}}},
+         AS_OF + timedelta(hours=11), AS_OF + timedelta(hours=13), [("ann@x", "ENTERED"), ("bo@x", "EXITED")]),
+        (RECENT_ORDER, AS_OF - timedelta(hours=7), AS_OF - timedelta(hours=3), [("bo@x", "EXITED")]),
+        ({"did": {"metric": "Received Product Recommendation from Customer Agent",
+                  "notFollowedBy": {"metric": "Placed Order", "withinHours": 4}}},
+         AS_OF - timedelta(hours=2), AS_OF, [("cy@x", "ENTERED")]),
+    ]
+    for filter, since, as_of, expected in cases:
+        variables = {"filter": filter, "since": iso(since), "asOf": iso(as_of), "first": 10}
+        page = (await gql.data(CHANGES, variables))["audienceChanges"]
+        assert [(edge["node"]["email"], edge["change"]) for edge in page["edges"]] == expected, filter
 
 
 async def test_since_must_come_before_as_of(gql: GraphQLClient) -> None:

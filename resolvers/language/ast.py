@@ -251,10 +251,10 @@ def segment_references(node: Filter) -> set[str]:
             return set()
 
 
-def metric_names(node: Filter, segments: Mapping[str, Filter] | None = None) -> list[str]:
-    """The metric names a filter's event conditions and follow-ups name, in order, once each; also those of
-    the saved segments in `segments` that it reaches."""
-    names: dict[str, None] = {}
+def event_conditions(node: Filter, segments: Mapping[str, Filter] | None = None) -> list[EventCondition]:
+    """The distinct event conditions of a filter, in order; also those of the saved segments in `segments`
+    that it reaches."""
+    found: list[EventCondition] = []  # a list: conditions holding lists are not hashable
     stack = [node]
     seen: set[str] = set()
     while stack:
@@ -263,10 +263,19 @@ def metric_names(node: Filter, segments: Mapping[str, Filter] | None = None) -> 
                 stack.extend(reversed(items))
             case Not(item):
                 stack.append(item)
-            case Did(condition) | DidNot(condition):
-                follow_ups = (condition.followed_by, condition.not_followed_by)
-                names.update(dict.fromkeys([condition.metric, *(f.metric for f in follow_ups if f is not None)]))
+            case Did(condition) | DidNot(condition) if condition not in found:
+                found.append(condition)
             case InSegment(segment_id) if segments and segment_id in segments and segment_id not in seen:
                 seen.add(segment_id)
                 stack.append(segments[segment_id])
+    return found
+
+
+def metric_names(node: Filter, segments: Mapping[str, Filter] | None = None) -> list[str]:
+    """The metric names a filter's event conditions and follow-ups name, in order, once each; also those of
+    the saved segments in `segments` that it reaches."""
+    names: dict[str, None] = {}
+    for condition in event_conditions(node, segments):
+        follow_ups = (condition.followed_by, condition.not_followed_by)
+        names.update(dict.fromkeys([condition.metric, *(f.metric for f in follow_ups if f is not None)]))
     return list(names)
