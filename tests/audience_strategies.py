@@ -175,6 +175,10 @@ class Vocabulary:
     def battery(self) -> dict[str, list[tuple[Event, dict[str, Any]]]]:
         return edge_battery(self)
 
+    @functools.cached_property
+    def profile_edges(self) -> list[dict[str, Any]]:
+        return profile_edges(self)
+
     def __repr__(self) -> str:
         # Short: Hypothesis writes out the strategies built on a vocabulary (st.recursive validates its repr), and
         # writing the whole world each time took most of the test's time.
@@ -469,6 +473,24 @@ TYPE_EDGES: list[tuple[Any, list[tuple[str, Any]]]] = [
 ]
 
 
+NULL_EDGES: list[tuple[str, Any]] = [("EXISTS", None), ("NOT_EXISTS", None), ("NEQ", 1), ("NOT_IN", ["a", 0])]
+
+
+def profile_edges(vocabulary: Vocabulary) -> list[dict[str, Any]]:
+    """Profile conditions on a built-in field a profile left unset, or a property it holds as null: NEQ, NOT_IN
+    and NOT_EXISTS hold there, EXISTS does not, whatever value the condition names."""
+    found = []
+    for profile in vocabulary.world.profiles:
+        unset = [name for name, value in profile.fields.items() if value is None]
+        nulls = [name for name, value in profile.properties.items() if value is None]
+        for name in (*unset, *nulls):
+            others = sorted({str(v) for p in vocabulary.world.profiles for v in [p.fields.get(name, p.properties.get(name))]
+                             if v is not None}) or ["Ann"]
+            for op, wanted in (("NEQ", others[0]), ("NOT_IN", others[:2]), ("EXISTS", None), ("NOT_EXISTS", None)):
+                found.append({"profile": {"property": name, "op": op, **({} if wanted is None else {"value": wanted})}})
+    return found
+
+
 def edge_battery(vocabulary: Vocabulary) -> dict[str, list[tuple[Event, dict[str, Any]]]]:
     """Did conditions by kind of edge, each with the event that lies on its edge: a window starting or ending on the
     event or a microsecond after it, a follow-up of it at the end of its wait or after asOf, its wait ending at
@@ -503,7 +525,11 @@ def edge_battery(vocabulary: Vocabulary) -> dict[str, list[tuple[Event, dict[str
                     for op, wanted in conditions:
                         add("JSON types", e, "where", [{"property": key, "op": op, "value": wanted}])
             for op, wanted in text_edges(value):
-                add("pieces of strings and list items", e, "where", [{"property": key, "op": op, "value": wanted}])
+                kind = "list items" if isinstance(value, list) else "pieces of strings"
+                add(kind, e, "where", [{"property": key, "op": op, "value": wanted}])
+            if value is None:  # a JSON null is no value: EXISTS fails on it, NEQ and NOT_IN hold
+                for op, wanted in NULL_EDGES:
+                    add("JSON null", e, "where", [{"property": key, "op": op, **({} if wanted is None else {"value": wanted})}])
         # A calendar day of some zone that starts on the event, or ends (exclusively) on it.
         for zone in CALENDAR_ZONES:
             for offset in range(6):
@@ -548,15 +574,18 @@ def text_edges(value: Any) -> list[tuple[str, str]]:
 @st.composite
 def edge_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any]:
     """A condition of the `edge_battery` (a kind of edge first, each as likely as another) pinned to `exactly` the
-    count of the profile whose event lies on the edge, or a saved segment named twice."""
+    count of the profile whose event lies on the edge, a saved segment named twice, or a profile edge."""
     battery = vocabulary.battery
     kinds = sorted(battery) + (["segment named twice"] if vocabulary.segment_ids else [])
+    kinds += ["unset or null on a profile"] if vocabulary.profile_edges else []
     if not kinds:
         return {"did": {"metric": ORDER}}
     kind = draw(st.sampled_from(kinds))
     if kind == "segment named twice":
         segment_id = draw(st.sampled_from(list(vocabulary.segment_ids)))
         return named_twice(segment_id, {"property": "email", "op": "STARTS_WITH", "value": "p1"})
+    if kind == "unset or null on a profile":
+        return draw(st.sampled_from(vocabulary.profile_edges))
     event, condition = draw(st.sampled_from(battery[kind]))
     owner = next(p for p in vocabulary.world.profiles if p.email == event.email)
     count = len(vocabulary.world.qualifying(condition, owner, vocabulary.as_of))
