@@ -434,9 +434,13 @@ def event_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any]:
 def aggregates(draw: st.DrawFn, vocabulary: Vocabulary, metric: str, condition: dict[str, Any]) -> dict[str, Any]:
     """A figure over a key the metric's events have (rarely one they lack), compared with a value some profile's
     figure takes, or just misses, so that the comparison's edge, the rounding or a value read wrongly decides."""
-    keys = sorted(_keyed_values(vocabulary.events_of(metric))) or ["total"]
-    aggregate: dict[str, Any] = {"function": draw(st.sampled_from(FUNCTIONS)),
-                                 "property": draw(st.sampled_from([*keys, *keys, "missing_key"])),
+    keyed = _keyed_values(vocabulary.events_of(metric))
+    function = draw(st.sampled_from(FUNCTIONS))
+    # A number's figure over a key that holds numbers, when there is one: over other keys it is 0 or none for all.
+    numeric = sorted(k for k, values in keyed.items() if any(isinstance(v, int | float) and not isinstance(v, bool)
+                                                            for v in values))
+    keys = (numeric if function != "DISTINCT_COUNT" and numeric else sorted(keyed)) or ["total"]
+    aggregate: dict[str, Any] = {"function": function, "property": draw(st.sampled_from([*keys, *keys, "missing_key"])),
                                  "op": draw(st.sampled_from(NUMBER_OPS))}
     # A profile with qualifying events, when there is one: its figure then has a value more often.
     world, as_of = vocabulary.world, vocabulary.as_of
@@ -574,10 +578,12 @@ def text_edges(value: Any) -> list[tuple[str, str]]:
 @st.composite
 def edge_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any]:
     """A condition of the `edge_battery` (a kind of edge first, each as likely as another) pinned to `exactly` the
-    count of the profile whose event lies on the edge, a saved segment named twice, or a profile edge."""
+    count of the profile whose event lies on the edge, a saved segment named twice, a profile edge, or an or (an
+    and) of the complements of two pinned conditions, where the set shape works with what each excludes."""
     battery = vocabulary.battery
     kinds = sorted(battery) + (["segment named twice"] if vocabulary.segment_ids else [])
     kinds += ["unset or null on a profile"] if vocabulary.profile_edges else []
+    kinds += ["or of two complements", "and of two complements"] if battery else []
     if not kinds:
         return {"did": {"metric": ORDER}}
     kind = draw(st.sampled_from(kinds))
@@ -586,7 +592,16 @@ def edge_conditions(draw: st.DrawFn, vocabulary: Vocabulary) -> dict[str, Any]:
         return named_twice(segment_id, {"property": "email", "op": "STARTS_WITH", "value": "p1"})
     if kind == "unset or null on a profile":
         return draw(st.sampled_from(vocabulary.profile_edges))
-    event, condition = draw(st.sampled_from(battery[kind]))
+    if kind.endswith("of two complements"):
+        parts = [{"not": draw(pinned(vocabulary, draw(st.sampled_from(sorted(battery)))))} for _ in range(2)]
+        return {kind.split()[0]: parts}
+    return draw(pinned(vocabulary, kind))
+
+
+@st.composite
+def pinned(draw: st.DrawFn, vocabulary: Vocabulary, kind: str) -> dict[str, Any]:
+    """A did condition of the battery's `kind`, counted `exactly` as often as its event's profile has qualifying events."""
+    event, condition = draw(st.sampled_from(vocabulary.battery[kind]))
     owner = next(p for p in vocabulary.world.profiles if p.email == event.email)
     count = len(vocabulary.world.qualifying(condition, owner, vocabulary.as_of))
     return {"did": {**condition, "count": {"exactly": count}}}

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, Phase, settings
 from server.app import create_app
 from server.config import Settings
 from store.engine import Store
+from tests.probe_power import POWER_PROPERTY
 from tests.stores import StoreFactory, store_params
 
 settings.register_profile(
@@ -112,10 +113,15 @@ def _store_of(nodeid: str) -> str | None:
     return None
 
 
+_power_reports: list[str] = []
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     kind = _store_of(report.nodeid)
     if kind is not None and report.when == "call" and report.passed:
         _passed_by_store[kind] += 1
+    if report.when == "call":
+        _power_reports.extend(str(value) for name, value in report.user_properties if name == POWER_PROPERTY)
 
 
 def _postgres_missing_in_ci() -> str | None:
@@ -130,12 +136,16 @@ def _postgres_missing_in_ci() -> str | None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):  # a pytest-xdist worker: the controller counts every worker's passes
+        return
     if _postgres_missing_in_ci() and exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """How many tests ran on each store, so that CI shows PostgreSQL was not silently skipped."""
+    for report in _power_reports:  # property tests' power: part of their result (tests/probe_power.py)
+        terminalreporter.write_line(report)
     counts = _passed_by_store
     terminalreporter.write_line(f"store-backed tests passed: sqlite={counts['sqlite']} postgresql={counts['postgresql']}")
     problem = _postgres_missing_in_ci()

@@ -17,6 +17,8 @@ from tests.reference import World
 PROBE_SHARE, KIND_SHARE = 0.5, 0.2
 # Kinds drawn fewer times than this are reported but not held to KIND_SHARE.
 MIN_DRAWS = 8
+# The name under which a test records its power report (`record_property`): tests/conftest.py prints them.
+POWER_PROPERTY = "probe power"
 
 
 def kinds_of(node: Mapping[str, Any]) -> list[str]:

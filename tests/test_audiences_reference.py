@@ -10,6 +10,7 @@ server. Every answer must equal tests/reference.py's, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from server.app import create_app
 from server.config import Settings
 from tests.audience_strategies import Vocabulary, as_of_instants, conditions, edge_conditions, filters, iso, worlds
 from tests.conftest import GraphQLClient
-from tests.probe_power import Power
+from tests.probe_power import POWER_PROPERTY, Power
 from tests.reference import World, parse_instant
 from tests.stores import StoreFactory, store_params
 
@@ -123,7 +124,9 @@ async def examine(
 
 
 @pytest.mark.parametrize("kind", store_params())
-def test_audiences_through_the_api_equal_reference(kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_audiences_through_the_api_equal_reference(
+    kind: str, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     power = Power(f"audiences through the API on {kind}")
     singles = Power(f"single conditions on {kind} (not steered to split: shown, not held to a share)")
     edges = Power(f"conditions on an edge, pinned to one profile's count, on {kind} (shown)")
@@ -141,6 +144,6 @@ def test_audiences_through_the_api_equal_reference(kind: str, tmp_path: Path, ca
         finally:
             runner.run(factory.drop_all())
     report = power.report()
-    with capsys.disabled():  # the power is part of the result: shown whether or not output is captured
-        print(f"\n{report}\n{singles.report()}\n{edges.report()}")
+    # The power is part of the result: tests/conftest.py prints it at the end of the run, from any worker.
+    record_property(POWER_PROPERTY, f"{report}\n{singles.report()}\n{edges.report()}")
     assert not power.weak_kinds(), report
