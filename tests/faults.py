@@ -176,7 +176,8 @@ FAULTS: tuple[Fault, ...] = (
           "options.append(sa.and_(kind == (\"real\" if isinstance(numbers[0], float) else \"integer\"), value.in_(numbers)))",
           stores=SQLITE),
     fault("one-is-not-one-point-zero-postgresql", "1 does not equal 1.0 (values compared as JSON text)",
-          POSTGRESQL_SQL, "return sa.and_(self._get(doc, key).is_not(None), self._jsonb(values).op(\"@>\")(found))",
+          POSTGRESQL_SQL,
+          "return sa.and_(self._get(doc, key).is_not(None), self._jsonb(values).op(\"@>\", is_comparison=True)(found))",
           "return sa.and_(self._get(doc, key).is_not(None),"
           " sa.cast(self._get(doc, key), sa.Text).in_([orjson.dumps(v).decode() for v in values]))",
           stores=POSTGRESQL),

@@ -68,11 +68,11 @@ class PostgreSQLDialect(StoreDialect):
     def equals_any(self, doc: Any, key: str, values: list[Any]) -> Predicate:
         # A list of scalars contains [v] exactly when v equals one of them (numbers by value).
         found = sa.func.jsonb_build_array(self._get(doc, key))
-        return sa.and_(self._get(doc, key).is_not(None), self._jsonb(values).op("@>")(found))
+        return sa.and_(self._get(doc, key).is_not(None), self._jsonb(values).op("@>", is_comparison=True)(found))
 
     def contains(self, doc: Any, key: str, value: Any) -> Predicate:
         # Only an array contains an array: `@>` alone tests that the value is a list holding `value`.
-        in_list = self._get(doc, key).op("@>")(self._jsonb([value]))
+        in_list = self._get(doc, key).op("@>", is_comparison=True)(self._jsonb([value]))
         if not isinstance(value, str):
             return in_list
         in_text = sa.func.strpos(self.text_value(doc, key), sa.literal(value, sa.String)) > 0
