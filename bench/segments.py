@@ -210,6 +210,11 @@ SEGMENTS: list[Segment] = [
                 WHERE metric_id = :m_order AND ts >= :d30 AND ts <= :as_of
                 GROUP BY profile_id HAVING sum(properties ->> '$.total') >= 100)""",
         },
+        postgres={
+            "GROUP BY HAVING sum((->>)::float8)": """SELECT count(*) FROM (SELECT profile_id FROM events
+                WHERE metric_id = :m_order AND ts >= :d30 AND ts <= :as_of
+                GROUP BY profile_id HAVING sum((properties ->> 'total')::float8) >= 100) AS members""",
+        },
         duckdb="""SELECT count(*) FROM (SELECT profile_id FROM events
             WHERE metric_id = $m_order AND ts >= $d30 AND ts <= $as_of
             GROUP BY profile_id HAVING sum(CAST(json_extract(properties, '$.total') AS DOUBLE)) >= 100)""",
@@ -226,6 +231,11 @@ SEGMENTS: list[Segment] = [
             "count(DISTINCT json_extract)": f"""SELECT count(*) FROM (SELECT profile_id FROM events {BY_METRIC_TS}
                 WHERE metric_id = :m_started AND ts >= :d90 AND ts <= :as_of
                 GROUP BY profile_id HAVING count(DISTINCT json_extract(properties, '$.conversation_id')) >= 3)""",
+        },
+        postgres={
+            "count(DISTINCT conversation_id column)": """SELECT count(*) FROM (SELECT profile_id FROM events
+                WHERE metric_id = :m_started AND ts >= :d90 AND ts <= :as_of
+                GROUP BY profile_id HAVING count(DISTINCT conversation_id) >= 3) AS members""",
         },
         duckdb="""SELECT count(*) FROM (SELECT profile_id FROM events
             WHERE metric_id = $m_started AND ts >= $d90 AND ts <= $as_of
