@@ -100,9 +100,10 @@ class Changes:
 
 def moving_profiles(conditions: Sequence[ast.EventCondition], then: int, now: int) -> sa.Select[Any] | None:
     """The profiles with an event that one of `conditions` may count at one instant (microseconds) and not at the
-    other: of a metric a condition or its follow-ups name, at a time between where an edge of its window, the
-    instant itself, or where a `notFollowedBy` wait ending by the instant, lies at each (ends included). Every
-    other profile's count and figures are the same at both. None: no condition, no one's membership moves."""
+    other: an event of a metric the conditions or their follow-ups name, lying between the two places of something
+    that moved with the instant (the instant itself, an edge of a window, the events whose `notFollowedBy` wait has
+    ended), ends included. Every other profile's counts and figures are the same at both instants. None when there
+    is no event condition: then no one's membership moves."""
     if not conditions:
         return None
     spans = {(then, now)}  # events (and follow-ups) that exist at one instant only

@@ -109,8 +109,8 @@ class Leaves:
     """The distinct property and event conditions of a tree, saved segments' included."""
 
     def __init__(self, root: ast.Filter, segments: dict[str, ast.Filter]) -> None:
+        self.events = ast.event_conditions(root, segments)
         self.properties: list[ast.PropertyCondition] = []
-        self.events: list[ast.EventCondition] = []
         stack = [root]
         while stack:
             match stack.pop():
@@ -120,8 +120,6 @@ class Leaves:
                     stack.append(item)
                 case ast.InSegment(segment_id):
                     stack.append(segments[segment_id])
-                case ast.Did(condition) | ast.DidNot(condition) if condition not in self.events:
-                    self.events.append(condition)
                 case ast.ProfileMatch(condition) if condition not in self.properties:
                     self.properties.append(condition)
 
