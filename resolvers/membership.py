@@ -46,8 +46,9 @@ class Candidate:
     spoiled: bool
 
 
-# Parts (one distinct set of qualifying events each) per statement reading `having` figures.
-FIGURE_PARTS_PER_STATEMENT = 200
+# Event ids bound, at most, in one statement reading `having` figures (a larger set goes alone): both stores
+# take 32,766 parameters or more.
+FIGURE_IDS_PER_STATEMENT = 20_000
 
 
 async def membership_intervals(
@@ -122,29 +123,40 @@ def _candidates_statement(compiler: FilterCompiler, leaves: Leaves, profile_id: 
 async def _read_figures(connection: Any, compiler: FilterCompiler, timeline: Timeline, instants: list[int]) -> None:
     """Whether every `having` figure holds over each distinct set of qualifying events that a `having` condition
     has at one of the instants, into `timeline.figures` (the empty set by the compiler's rule, without SQL)."""
-    wanted: list[tuple[int, frozenset[int]]] = []
+    wanted: dict[tuple[int, frozenset[int]], None] = {}  # in order, once each
     for index, condition in enumerate(timeline.leaves.events):
         if not condition.having:
             continue
         for instant in instants:
             ids = frozenset(event.id for event in timeline.qualifying(index, instant))
-            if (index, ids) in timeline.figures or (index, ids) in wanted:
-                continue
             if ids:
-                wanted.append((index, ids))
+                wanted[index, ids] = None
             else:
                 timeline.figures[index, ids] = all(figure_at_zero(h) for h in condition.having)
     event = SCANNED
-    for start in range(0, len(wanted), FIGURE_PARTS_PER_STATEMENT):
+    for chunk in _chunks(list(wanted)):
         parts = []
-        for number, (index, ids) in enumerate(wanted[start:start + FIGURE_PARTS_PER_STATEMENT], start):
+        for number, (index, ids) in enumerate(chunk):
             source, _, figures = compiler.having_figures(event, timeline.leaves.events[index])
             holds = sa.and_(*(h for _, h in figures))
             parts.append(sa.select(sa.literal(number).label("number"), sa.case((holds, 1), else_=0).label("holds"))
                          .select_from(source).where(event.c.id.in_(sorted(ids))))
         statement = parts[0] if len(parts) == 1 else sa.union_all(*parts)
         for number, holds in (await connection.execute(statement)).all():
-            timeline.figures[wanted[number]] = bool(holds)
+            timeline.figures[chunk[number]] = bool(holds)
+
+
+def _chunks(sets: list[tuple[int, frozenset[int]]]) -> list[list[tuple[int, frozenset[int]]]]:
+    """The sets in order, in runs of at most FIGURE_IDS_PER_STATEMENT ids (a larger set alone)."""
+    chunks: list[list[tuple[int, frozenset[int]]]] = []
+    size = 0
+    for found in sets:
+        if not chunks or size + len(found[1]) > FIGURE_IDS_PER_STATEMENT:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(found)
+        size += len(found[1])
+    return chunks
 
 
 @dataclass(frozen=True)
