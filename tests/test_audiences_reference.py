@@ -117,6 +117,7 @@ async def examine(
                 assert await paged_audience(gql, condition, as_of, 1000) == (expected, len(expected)), condition
                 if "within" in condition.get("did", {}):
                     twin = await save(gql, "edge", condition, as_of)
+                    assert twin["count"] == len(expected), condition
                     text = {"expression": twin["expression"]}
                     assert await paged_audience(gql, text, as_of, 1000) == (expected, len(expected)), twin["expression"]
     finally:
