@@ -101,16 +101,16 @@ class PostgreSQLDialect(StoreDialect):
     def list_items(self, doc: Any, key: str, name: str, promoted: Any = None) -> ListItems:
         value, kind = self._get(doc, key), self._type(doc, key)
         is_list = kind == "array"
+        if promoted is not None:  # a string is in its column: the JSON is read only when the column is NULL
+            is_list = sa.and_(promoted.is_(None), is_list)
         elements = sa.func.jsonb_array_elements(sa.case((is_list, value), else_=sa.cast(sa.literal("[]"), postgresql.JSONB)))
         items = elements.table_valued(sa.column("value", postgresql.JSONB), with_ordinality="n").render_derived(name)
         # jsonb equality is JSON equality: numbers by value (1 = 1.0), types apart ("1" is not 1).
         either = sa.case((is_list, items.c.value), else_=value)
-        return ListItems(
-            source=items,
-            on=sa.true(),
-            value=sa.case((sa.func.jsonb_typeof(either) != "null", either)),
-            first=sa.or_(items.c.n.is_(None), items.c.n == 1),
-        )
+        distinct: ColumnElement[Any] = sa.case((sa.func.jsonb_typeof(either) != "null", either))
+        if promoted is not None:
+            distinct = sa.case((promoted.is_not(None), sa.func.to_jsonb(promoted, type_=postgresql.JSONB)), else_=distinct)
+        return ListItems(source=items, on=sa.true(), value=distinct, first=sa.or_(items.c.n.is_(None), items.c.n == 1))
 
     def group_text(self, doc: Any, key: str) -> ColumnElement[Any]:
         kind = self._type(doc, key)
