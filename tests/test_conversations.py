@@ -450,7 +450,9 @@ async def test_concurrent_writes_to_one_conversation_both_count_on_postgresql(st
         start = asyncio.create_task(second())
         # PostgreSQL shows the second write waiting on a lock the first one holds until it commits.
         _, blockers = await wait_until_blocked(store, await second_pid, start)
-        assert blockers == [first_pid]
+        # The first write among them: tests running beside this one (pytest-xdist) may hold the same advisory
+        # lock buckets in the same database, and wait in the same queue.
+        assert first_pid in blockers, blockers
         assert (await _stored_conversations(store))[0] == []  # neither write is visible yet
         await first.commit()
         await start
