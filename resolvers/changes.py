@@ -37,7 +37,7 @@ from resolvers.compiler import (
 from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import InputPath, NotFoundError, UserInputError
 from resolvers.export_lines import json_line
-from resolvers.exports import COLUMNS, parse_as_of
+from resolvers.exports import COLUMNS, opened_file, parse_as_of
 from resolvers.language import ast as ast
 from resolvers.language.limits import check_page_size
 from resolvers.page_plan import WALK_SHAPE, PagePolicy, shape_of
@@ -237,19 +237,8 @@ class ChangeExport:
         return "".join([row[0] for row in rows]).encode()
 
     async def opened(self, page_size: int | None = None) -> AsyncIterator[bytes]:
-        """The encoded lines with the first page already read: a query that fails before its first row
-        raises here, before a byte is sent."""
-        pages = self.rows(page_size)
-        first = await told_to_client(anext(pages, None))
-
-        async def encoded() -> AsyncIterator[bytes]:
-            if first is None:
-                return
-            yield self.encode(first)
-            async for page in pages:
-                yield self.encode(page)
-
-        return encoded()
+        """The encoded lines with the first page already read (`opened_file`)."""
+        return await opened_file(self.rows(page_size), self.encode)
 
 
 async def prepare_change_export(

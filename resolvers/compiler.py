@@ -246,7 +246,7 @@ class FilterCompiler:
         if condition.having:
             # A profile with no qualifying event has count 0, SUM and DISTINCT_COUNT 0 and no other figure: when
             # that holds, members are everyone but those whose events make it fail.
-            if _count_holds(condition.count, 0) and all(figure_at_zero(h) for h in condition.having):
+            if ast.count_holds(condition.count, 0) and all(figure_at_zero(h) for h in condition.having):
                 return Audience(self._profiles_having(condition, failing=True), negated=True)
             return Audience(self._profiles_having(condition, failing=False))
         count = condition.count
@@ -540,17 +540,6 @@ def _metric_and_window_only(condition: ast.EventCondition) -> bool:
     """No property, follow-up or figure condition: what `profile_metrics` alone can answer."""
     return (not condition.where and not condition.having and condition.followed_by is None
             and condition.not_followed_by is None)
-
-
-def _count_holds(count: ast.Count, n: int) -> bool:
-    match count:
-        case ast.AtLeast(k):
-            return n >= k
-        case ast.AtMost(k):
-            return n <= k
-        case ast.Exactly(k):
-            return n == k
-    raise TypeError(f"not a count: {count!r}")
 
 
 def _count_compared(count: ast.Count, found: Any) -> ColumnElement[bool]:

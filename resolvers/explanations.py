@@ -201,24 +201,12 @@ def _explain(node: ast.Filter, segments: dict[str, ast.Filter], as_of: int, evid
         case ast.Did(condition) | ast.DidNot(condition):
             leaf = evidence.leaves.events.index(condition)
             rows, count, figures = evidence.events[leaf], evidence.counts[leaf], evidence.figures[leaf]
-            did = count_holds(condition.count, count) and all(f.holds for f in figures)
+            did = ast.count_holds(condition.count, count) and all(f.holds for f in figures)
             start, end = window_instants(condition.within, as_of)
             return Explanation("DID" if isinstance(node, ast.Did) else "DID_NOT", expression,
                                did if isinstance(node, ast.Did) else not did,
                                count=count, window_start=start, window_end=end, events=rows, figures=figures)
     raise TypeError(f"not a filter node: {node!r}")
-
-
-def count_holds(count: ast.Count, n: int) -> bool:
-    """Whether `n` qualifying events satisfy a count."""
-    match count:
-        case ast.AtLeast(k):
-            return n >= k
-        case ast.AtMost(k):
-            return n <= k
-        case ast.Exactly(k):
-            return n == k
-    raise TypeError(f"not a count: {count!r}")
 
 
 def window_instants(window: ast.Window | None, as_of: int) -> tuple[int | None, int]:

@@ -18,7 +18,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -58,6 +58,18 @@ FORMATS = {
     "ndjson": ExportFormat("ndjson", "application/x-ndjson", b"",
                            lambda dialect: json_rendering(COLUMNS, _columns(), dialect)),
 }
+
+
+class StreamedExport(Protocol):
+    """What an HTTP route streams: the file's media type and headers, and its bytes once opened (`opened_file`)."""
+
+    @property
+    def media_type(self) -> str: ...
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+
+    async def opened(self, page_size: int | None = None) -> AsyncIterator[bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -105,22 +117,32 @@ class Export:
         async for chunk in await self.opened(page_size):
             yield chunk
 
+    @property
+    def media_type(self) -> str:
+        return self.format.media_type
+
     async def opened(self, page_size: int | None = None) -> AsyncIterator[bytes]:
-        """The encoded file (`chunks`) with its first page already read: a query that fails before its
-        first row raises here (QueryTooComplexError, QueryTimeoutError), before a byte is sent."""
-        pages = self.rows(page_size)
-        first = await told_to_client(anext(pages, None))
+        """The encoded file (`chunks`) with its first page already read (`opened_file`)."""
+        return await opened_file(self.rows(page_size), self.encode, self.format.header)
 
-        async def encoded() -> AsyncIterator[bytes]:
-            if self.format.header:
-                yield self.format.header
-            if first is None:
-                return
-            yield self.encode(first)
-            async for page in pages:
-                yield self.encode(page)
 
-        return encoded()
+async def opened_file(
+    pages: AsyncIterator[Any], encode: Callable[[Any], bytes], header: bytes = b""
+) -> AsyncIterator[bytes]:
+    """The bytes of a streamed file, `header` then each page encoded, with the first page already read: a query
+    that fails before its first row raises here (QueryTooComplexError, QueryTimeoutError), before a byte is sent."""
+    first = await told_to_client(anext(pages, None))
+
+    async def encoded() -> AsyncIterator[bytes]:
+        if header:
+            yield header
+        if first is None:
+            return
+        yield encode(first)
+        async for page in pages:
+            yield encode(page)
+
+    return encoded()
 
 
 async def prepare_export(

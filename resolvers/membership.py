@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from resolvers.compiler import FOLLOW_UPS, SCANNED, FilterCompiler, window_bounds
 from resolvers.errors import InputPath, NotFoundError, UserInputError
-from resolvers.explanations import Leaves, count_holds
+from resolvers.explanations import Leaves
 from resolvers.language import ast as ast
 from resolvers.language.calendar import period_starts
 from resolvers.language.limits import check_expanded
@@ -210,7 +210,7 @@ class Timeline:
         """Whether the index-th event condition's count, and its `having` figures, hold at `as_of`."""
         condition = self.leaves.events[index]
         qualifying = self.qualifying(index, as_of)
-        if not count_holds(condition.count, len(qualifying)):
+        if not ast.count_holds(condition.count, len(qualifying)):
             return False
         return not condition.having or self.figures[index, frozenset(event.id for event in qualifying)]
 

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from resolvers.audiences import Paging
 from resolvers.changes import prepare_change_export
 from resolvers.errors import UserInputError
-from resolvers.exports import FORMATS, prepare_export
+from resolvers.exports import FORMATS, StreamedExport, prepare_export
 from server import graphiql
 from server.auth import READ, AccessError, Keyring
 from server.body_limit import BodySizeLimit
@@ -59,8 +59,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None, pag
             healthy = False
         return JSONResponse({"status": "ok" if healthy else "unavailable"}, status_code=200 if healthy else 503)
 
-    async def export_members(request: Request, format_name: str) -> Response:
-        """GET /segments/{id}/members.{csv|ndjson}[?asOf=…]: every member, streamed in id order (needs `read`)."""
+    async def streamed_export(request: Request, prepare: Callable[[], Awaitable[StreamedExport]]) -> Response:
+        """An export streamed in id order (needs `read`); one that fails before its first row answers an error."""
         try:
             principal = await keyring.authenticate(request.headers.get("authorization"), client_host(request))
             principal.require({"export": READ})
@@ -69,32 +69,23 @@ def create_app(settings: Settings | None = None, store: Store | None = None, pag
         except Exception as error:  # e.g. the store is down: masked and logged, never open
             return internal_error_response(error, "the export's access check")
         try:
-            export = await prepare_export(store, request.path_params["id"], format_name, request.query_params.get("asOf"),
-                                          paging)
-            body = await export.opened()  # an audience query that fails does so here, before the 200
-        except UserInputError as error:  # shaped like a GraphQL error
-            status = EXPORT_ERROR_STATUS.get(error.code, 400)
-            return JSONResponse({"errors": [{"message": error.message, "extensions": error.extensions}]}, status)
-        return StreamingResponse(body, media_type=export.format.media_type, headers=export.headers)
-
-    async def export_changes(request: Request) -> Response:
-        """GET /segments/{id}/changes.ndjson?since=…[&asOf=…]: who entered and who left, streamed in id order
-        (needs `read`)."""
-        try:
-            principal = await keyring.authenticate(request.headers.get("authorization"), client_host(request))
-            principal.require({"export": READ})
-        except AccessError as error:
-            return access_error_response(error)
-        except Exception as error:  # e.g. the store is down: masked and logged, never open
-            return internal_error_response(error, "the export's access check")
-        try:
-            export = await prepare_change_export(store, request.path_params["id"], request.query_params.get("since"),
-                                                 request.query_params.get("asOf"), paging.policy, paging.compiled)
+            export = await prepare()
             body = await export.opened()  # an audience query that fails does so here, before the 200
         except UserInputError as error:  # shaped like a GraphQL error
             status = EXPORT_ERROR_STATUS.get(error.code, 400)
             return JSONResponse({"errors": [{"message": error.message, "extensions": error.extensions}]}, status)
         return StreamingResponse(body, media_type=export.media_type, headers=export.headers)
+
+    async def export_members(request: Request, format_name: str) -> Response:
+        """GET /segments/{id}/members.{csv|ndjson}[?asOf=…]: every member."""
+        return await streamed_export(request, lambda: prepare_export(
+            store, request.path_params["id"], format_name, request.query_params.get("asOf"), paging))
+
+    async def export_changes(request: Request) -> Response:
+        """GET /segments/{id}/changes.ndjson?since=…[&asOf=…]: who entered and who left."""
+        return await streamed_export(request, lambda: prepare_change_export(
+            store, request.path_params["id"], request.query_params.get("since"), request.query_params.get("asOf"),
+            paging.policy, paging.compiled))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

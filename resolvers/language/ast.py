@@ -251,6 +251,18 @@ def segment_references(node: Filter) -> set[str]:
             return set()
 
 
+def count_holds(count: Count, n: int) -> bool:
+    """Whether `n` qualifying events satisfy a count."""
+    match count:
+        case AtLeast(k):
+            return n >= k
+        case AtMost(k):
+            return n <= k
+        case Exactly(k):
+            return n == k
+    raise TypeError(f"not a count: {count!r}")
+
+
 def event_conditions(node: Filter, segments: Mapping[str, Filter] | None = None) -> list[EventCondition]:
     """The distinct event conditions of a filter, in order; also those of the saved segments in `segments`
     that it reaches."""
