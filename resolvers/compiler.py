@@ -171,7 +171,7 @@ class FilterCompiler:
         if found is None:
             found = self._set(self.segments[segment_id])
             if found.ids is not None and self._uses.get(segment_id, 0) > 1:
-                named = _operand(found.ids).cte(f"{self.cte_prefix}_{len(self._segment_sets) + 1}").prefix_with("MATERIALIZED")
+                named = operand(found.ids).cte(f"{self.cte_prefix}_{len(self._segment_sets) + 1}").prefix_with("MATERIALIZED")
                 found = Audience(sa.select(named.c[0]), found.negated)
             self._segment_sets[segment_id] = found
         return found
@@ -206,7 +206,7 @@ class FilterCompiler:
         def of_this_profile(column: Any) -> Select[Any]:
             event = SCANNED
             return sa.select(column).select_from(event).where(
-                event.c.profile_id == profiles.c.id, *self._qualifying(event, condition)
+                event.c.profile_id == profiles.c.id, *self.qualifying(event, condition)
             ).with_hint(event, "INDEXED BY ix_events_profile_metric_ts", "sqlite")
 
         count = condition.count
@@ -214,7 +214,7 @@ class FilterCompiler:
             # One row even for no events: count 0, SUM 0, the other figures NULL.
             source, holds = self._figures(SCANNED, condition)
             return sa.select(sa.func.coalesce(holds, sa.false())).select_from(source).where(
-                SCANNED.c.profile_id == profiles.c.id, *self._qualifying(SCANNED, condition)
+                SCANNED.c.profile_id == profiles.c.id, *self.qualifying(SCANNED, condition)
             ).with_hint(SCANNED, "INDEXED BY ix_events_profile_metric_ts", "sqlite").scalar_subquery()
         if count in (ast.AtLeast(1), ast.Exactly(0)) and self._answered_by_firsts(condition):
             first = sa.select(sa.literal(1)).where(FIRSTS.c.profile_id == profiles.c.id, *self._firsts_show(condition))
@@ -274,7 +274,7 @@ class FilterCompiler:
         if compare == ">=" and n == 1 and self._answered_by_firsts(condition):
             return sa.select(FIRSTS.c.profile_id).where(*self._firsts_show(condition))
         event = SCANNED
-        query = sa.select(event.c.profile_id).where(*self._qualifying(event, condition))
+        query = sa.select(event.c.profile_id).where(*self.qualifying(event, condition))
         # Plans must not hang on statistics: without ANALYZE, or after it, SQLite may pick the other
         # index (a far slower skip-scan of (profile, metric, ts): docs/performance.md), so each scan names its index.
         query = query.with_hint(event, f"INDEXED BY {self._scan_index(condition)}", "sqlite")
@@ -287,7 +287,7 @@ class FilterCompiler:
         """Profiles with qualifying events whose count and figures all hold (`failing`: do not all hold)."""
         event = SCANNED
         source, holds = self._figures(event, condition, grouped=True)
-        query = (sa.select(event.c.profile_id).select_from(source).where(*self._qualifying(event, condition))
+        query = (sa.select(event.c.profile_id).select_from(source).where(*self.qualifying(event, condition))
                  .group_by(event.c.profile_id).having(sa.not_(holds) if failing else holds))
         return query.with_hint(event, f"INDEXED BY {self._scan_index(condition)}", "sqlite")
 
@@ -331,15 +331,12 @@ class FilterCompiler:
         )
         return "ix_events_metric_channel_ts" if by_channel else "ix_events_metric_ts_profile"
 
-    def qualifying(self, event: Any, condition: ast.EventCondition) -> list[ColumnElement[bool]]:
-        """Whether a row of `event` (an alias of events) is a qualifying event of `condition`, its profile aside."""
-        return self._qualifying(event, condition)
-
     def profile_predicate(self, condition: ast.PropertyCondition) -> ColumnElement[bool]:
         """Whether the enclosing `profiles` row meets a property condition (never null)."""
         return sa.func.coalesce(self._profile_predicate(condition), sa.false())
 
-    def _qualifying(self, event: Any, condition: ast.EventCondition) -> list[ColumnElement[bool]]:
+    def qualifying(self, event: Any, condition: ast.EventCondition) -> list[ColumnElement[bool]]:
+        """Whether a row of `event` (an alias of events) is a qualifying event of `condition`, its profile aside."""
         conditions = [
             event.c.metric_id == _metric_id(condition.metric),
             *self.window(event.c.ts, condition.within),
@@ -453,7 +450,7 @@ def intersection(parts: list[Audience]) -> Audience:
     if not included:
         return Audience(_union(excluded) if excluded else None, negated=True)
     ids = _intersect(included)
-    return Audience(sa.except_(_operand(ids), _operand(_union(excluded))) if excluded else ids)
+    return Audience(sa.except_(operand(ids), operand(_union(excluded))) if excluded else ids)
 
 
 def union(parts: list[Audience]) -> Audience:
@@ -466,7 +463,7 @@ def union(parts: list[Audience]) -> Audience:
     if not excluded:
         return Audience(_union(included) if included else None)
     ids = _intersect(excluded)
-    return Audience(sa.except_(_operand(ids), _operand(_union(included))) if included else ids, negated=True)
+    return Audience(sa.except_(operand(ids), operand(_union(included))) if included else ids, negated=True)
 
 
 def inlined(node: ast.Filter, segments: Mapping[str, ast.Filter], uses: Mapping[str, int]) -> ast.Filter:
@@ -565,10 +562,6 @@ def metric_ids(names: Iterable[str]) -> Select[Any]:
 
 def operand(ids: IdSet) -> Select[Any]:
     """A set usable inside another set operation (SQLite refuses nested compound SELECTs)."""
-    return _operand(ids)
-
-
-def _operand(ids: IdSet) -> Select[Any]:
     if isinstance(ids, CompoundSelect):
         nested = ids.subquery()
         return sa.select(nested.c[0])
@@ -576,11 +569,11 @@ def _operand(ids: IdSet) -> Select[Any]:
 
 
 def _union(parts: list[IdSet]) -> IdSet:
-    return parts[0] if len(parts) == 1 else sa.union(*(_operand(p) for p in parts))
+    return parts[0] if len(parts) == 1 else sa.union(*(operand(p) for p in parts))
 
 
 def _intersect(parts: list[IdSet]) -> IdSet:
-    return parts[0] if len(parts) == 1 else sa.intersect(*(_operand(p) for p in parts))
+    return parts[0] if len(parts) == 1 else sa.intersect(*(operand(p) for p in parts))
 
 
 # ---------------------------------------------------------------- statements

@@ -202,8 +202,8 @@ FAULTS: tuple[Fault, ...] = (
           "for spelling in (metric.name, *metric.aliases)"),
     # ---------------------------------------------------------------- shapes: set, walk, pages, first times
     fault("or-of-complements", "an or of two complements excludes the union of what they exclude",
-          COMPILER, "ids = _intersect(excluded)\n    return Audience(sa.except_(_operand(ids), _operand(_union(included)))",
-          "ids = _union(excluded)\n    return Audience(sa.except_(_operand(ids), _operand(_union(included)))"),
+          COMPILER, "ids = _intersect(excluded)\n    return Audience(sa.except_(operand(ids), operand(_union(included)))",
+          "ids = _union(excluded)\n    return Audience(sa.except_(operand(ids), operand(_union(included)))"),
     fault("walk-drops-and-item", "the walk along a driving did X drops the and's item after it",
           COMPILER, "others = items[:index] + items[index + 1:]", "others = items[:index] + items[index + 2:]"),
     fault("walk-profile-null", "the walk shape lets a NULL profile test through (not of NULL is NULL)",
