@@ -140,10 +140,12 @@ CASES: list[Case] = [
           f"did {_q(STARTED.name)} followed by {_q(RESOLVED.name)} within 24 hours with the same conversation_id "
           f"not followed by {_q(ESCALATED.name)} within 24 hours with the same conversation_id"),
     # ---------------------------------------------------------------- having and calendar windows
-    _text("having_sum", "SUM over JSON numbers as doubles: GROUP BY … HAVING, rounded, the count default beside it",
-          f"did {_q(ORDER)} with sum of total >= 100 in the last 30 days"),
-    _text("having_distinct_count", "DISTINCT_COUNT over list items: a LEFT JOIN of json_each / jsonb_array_elements",
-          f"did {_q(STARTED.name)} with distinct count of conversation_id >= 3 in the last 90 days"),
+    _text("having_sum", "SUM over JSON numbers as doubles: GROUP BY … HAVING, rounded, a count beside it (the bench's "
+          "order_sum_100_30d pins the default count)",
+          f"did {_q(ORDER)} at least 2 times with sum of total >= 100 in the last 7 days"),
+    _text("having_distinct_count", "DISTINCT_COUNT over list items: a LEFT JOIN of json_each / jsonb_array_elements "
+          "(the bench's started_3_conversations_90d pins a promoted column's)",
+          f"did {_q(ORDER)} with distinct count of sku >= 2 in the last 90 days"),
     _text("having_all_functions", "every function at once: numbers read on each event's first list row",
           f"did {_q(ORDER)} at least 2 times with sum of total > 10, average of total < 50, min of total >= 1, "
           "max of total != 99, distinct count of sku = 2"),
