@@ -44,7 +44,9 @@ class PgDB:
     def __init__(self, url: str) -> None:
         self.loop = asyncio.new_event_loop()
         self.connection: asyncpg.Connection = self.loop.run_until_complete(asyncpg.connect(driver_dsn(url)))
-        self.loop.run_until_complete(self.connection.execute("SET jit = off"))  # as the store's connections
+        # As the store's connections: a generic plan, which PostgreSQL may pick for a statement asyncpg prepared and
+        # ran several times, ignores the bound values and can turn a page's per-profile probe into a whole-window join.
+        self.loop.run_until_complete(self.connection.execute("SET jit = off; SET plan_cache_mode = force_custom_plan"))
 
     def execute(self, sql: str, params: Any = ()) -> Rows:
         if isinstance(params, dict):
