@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from resolvers.compiler import Audience, FilterCompiler, count_statement, page_statement
+from resolvers.compiler import Audience, FilterCompiler, count_statement, density_statement, page_statement
 from resolvers.language.structured import filter_from_input
 from resolvers.language.text import parse_filter
 from store.dialects.sqlite import PySQLiteDialect
@@ -116,6 +116,11 @@ def compiled_page(
     filter_input: dict[str, Any], as_of: int, after_id: int | None, limit: int, columns: list[Any], walk: bool = False
 ) -> RawStatement:
     return raw(page_statement(audience(filter_input, as_of), after_id, limit, columns, walk=walk))
+
+
+def density(filter_input: dict[str, Any], as_of: int, sample: int) -> RawStatement:
+    """The density probe the server runs before a first page (profiles sampled, members among them)."""
+    return raw(density_statement(audience(filter_input, as_of), sample))
 
 
 def query_plan(db: Any, sql: str, params: Any) -> str:

@@ -1,5 +1,5 @@
 """The bench's PostgreSQL side: a blocking asyncpg connection shaped like sqlite3's, the compiler's SQL as the
-store's PostgreSQL dialect renders it, the hand-written PostgreSQL SQL per reference segment, and ingest
+store's PostgreSQL dialect renders it (counts, pages, the density probe: raw paging's `PAGING`), and ingest
 (`trackEvents` against raw COPY of the same batches, in a copy of the bench database)."""
 
 from __future__ import annotations
@@ -8,15 +8,18 @@ import asyncio
 import re
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import measure
+import pg_store
 import service
 import sqlalchemy as sa
 from pg_store import driver_dsn
+from segments import PagingAudience
 
-from resolvers.compiler import FilterCompiler, count_statement, page_statement
+from resolvers.compiler import FilterCompiler, count_statement, density_statement, page_statement
 from resolvers.language.structured import filter_from_input
 from resolvers.language.text import parse_filter
 from store.dialects import store_url
@@ -81,13 +84,42 @@ def compiled_count(filter_input: dict[str, Any], as_of: int) -> measure.RawState
     return raw(count_statement(audience(filter_input, as_of)))
 
 
-def compiled_page(filter_input: dict[str, Any], as_of: int, limit: int) -> measure.RawStatement:
-    return raw(page_statement(audience(filter_input, as_of), None, limit))
+def compiled_page(
+    filter_input: dict[str, Any], as_of: int, after_id: int | None, limit: int, columns: list[Any] | None = None,
+    walk: bool = False,
+) -> measure.RawStatement:
+    return raw(page_statement(audience(filter_input, as_of), after_id, limit, columns, walk=walk))
+
+
+def density(filter_input: dict[str, Any], as_of: int, sample: int) -> measure.RawStatement:
+    """The density probe the server runs before a first page (profiles sampled, members among them)."""
+    return raw(density_statement(audience(filter_input, as_of), sample))
+
+
+# Raw paging (service.paging) on PostgreSQL: the compiler's pages and probe in its dialect, the hand-written page.
+PAGING = service.RawPaging("asyncpg", compiled_page, density, PagingAudience.EXISTS_PAGE_POSTGRES)
 
 
 def query_plan(db: PgDB, sql: str, params: Any) -> str:
     """EXPLAIN ANALYZE, as PostgreSQL prints it."""
     return "\n".join(row[0] for row in db.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", params).fetchall())
+
+
+# ---------------------------------------------------------------- export
+
+
+def export_synthetic(server_url: str, n: int, directory: Path, repeat: int) -> service.ExportResult:
+    """A `service.synthetic_store` of n profiles bulk-loaded into a database of its own (made afresh: its orders
+    are relative to now), exported whole from a server over it, then dropped."""
+    path = service.synthetic_store(n, directory)
+    name = pg_store.database_name(path)
+    asyncio.run(_drop_database(server_url, name))
+    try:
+        url, _ = asyncio.run(pg_store.ensure(path, server_url, log=lambda _: None))
+        with service.Server(url) as server:
+            return service.export_buyers(server, n, repeat)
+    finally:
+        asyncio.run(_drop_database(server_url, name))
 
 
 # ---------------------------------------------------------------- ingest

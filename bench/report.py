@@ -153,7 +153,7 @@ def other_tables(results: Results) -> list[str]:
             "", "| path | seconds | profiles/s | GraphQL ÷ this |", "|---|--:|--:|--:|",
             f"| GraphQL `profiles(filter, first: 1000, after)` {{nodes {{id email firstName lastName}} pageInfo}} | "
             f"{p.graphql.median:.2f} | {rate:,.0f} | 1.00× |",
-            "| raw: the statements the server runs (density probe, pages in the shape it picks) on sqlite3 + orjson | "
+            f"| raw: the statements the server runs (density probe, pages in the shape it picks) on {p.driver} + orjson | "
             f"{p.raw_pages.median:.2f} "
             f"| {p.members / p.raw_pages.median:,.0f} | {_ratio(p.graphql.median, p.raw_pages.median)} |",
             f"| raw: one SELECT of all members + orjson (the limit) | {p.raw_single.median:.2f} "
@@ -189,15 +189,25 @@ def other_tables(results: Results) -> list[str]:
                   "| page | ms |", "|---|--:|"]
         lines += [f"| {c.label} | {c.timing.ms:,.1f} |" for c in results.conversations]
     if results.growth:
-        sizes = results.growth
         lines += ["", "### Growth of audience latency (compiled count SQL, ms; hand-written best in brackets)", "",
-                  "| segment | " + " | ".join(f"{_count(g.events)} events ({g.days} d)" for g in sizes)
-                  + f" | latency × vs events × ({sizes[-1].events / sizes[0].events:.1f}×) |",
-                  "|---|" + "--:|" * (len(sizes) + 1)]
-        for key in sizes[0].compiled:
-            cells = " | ".join(f"{g.compiled[key]:,.2f} [{g.hand[key]:,.2f}]" for g in sizes)
-            growth = sizes[-1].compiled[key] / sizes[0].compiled[key] if sizes[0].compiled[key] else 0
-            lines.append(f"| {key} | {cells} | {growth:.1f}× |")
+                  *growth_table(results.growth)]
+    return lines
+
+
+def growth_table(sizes: list[GrowthRow], versus: list[GrowthRow] | None = None) -> list[str]:
+    """Compiled [best hand-written] ms per segment and size; with `versus` (SQLite's rows), ÷ its compiled too."""
+    against = {g.events: g for g in versus or []}
+    lines = ["| segment | " + " | ".join(f"{_count(g.events)} events ({g.days} d)" for g in sizes)
+             + f" | latency × vs events × ({sizes[-1].events / sizes[0].events:.1f}×) |",
+             "|---|" + "--:|" * (len(sizes) + 1)]
+    for key in sizes[0].compiled:
+        cells = []
+        for g in sizes:
+            lite = against.get(g.events)
+            ratio = f" ({_ratio(g.compiled[key], lite.compiled[key])})" if lite and key in lite.compiled else ""
+            cells.append(f"{g.compiled[key]:,.2f} [{g.hand[key]:,.2f}]{ratio}")
+        growth = sizes[-1].compiled[key] / sizes[0].compiled[key] if sizes[0].compiled[key] else 0
+        lines.append(f"| {key} | {' | '.join(cells)} | {growth:.1f}× |")
     return lines
 
 
@@ -238,13 +248,18 @@ def goals(results: Results) -> list[str]:
         lines.append(f"- ingest ≥ 20,000 events/s: {_mark(rate >= 20_000)} ({rate:,.0f}/s); ≥ 1/3 of raw executemany: "
                      f"{_mark(i.raw_seconds / i.graphql_seconds >= 1 / 3)} ({i.raw_seconds / i.graphql_seconds:.2f})")
     if len(results.growth) > 1:
-        first, last = results.growth[0], results.growth[-1]
-        factor = last.events / first.events
-        worst_key = max(first.compiled, key=lambda k: last.compiled[k] / first.compiled[k] if first.compiled[k] else 0)
-        worst = last.compiled[worst_key] / first.compiled[worst_key]
-        lines.append(f"- latency growth ≤ linear {_count(first.events)} → {_count(last.events)} events: "
-                     f"{_mark(worst <= factor)} (worst {worst:.1f}× for {factor:.1f}× events, {worst_key})")
+        lines.append(growth_goal(results.growth))
     return lines
+
+
+def growth_goal(sizes: list[GrowthRow]) -> str:
+    """Whether the compiled counts' latency grew at most as the events did, from the first size to the last."""
+    first, last = sizes[0], sizes[-1]
+    factor = last.events / first.events
+    worst_key = max(first.compiled, key=lambda k: last.compiled[k] / first.compiled[k] if first.compiled[k] else 0)
+    worst = last.compiled[worst_key] / first.compiled[worst_key]
+    return (f"- latency growth ≤ linear {_count(first.events)} → {_count(last.events)} events: "
+            f"{_mark(worst <= factor)} (worst {worst:.1f}× for {factor:.1f}× events, {worst_key})")
 
 
 def plans(results: Results) -> list[str]:
@@ -296,7 +311,7 @@ def render(results: Results) -> str:
 
 
 def postgres_section(results: Results) -> list[str]:
-    """SQLite and PostgreSQL side by side: the reference segments and ingest, and the issue's goals for PostgreSQL."""
+    """SQLite and PostgreSQL side by side: every part the PostgreSQL run measured, and the goals for PostgreSQL."""
     pg = results.postgres
     if pg is None:
         return []
@@ -304,8 +319,33 @@ def postgres_section(results: Results) -> list[str]:
              f"PostgreSQL: {pg.store.get('server', '?')}; the same data bulk-loaded (COPY) from the SQLite store "
              f"({pg.store.get('built', '')}), derived tables rebuilt, VACUUM ANALYZE; statements compiled by the store's "
              "PostgreSQL dialect and run raw on one asyncpg connection (jit off, as the store's); hand-written "
-             "PostgreSQL = the fastest of each segment's `postgres` shapes in bench/segments.py.", "",
-             "| segment | members | SQLite compiled | PG compiled | PG ÷ SQLite | PG best hand-written (shape) "
+             "PostgreSQL = the fastest of each segment's `postgres` shapes in bench/segments.py; GraphQL, paging, "
+             "exports and conversations through a `segmentql serve` over that database"
+             + (f" (its floor, `{{ __typename }}`, {_ms(pg.graphql_floor)} ms)" if pg.graphql_floor else "")
+             + ". PG ÷ SQLite compares times (below 1: PostgreSQL is faster), or rates where a table gives rows/s.", ""]
+    lines += _pg_segments(results, pg)
+    if pg.paging:
+        lines += _pg_paging(results.paging, pg.paging)
+    if pg.exports:
+        lines += _pg_exports(results.exports, pg.exports)
+    if pg.conversations:
+        lines += _pg_conversations(results.conversations, pg.conversations)
+    if pg.ingest:
+        lines += _pg_ingest(results.ingest, pg.ingest)
+    if pg.growth:
+        lines += ["", "### Growth on PostgreSQL (compiled count SQL, ms; hand-written best PostgreSQL in brackets; "
+                  "PG ÷ SQLite compiled in parentheses)", "", *growth_table(pg.growth, results.growth)]
+        if len(pg.growth) > 1:
+            lines += ["", growth_goal(pg.growth)]
+    if pg.notes:
+        lines += ["", "PostgreSQL notes:", "", *(f"- {note}" for note in pg.notes)]
+    return lines
+
+
+def _pg_segments(results: Results, pg: Results) -> list[str]:
+    if not pg.segments:
+        return []
+    lines = ["| segment | members | SQLite compiled | PG compiled | PG ÷ SQLite | PG best hand-written (shape) "
              "| PG compiled ÷ hand | SQLite page 1000 | PG page 1000 | PG ÷ SQLite | PG GraphQL count | counts and pages agree |",
              "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|"]
     by_key = {r.key: r for r in results.segments}
@@ -324,28 +364,92 @@ def postgres_section(results: Results) -> list[str]:
             f"| {count_ratio:.2f}× | {_ms(r.best)} ({r.best_shape}) | {hand_ratio:.2f}× "
             f"| {_ms(lite.raw_page if lite else None)} | {_ms(r.raw_page)} | {page_ratio:.2f}× "
             f"| {_ms(r.graphql_count)} | {_mark(agree)} |")
-    lines += ["", "Goals (issue 20):", ""]
-    if pg.segments:
-        lines += [
-            f"- PostgreSQL compiled ≤ 1.2× the best hand-written PostgreSQL: {_mark(worst_hand <= 1.2)} "
-            f"(worst {worst_hand:.2f}×)",
-            f"- PostgreSQL count ≤ 1.5× SQLite's: {_mark(worst_count <= 1.5)} (worst {worst_count:.2f}×); first page: "
-            f"{_mark(worst_page <= 1.5)} (worst {worst_page:.2f}×)"]
-    if pg.ingest:
-        i = pg.ingest
-        rate, copy = i.events / i.graphql_seconds, i.events / i.raw_seconds
-        lines += ["", f"### Ingest on PostgreSQL ({i.events:,} events in batches of 1000 into a copy of the database)", "",
-                  "| path | events/s | median batch | ÷ raw COPY |", "|---|--:|--:|--:|",
-                  f"| `trackEvents` over HTTP | {rate:,.0f} | {statistics.median(i.graphql_batches) * 1000:.1f} ms "
-                  f"| {rate / copy:.2f} |",
-                  f"| raw asyncpg COPY, one transaction per batch | {copy:,.0f} "
-                  f"| {statistics.median(i.raw_batches) * 1000:.1f} ms | 1.00 |"]
-        lines.append(f"- `trackEvents` on PostgreSQL ≥ 0.5 of raw COPY: {_mark(rate / copy >= 0.5)} ({rate / copy:.2f})")
-        if results.ingest:
-            lite = results.ingest.events / results.ingest.graphql_seconds
-            lines.append(f"- ≥ 0.8 of SQLite's `trackEvents` in the same run: {_mark(rate / lite >= 0.8)} "
-                         f"({rate:,.0f} vs {lite:,.0f}/s: {rate / lite:.2f})")
-    lines += [f"- {note}" for note in pg.notes]
+    return [
+        *lines, "", "Goals (issue 20):", "",
+        f"- PostgreSQL compiled ≤ 1.2× the best hand-written PostgreSQL: {_mark(worst_hand <= 1.2)} "
+        f"(worst {worst_hand:.2f}×)",
+        f"- PostgreSQL count ≤ 1.5× SQLite's: {_mark(worst_count <= 1.5)} (worst {worst_count:.2f}×); first page: "
+        f"{_mark(worst_page <= 1.5)} (worst {worst_page:.2f}×)"]
+
+
+def _seconds(timing: Timing | None) -> str:
+    return "—" if timing is None else f"{timing.median:.2f}"
+
+
+def _times(pg: Timing, lite: Timing | None) -> str:
+    """PG ÷ SQLite of two medians, or — when SQLite's side was not measured."""
+    return _ratio(pg.median, lite.median) if lite else "—"
+
+
+def _pg_paging(lite: PagingResult | None, p: PagingResult) -> list[str]:
+    paths = [("GraphQL `profiles(filter, first: 1000, after)`", p.graphql, lite.graphql if lite else None),
+             ("raw: the statements the server runs (density probe, pages in the shape it picks) + orjson",
+              p.raw_pages, lite.raw_pages if lite else None),
+             ("raw: one SELECT of all members + orjson (the limit)", p.raw_single, lite.raw_single if lite else None),
+             ("raw: hand-written pages (profiles from the cursor, EXISTS per profile) + orjson",
+              p.raw_exists, lite.raw_exists if lite else None)]
+    lines = ["", f"### Paging on PostgreSQL: {p.audience} ({p.members:,} members, pages of 1000; median of "
+             f"{len(p.graphql.runs)} after a warm-up; raw sides on {p.driver}"
+             + (f", SQLite's on {lite.driver})" if lite else ")"), "",
+             "| path | SQLite s | PG s | PG ÷ SQLite | PG profiles/s | PG GraphQL ÷ this |", "|---|--:|--:|--:|--:|--:|"]
+    for label, timing, lite_timing in paths:
+        lines.append(f"| {label} | {_seconds(lite_timing)} | {timing.median:.2f} | {_times(timing, lite_timing)} "
+                     f"| {p.members / timing.median:,.0f} | {_ratio(p.graphql.median, timing.median)} |")
+    rate = p.members / p.graphql.median
+    lines += ["", f"- paging on PostgreSQL ≥ 50,000 profiles/s (SQLite's goal): {_mark(rate >= 50_000)} ({rate:,.0f}/s); "
+              f"≤ 2× raw+orjson: {_mark(p.graphql.median <= 2 * p.raw_single.median)} vs one SELECT "
+              f"({p.graphql.median / p.raw_single.median:.1f}×), {_mark(p.graphql.median <= 2 * p.raw_pages.median)} "
+              f"vs the same pages ({p.graphql.median / p.raw_pages.median:.1f}×)"]
+    if lite and lite.members != p.members:
+        lines.append(f"- ✗ the stores page different audiences: SQLite {lite.members:,}, PostgreSQL {p.members:,}")
+    return lines
+
+
+def _pg_exports(lite: list[ExportResult], exports: list[ExportResult]) -> list[str]:
+    by_label = {e.label: e for e in lite}
+    lines = ["", "### CSV export on PostgreSQL (`GET /segments/{id}/members.csv`, server in a subprocess)", "",
+             "| audience | rows | = Segment.count | SQLite rows/s | PG rows/s | PG ÷ SQLite (rate) "
+             "| PG server RssAnon before → peak | PG server VmHWM before → after |",
+             "|---|--:|:-:|--:|--:|--:|--:|--:|"]
+    for e in exports:
+        other = by_label.get(e.label)
+        lines.append(
+            f"| {e.label} | {e.rows:,} | {_mark(e.rows == e.count)} | {f'{other.rows_per_s:,.0f}' if other else '—'} "
+            f"| {e.rows_per_s:,.0f} | {_ratio(e.rows_per_s, other.rows_per_s) if other else '—'} "
+            f"| {e.rss_anon_before / 1024:.0f} → {e.rss_anon_peak / 1024:.0f} MiB "
+            f"(+{(e.rss_anon_peak - e.rss_anon_before) / 1024:.0f}) | {e.hwm_before / 1024:.0f} → {e.hwm_after / 1024:.0f} MiB |")
+    slowest = min(exports, key=lambda e: e.rows_per_s)
+    growth = [(e.rss_anon_peak - e.rss_anon_before) / 1024 for e in exports]
+    lines += ["", f"- export on PostgreSQL ≥ 200,000 rows/s (SQLite's goal): {_mark(slowest.rows_per_s >= 200_000)} "
+              f"(slowest {slowest.rows_per_s:,.0f}/s, {slowest.label}); RssAnon growth during the export "
+              f"{', '.join(f'{g:+.0f} MiB' for g in growth)}"]
+    return lines
+
+
+def _pg_conversations(lite: list[ConversationResult], pg: list[ConversationResult]) -> list[str]:
+    by_label = {c.label: c for c in lite}
+    lines = ["", f"### Conversations on PostgreSQL ({pg[0].total:,} in the database; medians after a warm-up)", "",
+             "| page | SQLite ms | PG ms | PG ÷ SQLite |", "|---|--:|--:|--:|"]
+    for c in pg:
+        other = by_label.get(c.label)
+        lines.append(f"| {c.label} | {_ms(other.timing if other else None)} | {_ms(c.timing)} "
+                     f"| {_times(c.timing, other.timing if other else None)} |")
+    return lines
+
+
+def _pg_ingest(lite: IngestResult | None, i: IngestResult) -> list[str]:
+    rate, copy = i.events / i.graphql_seconds, i.events / i.raw_seconds
+    lines = ["", f"### Ingest on PostgreSQL ({i.events:,} events in batches of 1000 into a copy of the database)", "",
+             "| path | events/s | median batch | ÷ raw COPY |", "|---|--:|--:|--:|",
+             f"| `trackEvents` over HTTP | {rate:,.0f} | {statistics.median(i.graphql_batches) * 1000:.1f} ms "
+             f"| {rate / copy:.2f} |",
+             f"| raw asyncpg COPY, one transaction per batch | {copy:,.0f} "
+             f"| {statistics.median(i.raw_batches) * 1000:.1f} ms | 1.00 |", "",
+             f"- `trackEvents` on PostgreSQL ≥ 0.5 of raw COPY: {_mark(rate / copy >= 0.5)} ({rate / copy:.2f})"]
+    if lite:
+        sqlite_rate = lite.events / lite.graphql_seconds
+        lines.append(f"- ≥ 0.8 of SQLite's `trackEvents` in the same run: {_mark(rate / sqlite_rate >= 0.8)} "
+                     f"({rate:,.0f} vs {sqlite_rate:,.0f}/s: {rate / sqlite_rate:.2f})")
     return lines
 
 

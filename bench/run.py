@@ -7,9 +7,9 @@ latency growth; the table goes to bench/RESULTS.md.
     .venv/bin/python bench/run.py --store postgresql --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 Stores are cached under bench/data/ by (profiles, events, seed, schema). With `--store postgresql` the SQLite store
-is also bulk-loaded (COPY, bench/pg_store.py) into a database of its own on that server, kept for later runs, and the
-segments (with hand-written PostgreSQL SQL), their GraphQL counts and ingest run there too, printed beside SQLite's.
-Figures only: nothing asserts on time.
+(and each growth size's) is also bulk-loaded (COPY, bench/pg_store.py) into a database of its own on that server, kept
+for later runs, and every part but DuckDB runs there too (segments with hand-written PostgreSQL SQL, GraphQL, paging,
+exports, conversations, ingest, growth), printed beside SQLite's. Figures only: nothing asserts on time.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ from resolvers.compiler import page_statement  # noqa: E402
 from vocabulary.timestamps import format_datetime  # noqa: E402
 
 PARTS = ("segments", "duckdb", "graphql", "paging", "export", "conversations", "ingest", "growth")
+SERVER_PARTS = {"graphql", "paging", "export", "conversations"}  # measured through a `segmentql serve`
+# Why the PostgreSQL run has no DuckDB column (a design choice, printed with its tables).
+DUCKDB_ON_SQLITE = ("DuckDB runs beside SQLite only, by design: it loads the SQLite store's file into an in-process "
+                    "engine, the analytic reference for the embedded store; PostgreSQL's reference is its own "
+                    "hand-written SQL above")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -87,7 +92,7 @@ def run_segments(db: Any, repeat: int, postgres: bool = False) -> list[report.Se
         hand_sql = segment.postgres if postgres else segment.hand
         if postgres:
             statement = pg.compiled_count(segment.filter, build.AS_OF)
-            page = pg.compiled_page(segment.filter, build.AS_OF, service.PAGE + 1)
+            page = pg.compiled_page(segment.filter, build.AS_OF, None, service.PAGE + 1)
         else:
             statement = measure.compiled_count(segment.filter, build.AS_OF)
             page = measure.raw(page_statement(measure.audience(segment.filter, build.AS_OF), None, service.PAGE + 1))
@@ -140,43 +145,93 @@ def run_graphql(server: service.Server, db: Any, results: list[report.SegmentRes
         say(f"  {segment.key:<20} GraphQL count {result.graphql_count.ms:8.1f} ms  page {result.graphql_page.ms:8.1f} ms")
 
 
-def paging_audience(db: Any, wanted: int) -> tuple[segments.PagingAudience, int]:
+def paging_audience(db: Any, wanted: int, postgres: bool = False) -> tuple[segments.PagingAudience, int]:
     """The candidate audience whose size is nearest `wanted`, and its size."""
     sized = []
     for candidate in segments.paging_candidates():
-        statement = measure.compiled_count(candidate.filter, build.AS_OF)
+        statement = (pg.compiled_count if postgres else measure.compiled_count)(candidate.filter, build.AS_OF)
         sized.append((int(db.execute(statement.sql, statement.params).fetchone()[0]), candidate))
     size, chosen = min(sized, key=lambda item: abs(item[0] - wanted))
     return chosen, size
 
 
-def growth_step(built: build.BuiltStore, repeat: int) -> report.GrowthRow:
-    db = build.connect(built.path)
+def growth_step(db: Any, built: build.BuiltStore, repeat: int, postgres: bool = False) -> report.GrowthRow:
+    """Compiled and best hand-written counts of the reference segments on one store size (sqlite3 or a PgDB)."""
     params = segments.parameters(db, build.AS_OF)
     compiled: dict[str, float] = {}
     hand: dict[str, float] = {}
     for segment in segments.SEGMENTS:
-        statement = measure.compiled_count(segment.filter, build.AS_OF)
-        alternatives = {shape: (lambda sql=sql: db.execute(sql, params).fetchone()) for shape, sql in segment.hand.items()}
+        statement = (pg.compiled_count if postgres else measure.compiled_count)(segment.filter, build.AS_OF)
+        hand_sql = segment.postgres if postgres else segment.hand
+        alternatives = {shape: (lambda sql=sql: db.execute(sql, params).fetchone()) for shape, sql in hand_sql.items()}
         alternatives[""] = lambda st=statement: db.execute(st.sql, st.params).fetchone()
         timings = measure.timed_together(alternatives, repeat)
         compiled[segment.key] = timings.pop("").ms
         hand[segment.key] = min(timing.ms for timing in timings.values())
-    db.close()
     return report.GrowthRow(built.events, built.days, compiled, hand)
 
 
-def run_growth(args: argparse.Namespace, sizes: list[int]) -> list[report.GrowthRow]:
+def open_store(built: build.BuiltStore, server_url: str | None) -> Any:
+    """sqlite3 on the store, or (with `server_url`) a PgDB on its PostgreSQL copy, bulk-loaded when missing."""
+    if server_url is None:
+        return build.connect(built.path)
+    url, seconds = asyncio.run(pg_store.ensure(built.path, server_url, say))
+    if seconds:
+        say(f"  loaded {pg_store.database_name(built.path)} in {seconds:.0f} s")
+    return pg.PgDB(url)
+
+
+def run_growth(args: argparse.Namespace, sizes: list[int], server_url: str | None = None) -> list[report.GrowthRow]:
+    """Growth on each size's SQLite store, or (with `server_url`) on its PostgreSQL copy."""
     rows = []
     for size in sizes:
-        row = growth_step(build.ensure_store(args.profiles, size, args.seed, say), args.repeat)
+        built = build.ensure_store(args.profiles, size, args.seed, say)
+        db = open_store(built, server_url)
+        try:
+            row = growth_step(db, built, args.repeat, postgres=server_url is not None)
+        finally:
+            db.close()
         rows.append(row)
         say(f"  {row.events:,} events: " + ", ".join(f"{k} {v:.1f}" for k, v in row.compiled.items()))
     return rows
 
 
+def run_server_parts(server: service.Server, db: Any, results: report.Results, args: argparse.Namespace,
+                     postgres: bool = False) -> None:
+    """GraphQL counts, paging, the bench store's export and conversations through `server`, raw sides on `db`."""
+    parts = SERVER_PARTS - args.skip
+    side = "postgresql " if postgres else ""
+    if "graphql" in parts and results.segments:
+        say(f"{side}segments: GraphQL")
+        results.graphql_floor = measure.timed(server.floor, args.repeat)
+        run_graphql(server, db, results.segments, args.repeat, postgres)
+    if "paging" in parts:
+        chosen, size = paging_audience(db, min(100_000, args.profiles // 2), postgres)
+        say(f"{side}paging: {chosen.name} ({size:,} members)")
+        statements = pg.PAGING if postgres else service.SQLITE_PAGING
+        results.paging = service.paging(server, db, chosen, segments.parameters(db, build.AS_OF), args.heavy_repeat,
+                                        statements)
+        if "export" in parts:
+            segment_id = server.saved_segment("paging", chosen.filter)
+            results.exports.append(service.export(server, segment_id, f"{chosen.name} ({size:,}, bench store)",
+                                                  args.heavy_repeat))
+    if "conversations" in parts:
+        say(f"{side}conversations")
+        results.conversations = service.conversations(server, args.repeat)
+        for c in results.conversations:
+            say(f"  {c.label:<36} {c.timing.ms:8.1f} ms")
+
+
+def export_sizes(args: argparse.Namespace) -> list[int]:
+    return [int(v) for v in args.export_sizes.split(",") if v.strip()]
+
+
+def growth_sizes(args: argparse.Namespace) -> list[int]:
+    return [int(v) for v in args.growth.split(",") if v.strip()]
+
+
 def run_postgres(args: argparse.Namespace, built: build.BuiltStore) -> report.Results:
-    """The segments (hand-written and compiled), GraphQL counts and ingest on a PostgreSQL copy of the store."""
+    """The bench's parts on a PostgreSQL copy of the store (and of each growth size), DuckDB aside."""
     say(f"postgresql: loading {built.path.name} into {pg_store.database_name(built.path)} (COPY), when not loaded yet")
     url, seconds = asyncio.run(pg_store.ensure(built.path, args.database_url, say))
     db = pg.PgDB(url)
@@ -187,16 +242,23 @@ def run_postgres(args: argparse.Namespace, built: build.BuiltStore) -> report.Re
     if "segments" not in args.skip:
         say("postgresql segments: hand-written and compiled SQL")
         results.segments = run_segments(db, args.repeat, postgres=True)
-        if "graphql" not in args.skip:
-            with service.Server(url, args.api_key) as server:
-                say("postgresql segments: GraphQL")
-                run_graphql(server, db, results.segments, args.repeat, postgres=True)
+    if SERVER_PARTS - args.skip:
+        with service.Server(url, args.api_key) as server:
+            run_server_parts(server, db, results, args, postgres=True)
     db.close()
+    if "export" not in args.skip:
+        with tempfile.TemporaryDirectory(prefix="segmentql-bench-", dir=build.DATA) as directory:
+            for n in export_sizes(args):
+                say(f"postgresql export: {n:,} members")
+                results.exports.append(pg.export_synthetic(args.database_url, n, Path(directory), args.heavy_repeat))
     if "ingest" not in args.skip:
         say("postgresql ingest: trackEvents and raw COPY into a copy of the database")
         results.ingest = pg.ingest(args.database_url, url, args.profiles, args.seed, args.ingest_batches)
-    results.notes.append("on PostgreSQL this run measures the segments, their GraphQL counts and ingest; paging, "
-                         "exports, conversations, DuckDB and growth are measured on SQLite only")
+    sizes = growth_sizes(args)
+    if "growth" not in args.skip and sizes:
+        say("postgresql growth: each size's store loaded into a database of its own, when not loaded yet")
+        results.growth = run_growth(args, sizes, args.database_url)
+    results.notes.append(DUCKDB_ON_SQLITE)
     return results
 
 
@@ -221,30 +283,14 @@ def main(argv: list[str] | None = None) -> int:
                 run_duckdb(built.path, db, results.segments, args.repeat)
             else:
                 results.notes.append("DuckDB not installed (`pip install -e '.[bench]'`): its column is empty.")
-    server_parts = {"graphql", "paging", "export", "conversations"} - args.skip
-    if server_parts:
+    if SERVER_PARTS - args.skip:
         with service.Server(built.path, args.api_key) as server:
-            if "graphql" in server_parts and results.segments:
-                say("segments: GraphQL")
-                results.graphql_floor = measure.timed(server.floor, args.repeat)
-                results.wake_cost = measure.wake_cost()
-                run_graphql(server, db, results.segments, args.repeat)
-            if "paging" in server_parts:
-                chosen, size = paging_audience(db, min(100_000, args.profiles // 2))
-                say(f"paging: {chosen.name} ({size:,} members)")
-                results.paging = service.paging(server, db, chosen, segments.parameters(db, build.AS_OF), args.heavy_repeat)
-                if "export" in server_parts:
-                    segment_id = server.saved_segment("paging", chosen.filter)
-                    results.exports.append(service.export(server, segment_id, f"{chosen.name} ({size:,}, bench store)",
-                                                          args.heavy_repeat))
-            if "conversations" in server_parts:
-                say("conversations")
-                results.conversations = service.conversations(server, args.repeat)
-                for c in results.conversations:
-                    say(f"  {c.label:<36} {c.timing.ms:8.1f} ms")
+            run_server_parts(server, db, results, args)
+        if results.graphql_floor is not None:
+            results.wake_cost = measure.wake_cost()
     if "export" not in args.skip:
         with tempfile.TemporaryDirectory(prefix="segmentql-bench-", dir=build.DATA) as directory:
-            for n in (int(v) for v in args.export_sizes.split(",") if v.strip()):
+            for n in export_sizes(args):
                 say(f"export: {n:,} members")
                 results.exports.append(service.export_synthetic(n, Path(directory), args.heavy_repeat))
     db.close()
@@ -257,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{copy}{suffix}").unlink(missing_ok=True)
-    sizes = [int(v) for v in args.growth.split(",") if v.strip()]
+    sizes = growth_sizes(args)
     if "growth" not in args.skip and sizes:
         say("growth")
         results.growth = run_growth(args, sizes)

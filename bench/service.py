@@ -4,7 +4,6 @@ the bench asks of it over HTTP: segment counts and pages, paging throughput, CSV
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import statistics
 import time
 from collections.abc import Callable
@@ -17,12 +16,11 @@ import export_memory
 import httpx
 import orjson
 from build import AS_OF, END, connect
-from measure import Timing, audience, compiled_page, raw, timed, timed_together
+from measure import RawStatement, Timing, compiled_page, density, timed, timed_together
 from segments import PagingAudience
 
 import seed
 from resolvers.audiences import DEFAULT_POLICY
-from resolvers.compiler import density_statement
 from store.tables import profiles
 from vocabulary.agent_metrics import metric_key
 from vocabulary.timestamps import format_datetime, from_micros, now_utc
@@ -138,9 +136,24 @@ class PagingResult:
     audience: str
     members: int
     graphql: Timing  # every page, in pages of 1000
-    raw_pages: Timing  # the same page statements on sqlite3, rows → the same JSON with orjson
+    raw_pages: Timing  # the same page statements on the raw driver, rows → the same JSON with orjson
     raw_single: Timing  # one SELECT of every member's row, → JSON with orjson
     raw_exists: Timing  # hand-written pages: profiles from the cursor in id order, EXISTS per profile
+    driver: str = "sqlite3"  # what ran the raw sides
+
+
+@dataclass(frozen=True)
+class RawPaging:
+    """What raw paging runs on one database: its driver's name, the compiler's page statement and density
+    probe in that database's dialect (`measure`'s or `pg`'s), and the hand-written page."""
+
+    driver: str
+    page: Callable[..., RawStatement]  # (filter, as_of, after_id, limit, columns, walk=)
+    density: Callable[[dict[str, Any], int, int], RawStatement]  # (filter, as_of, sample)
+    exists_page: str
+
+
+SQLITE_PAGING = RawPaging("sqlite3", compiled_page, density, PagingAudience.EXISTS_PAGE)
 
 
 def _graphql_all(server: Server, filter_input: dict[str, Any]) -> int:
@@ -172,7 +185,7 @@ def _fetch_all_pages(fetch: Callable[[int | None], list[Any]]) -> int:
         after_id = page[-1][0]
 
 
-def _raw_all_pages(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
+def _raw_all_pages(db: Any, filter_input: dict[str, Any], statements: RawPaging) -> int:
     walk = False
 
     def fetch(after_id: int | None) -> list[Any]:
@@ -180,40 +193,40 @@ def _raw_all_pages(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
         # (a sparse one's later pages would follow the server's span rule: this bench's audience is dense).
         nonlocal walk
         if after_id is None:
-            probe = raw(density_statement(audience(filter_input, AS_OF), DEFAULT_POLICY.page_density_sample))
+            probe = statements.density(filter_input, AS_OF, DEFAULT_POLICY.page_density_sample)
             sampled, members = db.execute(probe.sql, probe.params).fetchone()
             walk = DEFAULT_POLICY.walks_at(members, sampled)
-        statement = compiled_page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS, walk=walk)
+        statement = statements.page(filter_input, AS_OF, after_id, PAGE + 1, PAGE_COLUMNS, walk=walk)
         return db.execute(statement.sql, statement.params).fetchall()
 
     return _fetch_all_pages(fetch)
 
 
-def _raw_single(db: sqlite3.Connection, filter_input: dict[str, Any]) -> int:
-    statement = compiled_page(filter_input, AS_OF, None, 10**9, PAGE_COLUMNS)
+def _raw_single(db: Any, filter_input: dict[str, Any], statements: RawPaging) -> int:
+    statement = statements.page(filter_input, AS_OF, None, 10**9, PAGE_COLUMNS)
     rows = db.execute(statement.sql, statement.params).fetchall()
     _as_json(rows, False)
     return len(rows)
 
 
-def _raw_exists_pages(db: sqlite3.Connection, audience: PagingAudience, params: dict[str, int]) -> int:
-    return _fetch_all_pages(
-        lambda after_id: db.execute(audience.EXISTS_PAGE, audience.exists_page_params(params, after_id, PAGE + 1)).fetchall()
-    )
+def _raw_exists_pages(db: Any, audience: PagingAudience, params: dict[str, int], statements: RawPaging) -> int:
+    return _fetch_all_pages(lambda after_id: db.execute(
+        statements.exists_page, audience.exists_page_params(params, after_id, PAGE + 1)).fetchall())
 
 
-def paging(server: Server, db: sqlite3.Connection, audience: PagingAudience, params: dict[str, int],
-           repeat: int) -> PagingResult:
+def paging(server: Server, db: Any, audience: PagingAudience, params: dict[str, int], repeat: int,
+           statements: RawPaging = SQLITE_PAGING) -> PagingResult:
+    """Every page of `audience` through GraphQL against the raw sides on `db` (sqlite3, or pg.PgDB with pg.PAGING)."""
     # In rounds, each path once per round: on a shared machine the load drifts over the minutes a run takes.
     timings = timed_together({
         "graphql": lambda: _graphql_all(server, audience.filter),
-        "raw_pages": lambda: _raw_all_pages(db, audience.filter),
-        "raw_single": lambda: _raw_single(db, audience.filter),
-        "raw_exists": lambda: _raw_exists_pages(db, audience, params),
+        "raw_pages": lambda: _raw_all_pages(db, audience.filter, statements),
+        "raw_single": lambda: _raw_single(db, audience.filter, statements),
+        "raw_exists": lambda: _raw_exists_pages(db, audience, params, statements),
     }, repeat)
     graphql = timings["graphql"]
     return PagingResult(audience.name, int(graphql.result), graphql, timings["raw_pages"], timings["raw_single"],
-                        timings["raw_exists"])
+                        timings["raw_exists"], statements.driver)
 
 
 # ---------------------------------------------------------------- export
@@ -263,16 +276,26 @@ def export(server: Server, segment_id: str, label: str, repeat: int, as_of: str 
     return result
 
 
-def export_synthetic(n: int, directory: Path, repeat: int) -> ExportResult:
-    """export_memory.py's store of n profiles with one Placed Order each, exported whole."""
+def synthetic_store(n: int, directory: Path) -> Path:
+    """export_memory.py's store of n profiles with one Placed Order each, built afresh in `directory`."""
     path = directory / f"export-{n}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     export_memory.build_store(path, n)
-    with Server(path) as server:
-        segment_id = server.saved_segment("buyers", {"did": {"metric": "Placed Order"}})
-        # export_memory.py's orders fall in the 30 days before now: evaluate now.
-        return export(server, segment_id, f"{n:,} members (export_memory.py store)", repeat, format_datetime(now_utc()))
+    return path
+
+
+def export_buyers(server: Server, n: int, repeat: int) -> ExportResult:
+    """The whole of a `synthetic_store` of n profiles, exported through `server`."""
+    segment_id = server.saved_segment("buyers", {"did": {"metric": "Placed Order"}})
+    # export_memory.py's orders fall in the 30 days before now: evaluate now.
+    return export(server, segment_id, f"{n:,} members (export_memory.py store)", repeat, format_datetime(now_utc()))
+
+
+def export_synthetic(n: int, directory: Path, repeat: int) -> ExportResult:
+    """A `synthetic_store` of n profiles, exported whole from a server over it."""
+    with Server(synthetic_store(n, directory)) as server:
+        return export_buyers(server, n, repeat)
 
 
 # ---------------------------------------------------------------- ingest
