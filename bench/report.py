@@ -114,7 +114,7 @@ def _ms(timing: Timing | None) -> str:
 
 
 def _count(n: int) -> str:
-    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k" if n >= 1e3 else str(n)
 
 
 def _ratio(a: float, b: float) -> str:
