@@ -604,8 +604,24 @@ def page_statement(
         return query.where(audience.walk())
     if audience.ids is None:
         return query if audience.negated else query.where(sa.false())
-    membership = profiles.c.id.in_(audience.ids)
-    return query.where(sa.not_(membership) if audience.negated else membership)
+    return query.where(_page_members(audience, after_id, limit))
+
+
+def _page_members(audience: Audience, after_id: int | sa.BindParameter[int] | None, limit: int | None) -> ColumnElement[bool]:
+    """Whether a profile is on a set-shape page. Both shapes below read only the page's profiles: a plain
+    `id IN (members)` had PostgreSQL merge-join tens of thousands of profiles for a page, and `NOT IN`
+    hash every member of a complement first (docs/performance.md)."""
+    assert audience.ids is not None
+    members = audience.ids.subquery("members")
+    member_id = members.c[0]
+    if audience.negated:  # an anti-join that stops with the page, probing members by id
+        return ~sa.exists().where(member_id == profiles.c.id)
+    if limit is None:
+        return profiles.c.id.in_(audience.ids)
+    first_members = sa.select(member_id).order_by(member_id).limit(limit)
+    if after_id is not None:
+        first_members = first_members.where(member_id > after_id)
+    return profiles.c.id.in_(first_members)
 
 
 def aggregated_page_statement(members: Select[Any]) -> Select[Any]:
