@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,17 @@ def _config(connection: Any = None) -> Config:
     config.set_main_option("script_location", str(SCRIPTS))
     config.attributes["connection"] = connection
     return config
+
+
+def created_on(dialect: str) -> Callable[..., bool]:
+    """Alembic's `include_object` hook comparing a `dialect` store with the code: what the code creates on
+    other dialects only (`store.tables.sqlite_only`) is left out."""
+
+    def include(item: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        dialects = getattr(item, "info", {}).get("dialects")
+        return dialects is None or dialect in dialects
+
+    return include
 
 
 def head_revision() -> str:
