@@ -158,6 +158,10 @@ SEGMENTS: list[Segment] = [
                 WHERE r.metric_id = :m_rec AND r.ts >= :d7 AND r.ts <= :as_of - :h48
                 AND NOT EXISTS (SELECT 1 FROM events o WHERE o.profile_id = r.profile_id
                                 AND o.metric_id = :m_order AND o.ts > r.ts AND o.ts <= r.ts + :h48 AND o.ts <= :as_of)""",
+            "NOT EXISTS, orders after the window start (hash anti-join)": """SELECT count(DISTINCT r.profile_id) FROM events r
+                WHERE r.metric_id = :m_rec AND r.ts >= :d7 AND r.ts <= :as_of - :h48
+                AND NOT EXISTS (SELECT 1 FROM events o WHERE o.profile_id = r.profile_id AND o.metric_id = :m_order
+                                AND o.ts > r.ts AND o.ts <= r.ts + :h48 AND o.ts <= :as_of AND o.ts > :d7)""",
             "LATERAL": """SELECT count(DISTINCT r.profile_id) FROM events r
                 LEFT JOIN LATERAL (SELECT 1 AS hit FROM events o WHERE o.profile_id = r.profile_id
                                    AND o.metric_id = :m_order AND o.ts > r.ts AND o.ts <= r.ts + :h48
