@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from resolvers.audiences import CompiledAudiences, compile_filter, told_to_client, walks_from_the_start
+from resolvers.audiences import CompiledAudiences, NodeJson, compile_filter, told_to_client, walks_from_the_start
 from resolvers.compiler import (
     SCANNED,
     Audience,
@@ -43,7 +44,7 @@ from resolvers.language.limits import check_page_size
 from resolvers.page_plan import WALK_SHAPE, PagePolicy, shape_of
 from resolvers.segments import parse_segment_id, segments_query
 from store.engine import Store
-from store.tables import PROFILE_ROW, profiles
+from store.tables import PROFILE_ROW, profile_json, profiles
 from vocabulary.timestamps import MICROS_PER_HOUR, format_datetime, now_utc, to_micros
 
 CHANGE_CURSOR = "change"
@@ -152,21 +153,42 @@ async def compile_changes(
     return Changes(then, now, since, instant)
 
 
+@dataclass(frozen=True)
+class EdgeJson:
+    """Edges written as JSON from the database's text of each node: their keys in order, each the response
+    key of a part, "cursor", "change", "node" or "type" (the edge's type name, `type_name`)."""
+
+    keys: tuple[tuple[str, str], ...]
+    node: NodeJson
+    type_name: str
+
+
 @dataclass
 class ChangePage:
-    rows: list[Any]  # PROFILE_ROW and the change
+    rows: list[Any]  # PROFILE_ROW and the change; or, `as_json`, the id, the node's JSON text and the change
     has_next_page: bool
     next_walk_span: int
+    edges_json: str | None = None  # the edges as one JSON array (`EdgeJson`)
 
     def cursor(self, row: Any) -> str:
         return encode_cursor(CHANGE_CURSOR, row[0], self.next_walk_span)
 
+    def write_edges(self, as_json: EdgeJson) -> str:
+        """The page's edges as a JSON array, each node the database's text as it is."""
+        parts = {"cursor": lambda row: orjson.dumps(self.cursor(row)).decode(),
+                 "change": lambda row: orjson.dumps(row[2]).decode(), "node": lambda row: row[1],
+                 "type": lambda row: orjson.dumps(as_json.type_name).decode()}
+        keyed = [(orjson.dumps(key).decode() + ":", parts[part]) for key, part in as_json.keys]
+        return "[" + ",".join("{" + ",".join(key + value(row) for key, value in keyed) + "}" for row in self.rows) + "]"
+
 
 async def change_page(
-    store: Store, changes: Changes, first: int, after: str | None, policy: PagePolicy
+    store: Store, changes: Changes, first: int, after: str | None, policy: PagePolicy, as_json: EdgeJson | None = None,
 ) -> ChangePage:
     """`first` changed profiles after the cursor, in id order: one statement, in the shape the page plan
-    picks (the cursor carries the next page's, as for members)."""
+    picks (the cursor carries the next page's, as for members). With `as_json`, the edges come as JSON
+    written from each node's text, which the database writes (building 1,000 edges as objects was most
+    of a page's time: docs/performance.md)."""
     check_page_size(first)
     changed = changes.changed
     if after:
@@ -174,13 +196,18 @@ async def change_page(
     else:
         after_id = None
         walk_span = policy.first_walk_span(first, await _walks(store, changes, policy.page_density_sample, policy))
-    statement = page_statement(changed, after_id, first + 1, (*PROFILE_ROW, changes.change()),
+    columns = (PROFILE_ROW if as_json is None else
+               (profiles.c.id, profile_json(store.dialect, as_json.node.fields, as_json.node.type_name)))
+    statement = page_statement(changed, after_id, first + 1, (*columns, changes.change()),
                                walk=shape_of(walk_span) == WALK_SHAPE)
     rows, seconds = await told_to_client(store.fetch_timed(statement))
     page, has_next_page = rows[:first], len(rows) > first
     if has_next_page:
         walk_span = policy.next_walk_span(walk_span, page[-1][0] - (after_id or 0), seconds, changed.negated)
-    return ChangePage(page, has_next_page, walk_span)
+    found = ChangePage(page, has_next_page, walk_span)
+    if as_json is not None:
+        found.edges_json = found.write_edges(as_json)
+    return found
 
 
 async def _walks(store: Store, changes: Changes, sample: int, policy: PagePolicy) -> bool:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.types.nodes import SelectedField, Selection
@@ -25,6 +25,8 @@ from schema.scalars import JSON
 from store.tables import decode_properties
 from vocabulary.agent_metrics import ESCALATED, RECOMMENDED, RESOLVED, STARTED, agent_metric
 from vocabulary.timestamps import from_micros
+
+T = TypeVar("T")
 
 # The arguments of audienceChanges and Segment.changes.
 SINCE = strawberry.argument(description="The earlier instant, e.g. the asOf of the last sync; before asOf.")
@@ -60,6 +62,11 @@ class PageInfo:
             start_cursor=cursors[0] if cursors else None,
             end_cursor=cursors[-1] if cursors else None,
         )
+
+
+def first_and_last(items: list[T]) -> list[T]:
+    """A page's first and last items, whose cursors PageInfo gives (one item: itself once)."""
+    return items[:1] + items[-1:] if len(items) > 1 else items
 
 
 # ---------------------------------------------------------------- profiles
@@ -170,23 +177,59 @@ PROFILE_JSON_FIELDS: dict[str, str | None] = {
     **{name: PROFILE_FIELD_COLUMNS[name][0] for name in ("email", "phoneNumber", "externalId", "firstName", "lastName")},
 }
 CONNECTION_FIELDS_BESIDE_JSON_NODES = {"pageInfo", "totalCount"}
+CHANGE_CONNECTION_FIELDS_BESIDE_JSON_EDGES = {"pageInfo", "totalCount", "entered", "exited"}
+# Parts of an AudienceChangeEdge written as JSON (changes.EdgeJson), by field name.
+CHANGE_EDGE_JSON_PARTS = {"cursor": "cursor", "change": "change", "node": "node", "__typename": "type"}
 
 
 def node_json(selected: list[Selection]) -> audiences.NodeJson | None:
     """The nodes of a ProfileConnection field as the database can write them in JSON, when they are plain:
     one `nodes` (no `edges`) selecting only PROFILE_JSON_FIELDS, without fragments, arguments, directives
     or a response name twice. None otherwise (the profiles are built as objects)."""
+    nodes = _only_list(selected, "nodes", CONNECTION_FIELDS_BESIDE_JSON_NODES)
+    return None if nodes is None else _json_profile(nodes)
+
+
+def edge_json(selected: list[Selection]) -> changes.EdgeJson | None:
+    """The edges of an AudienceChangeConnection field as JSON written from the database's node text, when
+    plain: one `edges` of cursor, change, __typename and a `node` as `node_json` takes it. None otherwise."""
+    edges = _only_list(selected, "edges", CHANGE_CONNECTION_FIELDS_BESIDE_JSON_EDGES)
+    if edges is None:
+        return None
+    keys: list[tuple[str, str]] = []
+    node = None
+    for part in edges.selections:
+        if (not isinstance(part, SelectedField) or part.name not in CHANGE_EDGE_JSON_PARTS or part.directives
+                or part.arguments or (part.selections and part.name != "node")):
+            return None
+        if part.name == "node":
+            node = None if node is not None else _json_profile(part)
+            if node is None:
+                return None
+        keys.append((part.alias or part.name, CHANGE_EDGE_JSON_PARTS[part.name]))
+    if node is None or len({key for key, _ in keys}) != len(keys):
+        return None
+    return changes.EdgeJson(tuple(keys), node, AudienceChangeEdge.__name__)
+
+
+def _only_list(selected: list[Selection], name: str, others: set[str]) -> SelectedField | None:
+    """The one `name` field of a connection's selection, beside only `others`, without fragments or directives."""
     if len(selected) != 1:
         return None
     parts = [part for part in selected[0].selections if isinstance(part, SelectedField)]
     if len(parts) != len(selected[0].selections):  # a fragment
         return None
-    nodes = [part for part in parts if part.name == "nodes"]
-    others = {part.name for part in parts} - {"nodes"}
-    if len(nodes) != 1 or nodes[0].directives or not others <= CONNECTION_FIELDS_BESIDE_JSON_NODES:
+    found = [part for part in parts if part.name == name]
+    if len(found) != 1 or found[0].directives or not {part.name for part in parts} - {name} <= others:
         return None
+    return found[0]
+
+
+def _json_profile(node: SelectedField) -> audiences.NodeJson | None:
+    """A Profile's selection as the database can write it in JSON: only PROFILE_JSON_FIELDS, without
+    fragments, arguments, directives or a response name twice."""
     fields: list[tuple[str, str | None]] = []
-    for field in nodes[0].selections:
+    for field in node.selections:
         if (not isinstance(field, SelectedField) or field.name not in PROFILE_JSON_FIELDS or field.directives
                 or field.arguments or field.selections):
             return None
@@ -236,7 +279,7 @@ class ProfileConnection:
 
     @classmethod
     def of(cls, page: audiences.ProfilePage, after: str | None) -> ProfileConnection:
-        ends = [page.cursor(member_id) for member_id in (page.ids[:1] + page.ids[-1:] if len(page.ids) > 1 else page.ids)]
+        ends = [page.cursor(member_id) for member_id in first_and_last(page.ids)]
         return cls(page_info=PageInfo.of(ends, page.has_next_page, after), page=page)
 
 
@@ -464,11 +507,19 @@ class AudienceChangeEdge:
 
 @strawberry.type(description="The profiles that entered or left an audience between since and asOf, in id order.")
 class AudienceChangeConnection:
-    edges: list[AudienceChangeEdge] = strawberry.field(description="This page's changes, in profile id order.")
     page_info: PageInfo = strawberry.field(description="Whether more changes follow, and the cursors to ask for them.")
+    page: strawberry.Private[changes.ChangePage]
     found: strawberry.Private[changes.Changes]
     store: strawberry.Private[Any]
     counted: strawberry.Private[asyncio.Future[tuple[int, int]] | None] = None
+
+    @strawberry.field(description="This page's changes, in profile id order.")
+    def edges(self) -> list[AudienceChangeEdge]:
+        page = self.page
+        if page.edges_json is not None:
+            return SerializedList(page.edges_json)
+        return [AudienceChangeEdge(cursor=page.cursor(row), change=AudienceChange(row[-1]), node=Profile.from_row(row[:-1]))
+                for row in page.rows]
 
     @strawberry.field(description="entered + exited: every change between the two instants, not only this page's.")
     async def total_count(self) -> int:
@@ -496,8 +547,7 @@ async def audience_changes(
     """A page of the changes of the audience of `filter_value` (plain JSON) between `since` and `as_of`."""
     store, paging = info.context.store, info.context.paging
     found = await changes.compile_changes(store, filter_value, since, as_of, path, paging.compiled)
-    page = await changes.change_page(store, found, first, after, paging.policy)
-    edges = [AudienceChangeEdge(cursor=page.cursor(row), change=AudienceChange(row[-1]),
-                                node=Profile.from_row(row[:-1])) for row in page.rows]
-    return AudienceChangeConnection(edges=edges, page_info=PageInfo.of([e.cursor for e in edges], page.has_next_page, after),
-                                    found=found, store=store)
+    page = await changes.change_page(store, found, first, after, paging.policy, edge_json(info.selected_fields))
+    ends = [page.cursor(row) for row in first_and_last(page.rows)]
+    return AudienceChangeConnection(page_info=PageInfo.of(ends, page.has_next_page, after), page=page, found=found,
+                                    store=store)

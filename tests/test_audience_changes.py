@@ -18,9 +18,11 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strawberry.types.nodes import InlineFragment, SelectedField
 
 from resolvers.audiences import Paging
 from resolvers.page_plan import PagePolicy
+from schema.types import edge_json
 from server.app import create_app
 from server.config import Settings
 from store import migrate
@@ -256,3 +258,59 @@ async def test_changes_command(url_store: Store, tmp_path: Path, capsys: pytest.
     assert "1 entered and 1 exited" in capsys.readouterr().err
     assert await run_cli("changes", "--segment", segment_id, "--since", iso(AS_OF), "--as-of", before(days=1),
                          "--database-url", url) == 2
+
+
+# ---------------------------------------------------------------- edges written as JSON
+
+
+def selected(name: str, *selections: Any, alias: str | None = None) -> SelectedField:
+    return SelectedField(name, {}, {}, list(selections), alias)
+
+
+def test_plain_edges_are_written_as_json_and_others_built_as_objects() -> None:
+    node = selected("node", selected("id"), selected("email", alias="mail"))
+    plain = edge_json([selected("audienceChanges", selected("edges", selected("change"), node, selected("cursor")),
+                                selected("totalCount"))])
+    assert plain is not None
+    assert plain.keys == (("change", "change"), ("node", "node"), ("cursor", "cursor"))
+    assert plain.node.fields == (("id", "id"), ("mail", "email"))
+    not_plain = [
+        selected("edges", selected("change"), selected("node", selected("properties"))),  # not a column's text
+        selected("edges", selected("node", selected("id")), selected("node", selected("id"), alias="again")),
+        selected("edges", selected("cursor"), selected("cursor", alias="cursor2"), selected("cursor", alias="cursor2")),
+        selected("edges", InlineFragment("AudienceChangeEdge", [selected("cursor")], {})),
+    ]
+    for edges in not_plain:
+        assert edge_json([selected("audienceChanges", edges)]) is None, edges
+    assert edge_json([selected("audienceChanges", selected("edges", node), selected("nodes"))]) is None
+
+
+JSON_EDGES = """query($filter: SegmentFilter!, $since: DateTime!, $asOf: DateTime, $first: Int, $after: String) {
+  audienceChanges(filter: $filter, since: $since, asOf: $asOf, first: $first, after: $after) {
+    edges { how: change __typename node { mail: email id __typename } cursor } pageInfo { endCursor hasNextPage } } }"""
+OBJECT_EDGES = JSON_EDGES.replace("__typename } cursor", "__typename properties } cursor")
+
+
+async def test_edges_written_as_json_equal_the_edges_built_as_objects(gql: GraphQLClient) -> None:
+    await two_days(gql)
+    await track(gql, event("dee@x", "Placed Order", before(hours=3)))
+    variables = {"filter": RECENT_ORDER, "since": iso(AS_OF - timedelta(days=1, hours=12)), "asOf": iso(AS_OF), "first": 2}
+    pages: dict[str, list[Any]] = {}
+    for name, query in (("json", JSON_EDGES), ("objects", OBJECT_EDGES)):
+        after = None
+        pages[name] = []
+        while True:
+            page = (await gql.data(query, {**variables, "after": after}))["audienceChanges"]
+            pages[name].append(page)
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+    for page in pages["objects"]:
+        for edge in page["edges"]:
+            assert edge["node"].pop("properties") == {}
+    assert pages["json"] == pages["objects"]
+    edges = [edge for page in pages["json"] for edge in page["edges"]]
+    changed = [(edge["how"], edge["node"]["mail"]) for edge in edges]
+    assert changed == [("EXITED", "ann@x"), ("ENTERED", "bo@x"), ("ENTERED", "dee@x")]
+    assert {tuple(edge) for edge in edges} == {("how", "__typename", "node", "cursor")}  # in the selection's order
+    assert edges[0]["__typename"] == "AudienceChangeEdge" and edges[0]["node"]["__typename"] == "Profile"
