@@ -499,12 +499,13 @@ def edge_battery(vocabulary: Vocabulary) -> dict[str, list[tuple[Event, dict[str
     """Did conditions by kind of edge, each with the event that lies on its edge: a window starting or ending on the
     event or a microsecond after it, a follow-up of it at the end of its wait or after asOf, its wait ending at
     asOf, the same key null on it and on its follow-up, a property value of another JSON type than the condition's,
-    a piece of a string or of a list's item. A compiler taking that edge the wrong way counts the event wrongly."""
+    a piece of a string or of a list's item, a follow-up soon after its event's window starts. A compiler taking that
+    edge the wrong way counts the event wrongly."""
     world, as_of = vocabulary.world, vocabulary.as_of
     battery: dict[str, list[tuple[Event, dict[str, Any]]]] = {}
 
-    def add(kind: str, event: Event, feature: str, value: Any) -> None:
-        battery.setdefault(kind, []).append((event, {"metric": event.metric, feature: value}))
+    def add(kind: str, event: Event, feature: str, value: Any, **more: Any) -> None:
+        battery.setdefault(kind, []).append((event, {"metric": event.metric, feature: value, **more}))
 
     for e in sorted((e for e in world.events if e.occurred_at <= as_of), key=lambda e: e.occurred_at):
         at, ago = e.occurred_at, as_of - e.occurred_at
@@ -556,6 +557,11 @@ def edge_battery(vocabulary: Vocabulary) -> dict[str, list[tuple[Event, dict[str
             add("follow-up at the wait's end", x, "followedBy", {"metric": y.metric, "withinHours": gap // HOUR})
         if y.occurred_at > as_of:
             add("follow-up after asOf", x, "followedBy", {"metric": y.metric, "withinHours": math.ceil(gap / HOUR)})
+        # X's window starting on X, its follow-up within a day: a compiler may bound follow-ups by the window's
+        # start, and must not cut into them.
+        for feature in ("followedBy", "notFollowedBy") if gap <= DAY else ():
+            add("follow-up soon after the window's start", x, feature, {"metric": y.metric, "withinHours": math.ceil(gap / HOUR)},
+                within={"since": iso(x.occurred_at)})
         # A key null on both: never the same property, as a missing key is not.
         for key in sorted(pair.shared_keys):
             if x.stored_properties()[key] is None and y.stored_properties()[key] is None:
