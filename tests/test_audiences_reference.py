@@ -111,7 +111,7 @@ async def examine(
                 assert await paged_audience(gql, condition, as_of, 1000) == (expected, len(expected)), condition
             # Conditions on an edge (a window's, a wait's, a JSON type's), pinned to the count of the profile there;
             # those with a window also as the text their saved segment prints, which must keep its instants whole.
-            for condition in data.draw(st.lists(edge_conditions(vocabulary), min_size=3, max_size=6), label="edges"):
+            for condition in data.draw(st.lists(edge_conditions(vocabulary), min_size=5, max_size=9), label="edges"):
                 expected = world.members(condition, as_of)
                 edges.record(world, condition, as_of)
                 assert await paged_audience(gql, condition, as_of, 1000) == (expected, len(expected)), condition
