@@ -634,9 +634,10 @@ def splitting(
 def filters(vocabulary: Vocabulary, max_leaves: int = 5) -> st.SearchStrategy[dict[str, Any]]:
     """Filter trees in the structured input shape over the world's vocabulary, leaves and trees steered
     towards splitting the profiles."""
+    # Event leaves get more tries: a `having` figure or a follow-up more often holds for everyone or no one.
     leaves = [
-        splitting(event_conditions(vocabulary).map(lambda c: {"did": c}), vocabulary),
-        splitting(event_conditions(vocabulary).map(lambda c: {"didNot": c}), vocabulary),
+        splitting(event_conditions(vocabulary).map(lambda c: {"did": c}), vocabulary, tries=6),
+        splitting(event_conditions(vocabulary).map(lambda c: {"didNot": c}), vocabulary, tries=6),
         splitting(profile_conditions(vocabulary).map(lambda c: {"profile": c}), vocabulary),
     ]
     if vocabulary.segment_ids:
