@@ -175,9 +175,10 @@ class ChangePage:
 
     def write_edges(self, as_json: EdgeJson) -> str:
         """The page's edges as a JSON array, each node the database's text as it is."""
+        type_name = orjson.dumps(as_json.type_name).decode()
         parts = {"cursor": lambda row: orjson.dumps(self.cursor(row)).decode(),
                  "change": lambda row: orjson.dumps(row[2]).decode(), "node": lambda row: row[1],
-                 "type": lambda row: orjson.dumps(as_json.type_name).decode()}
+                 "type": lambda row: type_name}
         keyed = [(orjson.dumps(key).decode() + ":", parts[part]) for key, part in as_json.keys]
         return "[" + ",".join("{" + ",".join(key + value(row) for key, value in keyed) + "}" for row in self.rows) + "]"
 

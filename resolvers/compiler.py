@@ -337,12 +337,12 @@ class FilterCompiler:
 
     def qualifying(self, event: Any, condition: ast.EventCondition) -> list[ColumnElement[bool]]:
         """Whether a row of `event` (an alias of events) is a qualifying event of `condition`, its profile aside."""
+        window_start, window_end = window_bounds(condition.within, self.as_of_micros)
         conditions = [
             event.c.metric_id == _metric_id(condition.metric),
-            *self.window(event.c.ts, condition.within),
+            *bounds_conditions(event.c.ts, window_start, window_end),
             *(self._event_predicate(event, where) for where in condition.where),
         ]
-        window_start, _ = window_bounds(condition.within, self.as_of_micros)
         if condition.followed_by is not None:
             conditions.append(self._follow_up_exists(event, condition.followed_by, window_start))
         if condition.not_followed_by is not None:
@@ -391,9 +391,6 @@ class FilterCompiler:
         instant, windows and follow-ups aside."""
         return [event.c.metric_id == _metric_id(condition.metric),
                 *(self._event_predicate(event, where) for where in condition.where)]
-
-    def window(self, ts: Any, window: ast.Window | None) -> list[ColumnElement[bool]]:
-        return window_conditions(ts, window, self.as_of_micros)
 
     def _event_predicate(self, event: Any, condition: ast.PropertyCondition) -> ColumnElement[bool]:
         promoted = {"channel": event.c.channel, "conversation_id": event.c.conversation_id}
@@ -533,7 +530,11 @@ def window_bounds(window: ast.Window | None, as_of: int) -> tuple[int | None, in
 
 def window_conditions(ts: Any, window: ast.Window | None, as_of: int) -> list[ColumnElement[bool]]:
     """`ts` inside the window, measured back from `as_of` (None: all time up to `as_of`)."""
-    low, high = window_bounds(window, as_of)
+    return bounds_conditions(ts, *window_bounds(window, as_of))
+
+
+def bounds_conditions(ts: Any, low: int | None, high: int) -> list[ColumnElement[bool]]:
+    """`ts` between `low` (None: no lower bound) and `high`, both included."""
     upper = ts <= sa.literal(high, sa.BigInteger)
     return [upper] if low is None else [ts >= sa.literal(low, sa.BigInteger), upper]
 
@@ -617,12 +618,11 @@ def _page_members(audience: Audience, after_id: int | sa.BindParameter[int] | No
     `id IN (members)` had PostgreSQL merge-join tens of thousands of profiles for a page, and `NOT IN`
     hash every member of a complement first (docs/performance.md)."""
     assert audience.ids is not None
-    members = audience.ids.subquery("members")
-    member_id = members.c[0]
+    if limit is None and not audience.negated:
+        return profiles.c.id.in_(audience.ids)
+    member_id = audience.ids.subquery("members").c[0]
     if audience.negated:  # an anti-join that stops with the page, probing members by id
         return ~sa.exists().where(member_id == profiles.c.id)
-    if limit is None:
-        return profiles.c.id.in_(audience.ids)
     first_members = sa.select(member_id).order_by(member_id).limit(limit)
     if after_id is not None:
         first_members = first_members.where(member_id > after_id)

@@ -203,7 +203,9 @@ def edge_json(selected: list[Selection]) -> changes.EdgeJson | None:
                 or part.arguments or (part.selections and part.name != "node")):
             return None
         if part.name == "node":
-            node = None if node is not None else _json_profile(part)
+            if node is not None:  # asked twice, under two response names
+                return None
+            node = _json_profile(part)
             if node is None:
                 return None
         keys.append((part.alias or part.name, CHANGE_EDGE_JSON_PARTS[part.name]))

@@ -89,8 +89,8 @@ FAULTS: tuple[Fault, ...] = (
           COMPILER, "upper = ts <= sa.literal(high, sa.BigInteger)", "upper = ts < sa.literal(high, sa.BigInteger)"),
     # ---------------------------------------------------------------- asOf
     fault("as-of-unbounded-without-window", "a condition without a window counts events after asOf",
-          COMPILER, "*self.window(event.c.ts, condition.within),",
-          "*(self.window(event.c.ts, condition.within) if condition.within else []),"),
+          COMPILER, "*bounds_conditions(event.c.ts, window_start, window_end),",
+          "*(bounds_conditions(event.c.ts, window_start, window_end) if condition.within else []),"),
     fault("first-times-ignore-as-of", "the first-time shortcut (did X, ever) counts a first time after asOf",
           COMPILER, "return [firsts.c.metric_id == _metric_id(condition.metric), firsts.c.first_ts <= high]",
           "return [firsts.c.metric_id == _metric_id(condition.metric)]"),
